@@ -1,0 +1,3 @@
+"""perflab: a performance lab for Python code."""
+
+__version__ = "0.1.0"

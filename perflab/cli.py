@@ -1,0 +1,122 @@
+"""Command line: ``perflab`` opens the app; ``perflab --headless PROFILE...`` runs from scripts and CI.
+
+Nothing heavy is imported here: ``--version`` and ``--help`` must not load textual, locust, scipy, pytest or
+memray (tests/unit/test_import_hygiene.py checks). Implementations are imported when a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from perflab import __version__
+
+EXIT_CODES_HELP = """exit codes:
+  0    every profile passed
+  1    a threshold or regression gate failed
+  2    bad input (malformed profile, missing target, corrupt store or baseline, bad arguments)
+  3    the tool or the target failed (crash, error, timeout)
+  130  interrupted (Ctrl-C or SIGTERM)
+"""
+
+
+def _main_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="perflab",
+        description="A performance lab for Python code. Without --headless, opens the terminal app.",
+        epilog="commands: sessions, show, replay (see 'perflab COMMAND --help')\n\n" + EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"perflab {__version__}")
+    p.add_argument("--headless", action="store_true", help="run the profiles without the app and exit")
+    p.add_argument("profiles", nargs="*", metavar="PROFILE_OR_DIR", help="profile files or folders of them")
+    p.add_argument("--store", metavar="DIR", help="session store folder (default .perflab, or $PERFLAB_STORE)")
+    p.add_argument("--profiles", dest="profiles_dir", metavar="DIR",
+                   help="folder of profiles the app lists (default ./profiles)")
+    p.add_argument("--json", dest="json_path", metavar="FILE", help="write the results as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def _sessions_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    s = sub.add_parser("sessions", help="list stored sessions")
+    s.add_argument("--store", metavar="DIR")
+    s.add_argument("--profile")
+    s.add_argument("--type", dest="test_type")
+    s.add_argument("--status")
+    s.add_argument("--limit", type=int, default=50)
+    s.set_defaults(run=_run_sessions)
+
+    show = sub.add_parser("show", help="print one stored session")
+    show.add_argument("session", help="session id, a unique prefix or suffix of one, or 'last'")
+    show.add_argument("--store", metavar="DIR")
+    show.add_argument("--logs", type=int, default=20, help="how many log lines to show")
+    show.set_defaults(run=_run_show)
+
+
+def _run_sessions(a: argparse.Namespace) -> int:
+    from perflab.headless import cmd_sessions
+
+    return cmd_sessions(a.store, profile=a.profile, test_type=a.test_type, status=a.status, limit=a.limit)
+
+
+def _run_show(a: argparse.Namespace) -> int:
+    from perflab.headless import cmd_show
+
+    return cmd_show(a.store, a.session, logs=a.logs)
+
+
+# Each entry adds its subcommand's parser; the parser sets ``run`` to a function that imports lazily.
+SUBCOMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {  # type: ignore[type-arg]
+    "sessions": _sessions_parser,
+    "show": _sessions_parser,
+}
+
+
+def _sub_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="perflab", epilog=EXIT_CODES_HELP,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    seen = set()
+    for add in SUBCOMMANDS.values():
+        if add not in seen:
+            seen.add(add)
+            add(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if args and args[0] in SUBCOMMANDS:
+            ns = _sub_parser().parse_args(args)
+            return int(ns.run(ns))
+        ns = _main_parser().parse_args(args)
+        if ns.headless:
+            if not ns.profiles:
+                print("perflab: --headless needs at least one profile file or folder", file=sys.stderr)
+                return 2
+            from perflab.headless import HeadlessOptions, run_profiles
+
+            return run_profiles(HeadlessOptions(profiles=ns.profiles, store=ns.store, json_path=ns.json_path,
+                                                quiet=ns.quiet))
+        from perflab.app import run_app  # the TUI; imported only here
+
+        return run_app(ns)
+    except KeyboardInterrupt:
+        print("perflab: interrupted", file=sys.stderr)
+        return 130
+    except SystemExit as e:  # argparse: exit 2 for bad arguments, 0 for --help
+        return int(e.code or 0) if not isinstance(e.code, str) else 2
+    except Exception as e:  # a user mistake is one line; anything else is a bug and keeps its traceback
+        from perflab.core.model import PerflabError
+
+        if isinstance(e, PerflabError):
+            print(f"perflab: {e}", file=sys.stderr)
+            return int(e.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,178 @@
+"""Run one profile: start its runner and the process monitor, fan events out to sinks, end with a Result.
+
+Cancellation (a user's stop, Ctrl-C, SIGTERM) and the profile's timeout are handled here, once, for every
+runner: the runner task is cancelled, every child it started is reaped, and the session ends with a status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import logging
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Protocol
+
+from perflab.core.model import (
+    STATUS_EXIT,
+    Event,
+    ExitCode,
+    Finished,
+    Level,
+    Log,
+    Notice,
+    PerflabError,
+    Phase,
+    Profile,
+    Result,
+    Status,
+)
+from perflab.core.monitor import ProcessMonitor
+
+log = logging.getLogger(__name__)
+
+
+class Sink(Protocol):
+    """Receives every event of a run, in order, on the engine's event loop. Must not block for long."""
+
+    def handle(self, event: Event) -> None: ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    session_id: str
+    result: Result
+    exit_code: ExitCode
+    duration: float  # seconds of wall time
+
+
+class Engine:
+    def __init__(
+        self,
+        profile: Profile,
+        sinks: Iterable[Sink],
+        *,
+        session_id: str,
+        artifacts_dir: Path,
+        workdir: Path | None = None,
+        monitor: bool = True,
+        finalize: Callable[[Profile, Result], Result] | None = None,
+    ) -> None:
+        self.profile = profile
+        self.sinks = list(sinks)
+        self.session_id = session_id
+        self.artifacts_dir = artifacts_dir
+        self.workdir = workdir or Path.cwd()
+        self.t0 = time.monotonic()
+        self.monitor = ProcessMonitor(self.emit, hz=profile.monitor_hz, clock=self.now) if monitor else None
+        self.finalize = finalize
+        self._stop_reason: Status | None = None
+        self._stop_event: asyncio.Event | None = None
+        self.events = 0
+
+    def now(self) -> float:
+        return time.monotonic() - self.t0
+
+    def emit(self, event: Event) -> None:
+        self.events += 1
+        for sink in self.sinks:
+            try:
+                sink.handle(event)
+            except Exception:  # a broken sink must not kill the measurement
+                log.exception("sink %r failed on %r", sink, type(event).__name__)
+
+    def stop(self, reason: Status = Status.INTERRUPTED) -> None:
+        """Ask the run to stop (thread-unsafe: call on the engine's loop, or via loop.call_soon_threadsafe)."""
+        self._stop_reason = reason
+        if self._stop_event is not None:
+            self._stop_event.set()
+
+    async def run(self) -> Outcome:
+        from perflab.runners.base import RunContext, runner_for
+
+        self._stop_event = asyncio.Event()
+        if self._stop_reason is not None:
+            self._stop_event.set()
+        self.artifacts_dir.mkdir(parents=True, exist_ok=True)
+        ctx = RunContext(
+            session_id=self.session_id,
+            emit=self.emit,
+            artifacts_dir=self.artifacts_dir,
+            workdir=self.workdir,
+            watch=self.monitor.watch if self.monitor else None,
+            t0=self.t0,
+        )
+        self.emit(Phase(self.now(), "start", f"{self.profile.test.type}: {self.profile.target.describe()}", 0.0))
+        monitor_task = asyncio.create_task(self.monitor.run()) if self.monitor else None
+        exit_code: ExitCode | None = None
+        crash: BaseException | None = None
+        try:
+            runner = runner_for(self.profile.test.type)
+            task = asyncio.create_task(runner.run(self.profile, ctx))
+            stopper = asyncio.create_task(self._stop_event.wait())
+            try:
+                done, _ = await asyncio.wait({task, stopper}, timeout=self.profile.timeout,
+                                             return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:
+                self._stop_reason = self._stop_reason or Status.INTERRUPTED
+                done = set()
+            stopper.cancel()
+            if task in done:
+                result = task.result()
+            else:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+                if self._stop_reason is not None:
+                    result = Result(Status.INTERRUPTED if self._stop_reason == Status.INTERRUPTED
+                                    else self._stop_reason, "stopped before the end")
+                else:
+                    result = Result(Status.ERROR, f"timed out after {self.profile.timeout:g} s")
+                    self.emit(Notice(self.now(), Level.ERROR, result.message, "run.timeout"))
+        except PerflabError as e:
+            result = Result(Status.ERROR, str(e))
+            exit_code = e.exit_code
+        except Exception as e:  # an internal bug: record it, clean up, then let it surface
+            result = Result(Status.ERROR, f"internal error: {type(e).__name__}: {e}")
+            for line in traceback.format_exc().splitlines():
+                self.emit(Log(self.now(), line, "stderr", "perflab"))
+            crash = e
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(ctx.reap())
+            if monitor_task is not None:
+                monitor_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await monitor_task
+        if self.monitor is not None:
+            result = replace(result, data={**result.data, "monitor": self.monitor.summary()})
+        if self.finalize is not None and result.status in (Status.PASSED, Status.FAILED):
+            result = self.finalize(self.profile, result)
+        elif result.status in (Status.PASSED, Status.FAILED):
+            result = apply_thresholds(self.profile, result, self.emit, self.now)
+        self.emit(Finished(self.now(), result.status, result.message))
+        if crash is not None:
+            raise crash
+        code = exit_code if exit_code is not None else STATUS_EXIT[result.status]
+        return Outcome(self.session_id, result, code, self.now())
+
+
+def apply_thresholds(profile: Profile, result: Result, emit: Callable[[Event], None],
+                     now: Callable[[], float]) -> Result:
+    """Evaluate the profile's thresholds with core.thresholds, when that module is present."""
+    if not profile.thresholds or importlib.util.find_spec("perflab.core.thresholds") is None:
+        return result
+    from perflab.core import thresholds
+
+    evaluate = getattr(thresholds, "apply", None)
+    if evaluate is None:
+        return result
+    out: Result = evaluate(profile, result)
+    for note in out.notes:
+        if note not in result.notes and "breach" in note:
+            emit(Notice(now(), Level.ERROR, note, "threshold.breach"))
+    return out

@@ -1,0 +1,341 @@
+"""TOML profile files -> Profile.
+
+Validation collects every problem before giving up, and each problem names the file, the line (where it can
+be found) and the key path: ``profiles/sort.toml:9: test.rounds: expected a positive integer, got "ten"``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import os
+import re
+import shlex
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from perflab.core import params as p
+from perflab.core import testtypes
+from perflab.core.model import TARGET_KINDS, PerflabError, Profile, Target, TestSpec
+from perflab.core.params import Param, ParamError
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int | None
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+
+
+class ProfileError(PerflabError):
+    """One or more problems in a profile; ``str()`` is one line per problem."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(x) for x in problems))
+
+
+def _thresholds(v: Any) -> list[str]:
+    return p.string_list(v)
+
+
+TOP_LEVEL: dict[str, Param] = {
+    "name": Param(p.string, help="short name; baselines are keyed on it"),
+    "description": Param(str, default=""),
+    "timeout": Param(p.duration, help="the whole run is stopped after this long"),
+    "thresholds": Param(_thresholds, default=[], help='gates such as "p95 < 500ms"'),
+    "tolerance": Param(p.ratio, default=0.05, help="minimum effect size for baseline comparison"),
+    "monitor_hz": Param(p.positive_number, default=10.0, help="process monitor sampling rate"),
+    "secrets": Param(p.string_list, default=[], help="names of environment variables holding secrets"),
+}
+# Top-level tables other than [target] and [test]; a runner that needs one (e.g. [serve]) adds it here.
+EXTRA_TABLES: dict[str, dict[str, Param]] = {}
+
+
+def _command(v: Any) -> list[str]:
+    if isinstance(v, str):
+        parts = shlex.split(v)
+        if parts:
+            return parts
+    if isinstance(v, list) and v and all(isinstance(x, str) for x in v):
+        return list(v)
+    raise p.fail("a command as a list of strings", v)
+
+
+def _url(v: Any) -> str:
+    if isinstance(v, str) and re.match(r"^https?://[^\s/]+", v):
+        return v
+    raise p.fail('an http:// or https:// URL', v)
+
+
+def _pid(v: Any) -> int:
+    return p.positive_int(v)
+
+
+def _sql(v: Any) -> Any:
+    if isinstance(v, str) and v.strip():
+        return v
+    if isinstance(v, list) and v and all(isinstance(x, str | dict) for x in v):
+        return v
+    raise p.fail("an SQL statement or a list of statements", v)
+
+
+def _endpoints(v: Any) -> list[dict[str, Any]]:
+    if isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+        return [dict(x) for x in v]
+    raise p.fail("a list of endpoint tables", v)
+
+
+KIND_CONVERT: dict[str, Callable[[Any], Any]] = {
+    "callable": p.callable_ref,
+    "pytest": p.string,
+    "script": p.string,
+    "command": _command,
+    "locustfile": p.string,
+    "url": _url,
+    "endpoints": _endpoints,
+    "pid": _pid,
+    "sql": _sql,
+}
+PATH_KINDS = ("pytest", "script", "locustfile")
+
+
+def _hint(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    return f' (did you mean "{close[0]}"?)' if close else ""
+
+
+class _Locator:
+    """Best-effort mapping of a key path to its line in the TOML text (tomllib gives no positions)."""
+
+    _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+    _KEY = re.compile(r"^\s*([A-Za-z0-9_\-\"'.]+)\s*=")
+
+    def __init__(self, text: str) -> None:
+        self.lines: dict[str, int] = {}
+        table = ""
+        for no, raw in enumerate(text.splitlines(), start=1):
+            h = self._HEADER.match(raw)
+            if h:
+                table = h.group(1).replace('"', "").replace("'", "")
+                self.lines.setdefault(table, no)
+                continue
+            k = self._KEY.match(raw)
+            if k:
+                key = k.group(1).strip("\"'")
+                path = f"{table}.{key}" if table else key
+                self.lines.setdefault(path, no)
+
+    def line(self, key: str) -> int | None:
+        while key:
+            if key in self.lines:
+                return self.lines[key]
+            key = key.rpartition(".")[0]
+        return None
+
+
+class _Collector:
+    def __init__(self, file: str, text: str) -> None:
+        self.file = file
+        self.locator = _Locator(text)
+        self.problems: list[Problem] = []
+
+    def add(self, key: str, message: str) -> None:
+        self.problems.append(Problem(self.file, self.locator.line(key), key, message))
+
+    def convert(self, key: str, spec: Param, value: Any) -> Any:
+        try:
+            return spec.convert(value)
+        except (ParamError, ValueError, TypeError) as e:
+            self.add(key, str(e) if isinstance(e, ParamError) else f"invalid value {value!r}")
+            return spec.default
+
+    def table(self, prefix: str, data: Mapping[str, Any], schema: Mapping[str, Param],
+              skip: tuple[str, ...] = ()) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        known = sorted(set(schema) | set(skip))
+        for key, value in data.items():
+            if key in skip:
+                continue
+            path = f"{prefix}.{key}" if prefix else key
+            if key not in schema:
+                self.add(path, "unknown key" + _hint(key, known))
+                continue
+            out[key] = self.convert(path, schema[key], value)
+        for key, spec in schema.items():
+            if key not in data:
+                if spec.required:
+                    self.add(f"{prefix}.{key}" if prefix else key, "missing required key")
+                out[key] = spec.default
+        return out
+
+
+def parse(text: str, file: str = "<profile>", *, base: Path | None = None) -> Profile:
+    """Validate ``text`` and build a Profile; raises ProfileError listing every problem."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        line = getattr(e, "lineno", None)
+        msg = str(e).split(" (at line")[0]
+        raise ProfileError([Problem(file, line, "", f"not valid TOML: {msg}")]) from None
+    c = _Collector(file, text)
+    top = c.table("", {k: v for k, v in data.items() if not isinstance(v, dict)}, TOP_LEVEL)
+    tables = {k: v for k, v in data.items() if isinstance(v, dict)}
+    for key in tables:
+        if key not in ("target", "test") and key not in EXTRA_TABLES and key not in TOP_LEVEL:
+            c.add(key, "unknown table" + _hint(key, ["target", "test", *EXTRA_TABLES]))
+    for key in TOP_LEVEL:
+        if key in tables:
+            c.add(key, p.fail("a value, not a table", tables[key]).args[0])
+    name = top.get("name") or Path(file).stem
+    if "name" not in data:
+        top["name"] = name
+
+    test_data = tables.get("test")
+    tt = None
+    if test_data is None:
+        c.add("test", 'missing [test] table with a "type"')
+        test_params: dict[str, Any] = {}
+    else:
+        ttype = test_data.get("type")
+        tt = testtypes.get(ttype) if isinstance(ttype, str) else None
+        if "type" not in test_data:
+            c.add("test.type", "missing required key (one of " + ", ".join(testtypes.TEST_TYPES) + ")")
+            test_params = {}
+        elif tt is None:
+            c.add("test.type", f"unknown test type {ttype!r}" + _hint(str(ttype), list(testtypes.TEST_TYPES)))
+            test_params = {}
+        else:
+            test_params = c.table("test", test_data, tt.params, skip=("type",))
+
+    target = _target(c, tables.get("target"), tt, base)
+    extra = {k: c.table(k, tables[k], EXTRA_TABLES[k]) for k in tables if k in EXTRA_TABLES}
+
+    for i, expr in enumerate(top.get("thresholds") or []):
+        problem = _check_threshold(expr, tt)
+        if problem:
+            c.add(f"thresholds[{i}]", problem)
+
+    if c.problems or tt is None or target is None:
+        raise ProfileError(c.problems or [Problem(file, None, "", "invalid profile")])
+    return Profile(
+        name=top["name"],
+        description=top.get("description") or "",
+        target=target,
+        test=TestSpec(type=tt.name, params=test_params),
+        thresholds=tuple(top.get("thresholds") or ()),
+        timeout=top.get("timeout"),
+        tolerance=top.get("tolerance", 0.05),
+        monitor_hz=top.get("monitor_hz") or 10.0,
+        secrets=tuple(top.get("secrets") or ()),
+        path=file,
+        text=text,
+        extra=extra,
+    )
+
+
+def _check_threshold(expr: str, tt: testtypes.TestType | None) -> str | None:
+    """Ask core.thresholds (when present) whether ``expr`` is valid for this test type."""
+    if importlib.util.find_spec("perflab.core.thresholds") is None:
+        return None
+    from perflab.core import thresholds
+
+    check = getattr(thresholds, "check", None)
+    return check(expr, tt) if check else None
+
+
+def _target(c: _Collector, data: Any, tt: testtypes.TestType | None, base: Path | None) -> Target | None:
+    if data is None:
+        c.add("target", "missing [target] table")
+        return None
+    kinds = [k for k in data if k in TARGET_KINDS]
+    if not kinds:
+        wanted = tt.target_kinds if tt else TARGET_KINDS
+        unknown = [k for k in data if tt is None or k not in tt.target_options]
+        hint = _hint(unknown[0], list(TARGET_KINDS)) if unknown else ""
+        c.add("target", "needs one of " + ", ".join(wanted) + hint)
+        return None
+    if len(kinds) > 1:
+        c.add(f"target.{kinds[1]}", f"a target has one kind; found {', '.join(kinds)}")
+        return None
+    kind = kinds[0]
+    value = c.convert(f"target.{kind}", Param(KIND_CONVERT[kind]), data[kind])
+    if tt is not None and kind not in tt.target_kinds:
+        c.add(f"target.{kind}", f"the {tt.name} test type takes a {' or '.join(tt.target_kinds)} target")
+        return None
+    options = c.table("target", {k: v for k, v in data.items() if k != kind}, tt.target_options if tt else {})
+    if value is None:
+        return None
+    root = base or Path.cwd()
+    if kind in PATH_KINDS and isinstance(value, str):
+        path = Path(value) if os.path.isabs(value) else root / value
+        if not path.exists():
+            c.add(f"target.{kind}", f"{value}: no such file or directory")
+    if kind == "callable":
+        _check_importable(c, "target.callable", value)
+    for key in ("input",):
+        if isinstance(options.get(key), str):
+            _check_importable(c, f"target.{key}", options[key])
+    return Target(kind=kind, value=value, options=options)
+
+
+def _check_importable(c: _Collector, key: str, ref: str) -> None:
+    module = ref.partition(":")[0]
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        c.add(key, f"cannot import module {module!r}")
+
+
+def load(path: str | os.PathLike[str], *, base: Path | None = None) -> Profile:
+    """Read and validate one profile file."""
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PerflabError(f"{file}: no such profile file") from None
+    except IsADirectoryError:
+        raise PerflabError(f"{file}: is a directory, not a profile file") from None
+    except PermissionError:
+        raise PerflabError(f"{file}: permission denied") from None
+    except UnicodeDecodeError:
+        raise PerflabError(f"{file}: not a UTF-8 text file") from None
+    return parse(text, file, base=base)
+
+
+def discover(path: str | os.PathLike[str]) -> list[Path]:
+    """A profile file, or the *.toml files of a folder in name order."""
+    pth = Path(path)
+    if pth.is_dir():
+        files = sorted(pth.glob("*.toml"))
+        if not files:
+            raise PerflabError(f"{pth}: no *.toml profiles in this folder")
+        return files
+    if not pth.exists():
+        raise PerflabError(f"{pth}: no such profile file or folder")
+    return [pth]
+
+
+def load_all(paths: list[str]) -> list[Profile]:
+    """Load every profile named (files or folders); raise one ProfileError listing all problems."""
+    profiles: list[Profile] = []
+    problems: list[Problem] = []
+    for arg in paths:
+        for f in discover(arg):
+            try:
+                profiles.append(load(f))
+            except ProfileError as e:
+                problems.extend(e.problems)
+    if problems:
+        raise ProfileError(problems)
+    return profiles

@@ -1,0 +1,141 @@
+"""Every test type perflab knows: its targets, parameters, metrics and the runner that implements it.
+
+This is the schema core.profiles validates against and the list the front ends offer. A type whose runner
+is not built yet stays listed (``built=False``) so the app can show it disabled with a note.
+Each runner's section is owned by that runner; keep them in the order of the test types.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from perflab.core import params as p
+from perflab.core.params import Param
+
+
+@dataclass(frozen=True)
+class TestType:
+    __test__ = False
+
+    name: str
+    title: str
+    runner: str  # "module:Class"
+    target_kinds: tuple[str, ...]
+    params: Mapping[str, Param] = field(default_factory=dict)
+    target_options: Mapping[str, Param] = field(default_factory=dict)
+    metrics: frozenset[str] = frozenset()  # metric names thresholds may use
+    note: str = ""  # shown when not built
+
+    @property
+    def built(self) -> bool:
+        module = self.runner.partition(":")[0]
+        try:
+            return importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            return False
+
+
+# Options that apply to any process-running target.
+PROCESS_OPTIONS: dict[str, Param] = {
+    "args": Param(p.string_list, default=[], help="extra command-line arguments"),
+    "cwd": Param(p.string, help="working directory, relative to the profile's folder"),
+    "env": Param(p.any_table, default={}, help="extra environment variables (no secrets: name them in secrets)"),
+}
+
+CALLABLE_OPTIONS: dict[str, Param] = {
+    "input": Param(p.callable_ref, help="generator called with the test's parameters (e.g. n) to build the input"),
+    "args": Param(list, default=[], help="positional arguments when there is no input generator"),
+    "cwd": PROCESS_OPTIONS["cwd"],
+    "env": PROCESS_OPTIONS["env"],
+}
+
+BENCH_PARAMS: dict[str, Param] = {
+    "n": Param(p.list_of(p.positive_int, "positive integers"), help="sizes passed to the input generator as n"),
+    "params": Param(p.any_table, default={}, help="more parameter lists, crossed with n"),
+    "compare": Param(p.callable_refs, default=[], help="callables measured on the same inputs for ratios"),
+    "processes": Param(p.positive_int, default=3, help="independent pytest processes (raw rounds from each)"),
+    "min_rounds": Param(p.positive_int, default=5),
+    "min_time": Param(p.duration, default=100e-6, help="minimum time of one round; iterations are calibrated"),
+    "max_time": Param(p.duration, default=0.5, help="target time per benchmark per process"),
+    "warmup": Param(p.boolean, default=True),
+    "warmup_iterations": Param(p.positive_int, default=1000),
+    "disable_gc": Param(p.boolean, default=False),
+    "pytest_args": Param(p.string_list, default=[], help="extra pytest arguments (pytest targets)"),
+}
+
+TEST_TYPES: dict[str, TestType] = {
+    t.name: t
+    for t in (
+        TestType(
+            name="benchmark",
+            title="Micro-benchmark (pytest-benchmark)",
+            runner="perflab.runners.benchmark:BenchmarkRunner",
+            target_kinds=("callable", "pytest"),
+            params=BENCH_PARAMS,
+            target_options=CALLABLE_OPTIONS,
+            metrics=frozenset({"min", "max", "mean", "median", "stdev", "p95", "p99", "ops", "rounds", "ratio"}),
+        ),
+        TestType(
+            name="load",
+            title="Load test (Locust)",
+            runner="perflab.runners.load:LoadRunner",
+            target_kinds=("locustfile", "url", "endpoints"),
+            metrics=frozenset({"rps", "p50", "p90", "p95", "p99", "max", "error_rate", "failures", "requests"}),
+            note="load testing on Locust is being built (issue 4)",
+        ),
+        TestType(
+            name="stress",
+            title="Stress test: find the breaking point",
+            runner="perflab.runners.stress:StressRunner",
+            target_kinds=("locustfile", "url", "endpoints"),
+            metrics=frozenset({"breaking_point", "recovery_time", "p95", "error_rate"}),
+            note="the breaking-point search is being built (issue 4)",
+        ),
+        TestType(
+            name="cpu",
+            title="CPU profile (py-spy)",
+            runner="perflab.runners.cpu:CpuRunner",
+            target_kinds=("script", "command", "callable", "pid"),
+            metrics=frozenset({"samples", "cpu", "duration"}),
+            note="CPU profiling on py-spy is being built (issue 5)",
+        ),
+        TestType(
+            name="memory",
+            title="Memory profile (memray)",
+            runner="perflab.runners.memory:MemoryRunner",
+            target_kinds=("script", "command", "callable"),
+            metrics=frozenset({"peak_memory", "total_allocated", "allocations", "peak_rss"}),
+            note="memory profiling on memray is being built (issue 5)",
+        ),
+        TestType(
+            name="leak",
+            title="Leak check (tracemalloc, RSS)",
+            runner="perflab.runners.leak:LeakRunner",
+            target_kinds=("callable", "script"),
+            metrics=frozenset({"growth_per_iter", "rss_growth_per_iter"}),
+            note="leak detection is being built (issue 5)",
+        ),
+        TestType(
+            name="concurrency",
+            title="Concurrency scaling and thread safety",
+            runner="perflab.runners.concurrency:ConcurrencyRunner",
+            target_kinds=("callable",),
+            metrics=frozenset({"throughput", "efficiency", "p95", "saturation_level"}),
+            note="concurrency scaling is being built (issue 7)",
+        ),
+        TestType(
+            name="query",
+            title="Database query timing and plans",
+            runner="perflab.runners.query:QueryRunner",
+            target_kinds=("sql",),
+            metrics=frozenset({"p50", "p95", "p99", "mean", "max"}),
+            note="query timing is being built (issue 7)",
+        ),
+    )
+}
+
+
+def get(name: str) -> TestType | None:
+    return TEST_TYPES.get(name)

@@ -1,0 +1,225 @@
+"""The scripted front end: run profiles through core.engine with rich progress, store sessions, summarise.
+
+Exit codes (README, "Exit codes"): 0 all passed, 1 a threshold or gate failed, 2 bad input, 3 a runner or
+target error, 130 interrupted (Ctrl-C or SIGTERM).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from perflab import __version__
+from perflab.core import machine, profiles
+from perflab.core.codec import result_to_dict
+from perflab.core.engine import Engine, Outcome
+from perflab.core.model import (
+    Event,
+    ExitCode,
+    Finished,
+    Level,
+    Notice,
+    Phase,
+    Profile,
+    Result,
+    Sample,
+    Status,
+)
+from perflab.report import units
+from perflab.report.console import make_console, print_result, sessions_table
+from perflab.store.sessions import SessionStore, default_root
+
+EXIT_PRIORITY = (ExitCode.INTERRUPTED, ExitCode.BAD_INPUT, ExitCode.RUNNER_ERROR, ExitCode.FAILED, ExitCode.OK)
+
+
+def worst(codes: Sequence[ExitCode]) -> ExitCode:
+    for code in EXIT_PRIORITY:
+        if code in codes:
+            return code
+    return ExitCode.OK
+
+
+@dataclass
+class HeadlessOptions:
+    profiles: list[str]
+    store: str | None = None
+    json_path: str | None = None
+    quiet: bool = False
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class ProgressSink:
+    """Shows one progress bar per profile: phase detail, fraction done, live CPU and RSS of the target."""
+
+    def __init__(self, progress: Progress, console: Console, name: str) -> None:
+        self.progress = progress
+        self.console = console
+        self.task = progress.add_task(name, total=1.0, detail="starting", live="")
+        self.cpu = 0.0
+        self.rss = 0.0
+        self._last = 0.0
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, Phase):
+            kw: dict[str, Any] = {"detail": event.detail[:60]}
+            if event.progress is not None:
+                kw["completed"] = event.progress
+            self.progress.update(self.task, **kw)
+        elif isinstance(event, Sample):
+            if event.series == "proc.cpu" and ("role", "target") in event.labels:
+                self.cpu = event.value
+            elif event.series == "proc.rss" and ("role", "target") in event.labels:
+                self.rss = event.value
+            now = time.monotonic()
+            if now - self._last > 0.25:
+                self._last = now
+                self.progress.update(self.task, live=f"cpu {self.cpu * 100:.0f}% rss {units.size(self.rss)}")
+        elif isinstance(event, Notice):
+            style = "red" if event.level == Level.ERROR else "yellow"
+            self.progress.console.print(f"[{style}]{event.level.value}: {event.message}[/]")
+        elif isinstance(event, Finished):
+            self.progress.update(self.task, completed=1.0 if event.status == Status.PASSED else None,
+                                 detail=event.status.value)
+
+
+def _install_signals(loop: asyncio.AbstractEventLoop, engine: Engine) -> list[int]:
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, engine.stop)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError):
+            pass
+    return installed
+
+
+async def _run_engine(engine: Engine) -> Outcome:
+    loop = asyncio.get_running_loop()
+    installed = _install_signals(loop, engine)
+    try:
+        return await engine.run()
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+def run_profile(profile: Profile, store: SessionStore, console: Console, *, quiet: bool = False) -> Outcome:
+    """Run one profile end to end: session row, recorder, progress, engine, final status."""
+    workdir = Path.cwd()
+    sid = store.create_session(profile, machine=machine.fingerprint(), git=machine.git_info(workdir))
+    import os
+
+    secrets = tuple(os.environ.get(name, "") for name in profile.secrets)
+    recorder = store.recorder(sid, secrets)
+    progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
+                        TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
+                        TextColumn("{task.fields[live]}"), TextColumn("[dim]{task.fields[detail]}"),
+                        console=console, transient=False, disable=quiet)
+    sink = ProgressSink(progress, console, profile.name)
+    engine = Engine(profile, [recorder, sink], session_id=sid, artifacts_dir=store.artifacts_dir(sid),
+                    workdir=workdir)
+    outcome: Outcome | None = None
+    try:
+        with progress:
+            outcome = asyncio.run(_run_engine(engine))
+    finally:
+        recorder.flush()
+        if outcome is None:  # an internal error escaped: the session must not stay "running"
+            store.finish_session(sid, Result(Status.ERROR, "internal error"), ExitCode.RUNNER_ERROR,
+                                 engine.now(), secrets)
+    store.finish_session(sid, outcome.result, int(outcome.exit_code), outcome.duration, secrets)
+    return outcome
+
+
+def run_profiles(opts: HeadlessOptions) -> int:
+    console = make_console()
+    err = Console(stderr=True, highlight=False)
+    try:
+        loaded = profiles.load_all(opts.profiles)
+    except profiles.ProfileError as e:
+        err.print(str(e), markup=False)
+        return int(ExitCode.BAD_INPUT)
+    with SessionStore(default_root(opts.store)) as store:
+        outcomes: list[tuple[Profile, Outcome]] = []
+        for profile in loaded:
+            outcome = run_profile(profile, store, console, quiet=opts.quiet)
+            outcomes.append((profile, outcome))
+            print_result(console, profile.name, outcome.result, outcome.session_id, outcome.duration)
+            if outcome.exit_code == ExitCode.INTERRUPTED:
+                break
+    if opts.json_path:
+        write_json(opts.json_path, outcomes)
+    codes = [o.exit_code for _, o in outcomes]
+    if len(outcomes) > 1:
+        passed = sum(1 for c in codes if c == ExitCode.OK)
+        console.print(f"{passed} of {len(loaded)} profiles passed")
+    return int(worst(codes))
+
+
+def write_json(path: str, outcomes: Sequence[tuple[Profile, Outcome]]) -> None:
+    doc = {
+        "perflab_version": __version__,
+        "format": 1,
+        "runs": [
+            {"profile": p.name, "profile_path": p.path, "test_type": p.test.type, "session": o.session_id,
+             "exit_code": int(o.exit_code), "duration": o.duration, "result": result_to_dict(o.result)}
+            for p, o in outcomes
+        ],
+    }
+    Path(path).write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+# ------------------------------------------------------------------ stored sessions
+
+
+def cmd_sessions(store_dir: str | None, *, profile: str | None = None, test_type: str | None = None,
+                 status: str | None = None, limit: int = 50) -> int:
+    console = make_console()
+    with SessionStore(default_root(store_dir), readonly=True) as store:
+        rows = store.sessions(profile=profile, test_type=test_type, status=status, limit=limit)
+    if not rows:
+        console.print("no sessions stored")
+        return 0
+    console.print(sessions_table(rows))
+    return 0
+
+
+def cmd_show(store_dir: str | None, ref: str, *, logs: int = 20) -> int:
+    console = make_console()
+    with SessionStore(default_root(store_dir), readonly=True) as store:
+        row = store.get(ref)
+        tail = store.logs(row.id, tail=logs)
+        artifacts = store.artifacts(row.id)
+    console.print(sessions_table([row]))
+    git = row.git or {}
+    console.print(f"machine: {row.machine.get('cpu')} x{row.machine.get('cores')}, "
+                  f"Python {row.machine.get('python')} ({row.machine.get('implementation')}), {row.machine.get('os')}")
+    if git:
+        console.print(f"git: {git.get('commit', '')[:12]}{' (dirty)' if git.get('dirty') else ''}")
+    if row.result is not None:
+        print_result(console, row.profile, row.result, row.id, row.duration)
+    elif row.message:
+        console.print(row.message)
+    for a in artifacts:
+        console.print(f"artifact ({a.kind}): {a.path}")
+    if tail:
+        console.print("[dim]last log lines:[/]")
+        for line in tail:
+            console.print(f"  [dim]{escape(line.source)}[/] {escape(line.line)}")
+    return 0
+
+
+def main_error(message: str, code: ExitCode) -> int:
+    print(f"perflab: {message}", file=sys.stderr)
+    return int(code)

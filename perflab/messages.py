@@ -1,0 +1,1 @@
+"""Textual messages of the app (snapshot updated, run ended)."""

@@ -1,0 +1,52 @@
+"""pytest plugin loaded inside the benchmark child (``-p perflab.runners.agents.pytest_plugin``).
+
+It streams, over the side channel, the collected benchmark count and each finished benchmark with every
+round's raw time (seconds per iteration), as soon as it completes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from perflab.runners.agents import wire
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    wire.channel().send("collected", count=len(session.items))
+
+
+def pytest_runtest_logstart(nodeid: str, location: Any) -> None:
+    wire.channel().send("started", nodeid=nodeid)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "setup" and report.failed:
+        wire.channel().send("test", nodeid=item.nodeid, outcome="error", longrepr=str(report.longrepr)[-4000:])
+        return
+    if call.when != "call":
+        return
+    fixture = getattr(item, "funcargs", {}).get("benchmark")
+    meta = getattr(fixture, "stats", None) if fixture is not None else None
+    if meta is None or not meta.stats.data:
+        wire.channel().send("test", nodeid=item.nodeid, outcome=report.outcome,
+                            longrepr=str(report.longrepr)[-4000:] if report.failed else "",
+                            benchmark=fixture is not None)
+        return
+    wire.channel().send(
+        "bench",
+        nodeid=item.nodeid,
+        name=meta.name,
+        fullname=meta.fullname,
+        group=meta.group,
+        params=meta.params,
+        extra_info=dict(meta.extra_info or {}),
+        iterations=meta.iterations,
+        data=list(meta.stats.data),
+        outcome=report.outcome,
+        longrepr=str(report.longrepr)[-4000:] if report.failed else "",
+    )

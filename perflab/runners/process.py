@@ -1,0 +1,279 @@
+"""THE subprocess supervisor. Every child perflab starts goes through :class:`Child`.
+
+- argv lists only, never a shell string;
+- the child leads its own session and process group, so one signal reaches it and its children;
+- stop = SIGINT, grace, SIGTERM, grace, SIGKILL of the whole group, plus any descendant that left the group;
+- stdout and stderr are read line by line and handed to ``on_line``;
+- a side channel (an inherited pipe, see agents/wire.py) carries structured records to ``on_record``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections import deque
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from perflab.core.model import ToolError
+from perflab.runners.agents import wire
+
+LineHandler = Callable[[str, str], None]  # (stream, line)
+RecordHandler = Callable[[dict[str, Any]], None]
+
+MAX_LINE = 1 << 16  # longer stdout/stderr lines are split
+MAX_RECORD = 64 << 20  # a side-channel record can carry every round of a benchmark
+
+
+class Child:
+    """One supervised child process (and its whole process tree)."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: str | os.PathLike[str] | None = None,
+        env: dict[str, str] | None = None,
+        name: str = "target",
+        on_line: LineHandler | None = None,
+        on_record: RecordHandler | None = None,
+        side_channel: bool = True,
+        stdin_devnull: bool = True,
+    ) -> None:
+        if isinstance(argv, str):  # a shell string would be a bug, not a feature
+            raise TypeError("argv must be a list of strings")
+        self.argv = [str(a) for a in argv]
+        self.cwd = cwd
+        self.env = env
+        self.name = name
+        self.on_line = on_line
+        self.on_record = on_record
+        self.side_channel = side_channel
+        self.stdin_devnull = stdin_devnull
+        self.proc: asyncio.subprocess.Process | None = None
+        self.stderr_tail: deque[str] = deque(maxlen=40)
+        self.stdout_tail: deque[str] = deque(maxlen=40)
+        self.signals_sent: list[str] = []
+        self._readers: list[asyncio.Task[None]] = []
+        self._known: dict[int, float] = {}  # pid -> create_time of every descendant seen
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None, "child not started"
+        return self.proc.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.returncode if self.proc else None
+
+    async def start(self) -> Child:
+        env = dict(os.environ if self.env is None else self.env)
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        r_fd = w_fd = -1
+        pass_fds: tuple[int, ...] = ()
+        if self.side_channel:
+            r_fd, w_fd = os.pipe()
+            env[wire.ENV_FD] = str(w_fd)
+            pass_fds = (w_fd,)
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                *self.argv,
+                cwd=self.cwd,
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL if self.stdin_devnull else None,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+                pass_fds=pass_fds,
+                limit=MAX_LINE,
+            )
+        except FileNotFoundError:
+            self._close_fds(r_fd, w_fd)
+            raise ToolError(f"cannot run {self.argv[0]}: command not found") from None
+        except PermissionError:
+            self._close_fds(r_fd, w_fd)
+            raise ToolError(f"cannot run {self.argv[0]}: permission denied") from None
+        except NotADirectoryError:
+            self._close_fds(r_fd, w_fd)
+            raise ToolError(f"cannot run {self.argv[0]}: working directory {self.cwd} is not a folder") from None
+        if w_fd >= 0:
+            os.close(w_fd)
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        self._readers.append(asyncio.create_task(self._read_lines(self.proc.stdout, "stdout")))
+        self._readers.append(asyncio.create_task(self._read_lines(self.proc.stderr, "stderr")))
+        if r_fd >= 0:
+            self._readers.append(asyncio.create_task(self._read_channel(r_fd)))
+        return self
+
+    @staticmethod
+    def _close_fds(*fds: int) -> None:
+        for fd in fds:
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+    async def _read_lines(self, stream: asyncio.StreamReader, name: str) -> None:
+        tail = self.stderr_tail if name == "stderr" else self.stdout_tail
+        while True:
+            try:
+                raw = await stream.readline()
+            except ValueError:  # line longer than the limit: take what is buffered
+                raw = await stream.read(MAX_LINE)
+            if not raw:
+                return
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            tail.append(line)
+            if self.on_line is not None:
+                self.on_line(name, line)
+
+    async def _read_channel(self, fd: int) -> None:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=MAX_RECORD, loop=loop)
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader, loop=loop), os.fdopen(fd, "rb", buffering=0)
+        )
+        try:
+            while True:
+                try:
+                    raw = await reader.readline()
+                except ValueError:
+                    continue
+                if not raw:
+                    return
+                record = wire.decode(raw)
+                if record is not None and self.on_record is not None:
+                    self.on_record(record)
+        finally:
+            transport.close()
+
+    async def wait(self, timeout: float | None = None) -> int:
+        """Wait for exit and for all output to be read; on timeout, stop the tree and raise TimeoutError."""
+        assert self.proc is not None
+        try:
+            await asyncio.wait_for(self.proc.wait(), timeout)
+        except TimeoutError:
+            await self.stop()
+            raise
+        await self._drain()
+        return self.proc.returncode if self.proc.returncode is not None else -1
+
+    async def _drain(self, timeout: float = 5.0) -> None:
+        # A grandchild that keeps our pipes open must not hang us: give readers a bounded time.
+        if self._readers:
+            _, pending = await asyncio.wait(self._readers, timeout=timeout)
+            for task in pending:
+                task.cancel()
+            self._readers = [t for t in self._readers if not t.done()]
+
+    def _remember_tree(self) -> None:
+        if self.proc is None:
+            return
+        try:
+            root = psutil.Process(self.proc.pid)
+            for proc in root.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    self._known[proc.pid] = proc.create_time()
+        except psutil.Error:
+            pass
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        assert self.proc is not None
+        self.signals_sent.append(sig.name)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, sig)
+        # descendants that started their own session escaped the group: signal them one by one
+        for pid, created in list(self._known.items()):
+            try:
+                proc = psutil.Process(pid)
+                if proc.create_time() == created:
+                    proc.send_signal(sig)
+                    if sig != signal.SIGKILL:
+                        proc.send_signal(signal.SIGCONT)
+            except psutil.Error:
+                self._known.pop(pid, None)
+        if sig != signal.SIGKILL:
+            # a stopped (SIGSTOP'd, ptrace-paused) process would sit on the signal forever
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGCONT)
+
+    def _tree_alive(self) -> bool:
+        assert self.proc is not None
+        if self.proc.returncode is None:
+            return True
+        try:
+            os.killpg(self.proc.pid, 0)
+            return True
+        except (ProcessLookupError, PermissionError):
+            pass
+        for pid, created in list(self._known.items()):
+            try:
+                proc = psutil.Process(pid)
+                if proc.create_time() == created and proc.status() != psutil.STATUS_ZOMBIE:
+                    return True
+            except psutil.Error:
+                pass
+            self._known.pop(pid, None)
+        return False
+
+    async def _wait_tree(self, timeout: float) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            if self.proc is not None and self.proc.returncode is None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(self.proc.wait()), 0.05)
+            if not self._tree_alive():
+                return True
+            await asyncio.sleep(0.02)
+        return not self._tree_alive()
+
+    async def stop(self, *, interrupt_grace: float = 3.0, term_grace: float = 2.0) -> int | None:
+        """Stop the child and everything it started: SIGINT, then SIGTERM, then SIGKILL."""
+        if self.proc is None:
+            return None
+        self._remember_tree()
+        for sig, grace in ((signal.SIGINT, interrupt_grace), (signal.SIGTERM, term_grace)):
+            if not self._tree_alive():
+                break
+            self._signal_group(sig)
+            if await self._wait_tree(grace):
+                break
+            self._remember_tree()
+        if self._tree_alive():
+            self._signal_group(signal.SIGKILL)
+            await self._wait_tree(2.0)
+        if self.proc.returncode is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.proc.wait(), 2.0)
+        await self._drain(timeout=1.0)
+        return self.proc.returncode
+
+    def track(self) -> None:
+        """Record the current descendants so a later stop reaches those that left the process group."""
+        self._remember_tree()
+
+
+def python_argv(*args: str) -> list[str]:
+    """argv for running this interpreter, e.g. ``python_argv("-m", "pytest")``."""
+    return [sys.executable, *args]
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "still running"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def project_root() -> Path:
+    return Path.cwd()
