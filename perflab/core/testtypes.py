@@ -114,7 +114,16 @@ TEST_TYPES: dict[str, TestType] = {
             title="Leak check (tracemalloc, RSS)",
             runner="perflab.runners.leak:LeakRunner",
             target_kinds=("callable", "script"),
-            metrics=frozenset({"growth_per_iter", "rss_growth_per_iter"}),
+            params={
+                "iterations": Param(p.positive_int, default=200, help="measured calls after the warm-up"),
+                "warmup": Param(p.non_negative_int, default=20, help="calls before measuring (caches fill)"),
+                "min_growth": Param(p.size, default=64.0, help="slope below which no leak is called"),
+                "top": Param(p.positive_int, default=10, help="growing allocation sites listed"),
+                "params": Param(p.any_table, default={}, help="keyword arguments for the input generator"),
+            },
+            target_options=CALLABLE_OPTIONS,
+            metrics=frozenset({"growth_per_iter", "growth_per_iter_low", "growth_per_iter_high",
+                               "rss_growth_per_iter", "iteration_time"}),
             note="leak detection is being built (issue 5)",
         ),
         TestType(
