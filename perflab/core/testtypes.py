@@ -65,6 +65,19 @@ BENCH_PARAMS: dict[str, Param] = {
     "pytest_args": Param(p.string_list, default=[], help="extra pytest arguments (pytest targets)"),
 }
 
+# Profiling runners (cpu, memory): how long the target runs when perflab starts it.
+PROFILE_PARAMS: dict[str, Param] = {
+    "duration": Param(p.duration, help="seconds to profile (callable: loop this long; default 5s, pid: 10s)"),
+    "iterations": Param(p.positive_int, help="callable targets: stop after this many calls"),
+    "params": Param(p.any_table, default={}, help="keyword arguments for the input generator"),
+}
+PROFILED_OPTIONS: dict[str, Param] = {
+    "input": CALLABLE_OPTIONS["input"],
+    "args": Param(list, default=[], help="script/command arguments, or the callable's positional arguments"),
+    "cwd": PROCESS_OPTIONS["cwd"],
+    "env": PROCESS_OPTIONS["env"],
+}
+
 TEST_TYPES: dict[str, TestType] = {
     t.name: t
     for t in (
@@ -82,23 +95,91 @@ TEST_TYPES: dict[str, TestType] = {
             title="Load test (Locust)",
             runner="perflab.runners.load:LoadRunner",
             target_kinds=("locustfile", "url", "endpoints"),
+            params={
+                "users": Param(p.positive_int, default=10, help="concurrent users (closed model); open model: "
+                               "users that schedule arrivals"),
+                "spawn_rate": Param(p.positive_number, help="users started per second (default: all at once)"),
+                "duration": Param(p.duration, default=30.0, help="how long the load runs"),
+                "shape": Param(p.choice("constant", "ramp", "steps", "arrival_rate"), default="constant",
+                               help="constant users, ramp (spawn_rate), steps, or arrival_rate (open model)"),
+                "steps": Param(p.load_steps, default=[], help='[[users, duration], ...] for shape = "steps"'),
+                "rate": Param(p.positive_number, help='requests per second for shape = "arrival_rate"'),
+                "max_in_flight": Param(p.positive_int, default=200, help="open model: most requests at once"),
+                "think_time": Param(p.non_negative_number, default=0.0, help="seconds a user waits between "
+                                    "requests (generated users)"),
+                "request_timeout": Param(p.duration, default=30.0, help="per request (generated users)"),
+                "workers": Param(p.non_negative_int, default=0, help="Locust worker processes (0: one process)"),
+                "remote_workers": Param(p.non_negative_int, default=0,
+                                        help="workers joining with 'perflab worker --master HOST:PORT'"),
+                "master_bind": Param(p.string, default="127.0.0.1", help="interface the master listens on"),
+                "master_port": Param(p.non_negative_int, default=0, help="master port (0: a free one)"),
+                "web_ui": Param(p.boolean, default=False, help="also serve Locust's web UI on 127.0.0.1"),
+                "web_port": Param(p.port, default=8089),
+                "cpu_warn": Param(p.ratio, default=0.85, help="warn when a load generator's CPU exceeds this"),
+                "locust_args": Param(p.string_list, default=[], help="extra Locust command-line arguments"),
+            },
+            target_options={
+                "host": Param(p.string, help="base URL (default: the [serve] server's)"),
+                "headers": Param(p.any_table, default={}, help="headers sent with every request"),
+                "auth_env": Param(p.string, help="environment variable holding the auth header's value"),
+                "auth_header": Param(p.string, default="Authorization"),
+                "auth_scheme": Param(str, default="Bearer", help='prefix of the value ("" for none)'),
+                "cwd": PROCESS_OPTIONS["cwd"],
+                "env": PROCESS_OPTIONS["env"],
+            },
             metrics=frozenset({"rps", "p50", "p90", "p95", "p99", "max", "error_rate", "failures", "requests"}),
-            note="load testing on Locust is being built (issue 4)",
         ),
         TestType(
             name="stress",
             title="Stress test: find the breaking point",
             runner="perflab.runners.stress:StressRunner",
             target_kinds=("locustfile", "url", "endpoints"),
-            metrics=frozenset({"breaking_point", "recovery_time", "p95", "error_rate"}),
-            note="the breaking-point search is being built (issue 4)",
+            params={
+                "slo": Param(p.string_list, default=["p95 < 500ms", "error_rate < 1%"],
+                             help='objectives every step must meet: p50/p90/p95/p99/max < DURATION, '
+                                  'error_rate < PERCENT'),
+                "start_users": Param(p.positive_int, default=5),
+                "step_users": Param(p.positive_int, default=5, help="users added per step"),
+                "max_users": Param(p.positive_int, default=200, help="the search stops here"),
+                "step_duration": Param(p.duration, default=5.0, help="measured time per step"),
+                "settle": Param(p.non_negative_number, default=1.0, help="seconds ignored after a change"),
+                "refine": Param(p.non_negative_int, default=2, help="bisection rounds after the first break"),
+                "recovery_users": Param(p.positive_int, help="load after the break (default start_users)"),
+                "recovery_timeout": Param(p.duration, default=30.0),
+                "think_time": Param(p.non_negative_number, default=0.0),
+                "request_timeout": Param(p.duration, default=10.0),
+                "workers": Param(p.non_negative_int, default=0),
+                "cpu_warn": Param(p.ratio, default=0.85),
+                "locust_args": Param(p.string_list, default=[]),
+            },
+            target_options={
+                "host": Param(p.string, help="base URL (default: the [serve] server's)"),
+                "headers": Param(p.any_table, default={}),
+                "auth_env": Param(p.string, help="environment variable holding the auth header's value"),
+                "auth_header": Param(p.string, default="Authorization"),
+                "auth_scheme": Param(str, default="Bearer"),
+                "cwd": PROCESS_OPTIONS["cwd"],
+                "env": PROCESS_OPTIONS["env"],
+            },
+            metrics=frozenset({"breaking_point", "knee", "recovery_time", "p95", "error_rate", "rps"}),
         ),
         TestType(
             name="cpu",
             title="CPU profile (py-spy)",
             runner="perflab.runners.cpu:CpuRunner",
             target_kinds=("script", "command", "callable", "pid"),
-            metrics=frozenset({"samples", "cpu", "duration"}),
+            params=PROFILE_PARAMS | {
+                "rate": Param(p.positive_int, default=100, help="samples per second"),
+                "refresh": Param(p.duration, default=2.0, help="live table period (one py-spy window)"),
+                "native": Param(p.boolean, default=False, help="include native (C/C++/Cython) frames"),
+                "gil_only": Param(p.boolean, default=False, help="only samples holding the GIL"),
+                "idle": Param(p.boolean, default=False, help="include idle threads"),
+                "subprocesses": Param(p.boolean, default=False, help="profile the target's subprocesses too"),
+                "nonblocking": Param(p.boolean, default=False, help="do not pause the target to sample"),
+                "py_spy": Param(p.string, help="py-spy executable (default: py-spy on PATH)"),
+            },
+            target_options=PROFILED_OPTIONS,
+            metrics=frozenset({"samples", "duration", "coverage", "own", "total", "calls_per_s"}),
             note="CPU profiling on py-spy is being built (issue 5)",
         ),
         TestType(

@@ -7,7 +7,6 @@ runs the script's top level once per call (``runpy.run_path`` with ``__name__ ==
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import os
 import runpy
@@ -35,6 +34,8 @@ def build(config: dict[str, Any]) -> Callable[[], Any]:
         return run_script
     fn = wire.resolve(config["callable"])
     if inspect.iscoroutinefunction(fn):
+        import asyncio  # only when needed: it pulls in ssl and friends, which would show in profiles
+
         loop = asyncio.new_event_loop()
         coro_fn = fn
 

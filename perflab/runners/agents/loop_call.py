@@ -1,0 +1,46 @@
+"""Run a callable in a loop inside the child: ``python -m perflab.runners.agents.loop_call CONFIG_JSON``.
+
+Stops after ``duration`` seconds or ``iterations`` calls, whichever comes first (either may be absent, not
+both). Every ``report`` seconds it sends ``progress`` (calls so far, seconds elapsed); at the end ``done``
+with the totals, so the parent knows the throughput the target reached (calls per second) while profiled.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+from perflab.runners.agents import target_call, wire
+
+
+def main(config: dict[str, Any]) -> int:
+    ch = wire.channel()
+    fn = target_call.build(config)
+    duration = config.get("duration")
+    limit = config.get("iterations")
+    report = float(config.get("report", 0.5))
+    start = time.perf_counter()
+    end = start + float(duration) if duration else float("inf")
+    next_report = start + report
+    n = 0
+    try:
+        while (limit is None or n < limit) and time.perf_counter() < end:
+            fn()
+            n += 1
+            now = time.perf_counter()
+            if now >= next_report:
+                ch.send("progress", n=n, elapsed=now - start)
+                next_report = now + report
+    except KeyboardInterrupt:  # stopped by the parent: still say how far we got
+        ch.send("done", n=n, elapsed=time.perf_counter() - start, interrupted=True)
+        ch.close()
+        return 130
+    ch.send("done", n=n, elapsed=time.perf_counter() - start, interrupted=False)
+    ch.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(json.loads(sys.argv[1])))

@@ -1,0 +1,262 @@
+"""CPU runner on py-spy: where does the time go?
+
+Targets: a script (with args), any command, a ``module:function`` callable run in a loop (for ``duration``
+or ``iterations``), or a running ``pid`` (attach; permission is checked first, see runners/profiled.py).
+
+py-spy writes its output only when it stops, so perflab samples in consecutive windows of ``refresh``
+seconds (``py-spy record --pid P --format raw``, stopped with SIGINT so it writes): each window's folded
+stacks are merged, the live ``top functions`` table is re-emitted after every window, and the merged profile
+becomes the artifacts (flamegraph SVG, speedscope JSON, folded stacks). The gap while the next py-spy
+attaches is not sampled; ``coverage`` (samples taken / samples the rate asks for) says how much was seen.
+
+Events: ``cpu.samples`` (count so far), ``cpu.window`` (samples per window), ``cpu.own`` (ratio, label
+function, top 5 after each window), table ``top functions``. Metrics: ``samples`` (count), ``duration`` (s
+sampled), ``coverage`` (ratio), ``own`` and ``total`` (ratio, label function; top 10), ``calls_per_s``
+(callable targets; taken while sampled: not comparable, never gated).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from perflab.core.model import (
+    Metric,
+    Profile,
+    Result,
+    Status,
+    SummaryTable,
+    ToolError,
+    labels,
+)
+from perflab.report import units
+from perflab.runners import flame
+from perflab.runners import profiled as pr
+from perflab.runners.base import RunContext
+from perflab.runners.benchmark import child_env
+from perflab.runners.process import Child
+
+TOP_COLUMNS = ("own %", "total %", "function", "file:line")
+FLAGS = {"native": "--native", "gil_only": "--gil", "idle": "--idle", "subprocesses": "--subprocesses",
+         "nonblocking": "--nonblocking"}
+_SAMPLES = re.compile(r"Samples: (\d+) Errors: (\d+)")
+STARTUP_RETRY = 3.0  # seconds during which a failed attach is retried (the interpreter may still be starting)
+
+
+class CpuRunner:
+    test_type = "cpu"
+
+    async def run(self, profile: Profile, ctx: RunContext) -> Result:
+        p = dict(profile.test.params)
+        pyspy = pr.find_tool(str(p.get("py_spy") or "py-spy"), "pip install py-spy")
+        kind = profile.target.kind
+        duration: float | None = p.get("duration")
+        iterations: int | None = p.get("iterations")
+        child: Child | None = None
+        progress: dict[str, Any] = {}
+        if kind == "pid":
+            pid = int(profile.target.value)
+            pr.check_attach(pid)
+            duration = duration or 10.0
+            ctx.watch(pid, "target")
+        else:
+            if kind == "callable" and duration is None and iterations is None:
+                duration = 5.0
+            argv = pr.target_argv(profile, ctx, duration=duration if kind == "callable" else None,
+                                  iterations=iterations)
+            env = child_env(pr.workdir_of(profile, ctx), profile.target.options.get("env") or {})
+            child = await ctx.spawn(argv, source="target", cwd=pr.workdir_of(profile, ctx), env=env,
+                                    on_record=lambda rec: progress.update(rec))
+            pid = child.pid
+        sampler = Sampler(ctx, pyspy, pid, p, child, profile.name)
+        started = time.monotonic()
+        try:
+            await sampler.run(duration)
+        finally:
+            # written even when the run is stopped or cancelled (Ctrl-C): whatever was sampled is kept
+            await sampler.finish()
+            if kind == "pid":
+                pr.ensure_running(pid)
+        elapsed = time.monotonic() - started
+        if child is not None:
+            if child.returncode is None:
+                await child.stop(interrupt_grace=2.0, term_grace=1.0)
+            else:
+                await child.wait()
+            code = child.returncode
+            stopped_by_us = bool(child.signals_sent)
+            if not stopped_by_us and code not in (0, None):
+                raise pr.target_failure(code, child.stderr_tail, elapsed)
+        if not sampler.total:
+            why = "the target exited before py-spy could take a sample" if kind != "pid" else "no samples"
+            raise ToolError(f"{why} ({sampler.error or 'py-spy saw no Python stacks'})")
+        return summarize(profile, sampler, progress)
+
+
+class Sampler:
+    """Consecutive py-spy windows on one pid, merged into one folded profile."""
+
+    def __init__(self, ctx: RunContext, pyspy: str, pid: int, p: dict[str, Any], target: Child | None,
+                 name: str) -> None:
+        self.ctx, self.pyspy, self.pid, self.p, self.target, self.name = ctx, pyspy, pid, p, target, name
+        self.rate = int(p.get("rate") or 100)
+        self.refresh = float(p.get("refresh") or 2.0)
+        self.stacks: Counter[flame.Stack] = Counter()
+        self.windows = 0
+        self.sampled_time = 0.0  # seconds py-spy was recording
+        self.errors = 0
+        self.error = ""
+        self.current: Child | None = None
+        self.current_out: Path | None = None
+        self.current_start = 0.0
+        self.artifacts: list[tuple[str, Path]] = []
+        self.finished = False
+
+    @property
+    def total(self) -> int:
+        return sum(self.stacks.values())
+
+    def alive(self) -> bool:
+        if self.target is not None:
+            return self.target.returncode is None
+        try:
+            return psutil.Process(self.pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+
+    async def run(self, duration: float | None) -> None:
+        start = time.monotonic()
+        deadline = start + duration if duration else None
+        target_done = asyncio.ensure_future(self.target.wait()) if self.target is not None else None
+        try:
+            while self.alive():
+                w = self.refresh
+                if deadline is not None:
+                    w = min(w, deadline - time.monotonic())
+                    if w < 0.05:
+                        break
+                ok = await self._window(w, target_done)
+                if not ok and self.alive():
+                    if time.monotonic() - start > STARTUP_RETRY or self.windows:
+                        raise ToolError(f"py-spy failed on pid {self.pid}: {self.error}")
+                    await asyncio.sleep(0.1)  # the interpreter may still be starting: try again
+        finally:
+            if target_done is not None and not target_done.done():
+                target_done.cancel()
+
+    def _argv(self, out: Path) -> list[str]:
+        return [self.pyspy, "record", "--pid", str(self.pid), "--format", "raw", "--output", str(out),
+                "--rate", str(self.rate), *pr.tool_options(self.p, FLAGS)]
+
+    async def _window(self, seconds: float, target_done: asyncio.Future[Any] | None) -> bool:
+        out = self.ctx.artifacts_dir / f".pyspy-window-{self.windows}.txt"
+        self.current_out = out
+        self.current_start = time.monotonic()
+        self.current = await self.ctx.spawn(self._argv(out), source="py-spy", role="tool", side_channel=False)
+        tool_done = asyncio.ensure_future(self.current.wait())
+        waits: set[asyncio.Future[Any]] = {tool_done, asyncio.ensure_future(asyncio.sleep(seconds))}
+        if target_done is not None:
+            waits.add(target_done)
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                if w is not target_done and w is not tool_done:
+                    w.cancel()
+        return await self._collect(tool_done)
+
+    async def _collect(self, tool_done: asyncio.Future[Any] | None = None) -> bool:
+        child, out = self.current, self.current_out
+        if child is None or out is None:
+            return False
+        if child.returncode is None:
+            await child.stop(interrupt_grace=3.0, term_grace=1.0)  # SIGINT: py-spy writes what it has
+        if tool_done is not None:
+            with contextlib.suppress(Exception):
+                await tool_done
+        self.current = None
+        elapsed = time.monotonic() - self.current_start
+        for line in list(child.stdout_tail) + list(child.stderr_tail):
+            m = _SAMPLES.search(line)
+            if m:
+                self.errors += int(m.group(2))
+        if not out.exists():
+            self.error = pr.last_line(child.stderr_tail, pr.last_line(child.stdout_tail, "no output"))
+            return False
+        got = flame.parse_folded(out.read_text(encoding="utf-8", errors="replace"))
+        out.unlink()
+        self.windows += 1
+        self.sampled_time += elapsed
+        self.stacks.update(got)
+        n = sum(got.values())
+        self.ctx.sample("cpu.window", n)
+        self.ctx.sample("cpu.samples", self.total)
+        top = flame.top_functions(self.stacks, 15)
+        for f in top[:5]:
+            self.ctx.sample("cpu.own", f.own, labels(function=f.function))
+        self.ctx.table("top functions", TOP_COLUMNS, [
+            (units.percent(f.own), units.percent(f.total), f.function, f.where) for f in top])
+        return True
+
+    async def finish(self) -> None:
+        """Stop a window still open (keeping its samples) and write the artifacts; idempotent."""
+        if self.finished:
+            return
+        self.finished = True
+        if self.current is not None:
+            await self._collect()
+        if not self.stacks:
+            return
+        folder = self.ctx.artifacts_dir
+        title = f"{self.name}: {self.total:,} samples at {self.rate} Hz (py-spy)"
+        for kind, fname, writer, desc in (
+            ("flamegraph", "flamegraph.svg", lambda pth: flame.write_svg(self.stacks, pth, title),
+             "CPU flamegraph (SVG; open in a browser)"),
+            ("speedscope", "profile.speedscope.json", lambda pth: flame.write_speedscope(self.stacks, pth, title),
+             "CPU profile for https://www.speedscope.app"),
+            ("folded", "profile.folded", lambda pth: flame.write_folded(self.stacks, pth),
+             "folded stacks (flamegraph.pl / inferno input)"),
+        ):
+            path = folder / fname
+            writer(path)
+            self.artifacts.append((kind, path))
+            self.ctx.artifact(kind, path, desc)
+
+
+def summarize(profile: Profile, s: Sampler, progress: dict[str, Any]) -> Result:
+    top = flame.top_functions(s.stacks, 10)
+    expected = s.sampled_time * s.rate
+    coverage = min(s.total / expected, 1.0) if expected else 0.0
+    metrics = [Metric("samples", s.total, "count"), Metric("duration", s.sampled_time, "s"),
+               Metric("coverage", coverage, "ratio")]
+    for f in top:
+        metrics.append(Metric("own", f.own, "ratio", labels(function=f.function)))
+        metrics.append(Metric("total", f.total, "ratio", labels(function=f.function)))
+    notes: list[str] = []
+    if progress.get("n") and progress.get("elapsed"):
+        cps = float(progress["n"]) / float(progress["elapsed"])
+        metrics.append(Metric("calls_per_s", cps, "/s", comparable=False))
+        notes.append(f"{int(progress['n']):,} calls in {float(progress['elapsed']):.2f} s while sampled "
+                     f"({units.rate(cps)}; not comparable, never gated)")
+    hottest = top[0]
+    message = f"hottest function: {hottest.function} ({hottest.where}) with {units.percent(hottest.own)} of samples"
+    notes.insert(0, message)
+    notes.append(f"{s.total:,} samples in {s.windows} py-spy windows over {s.sampled_time:.1f} s "
+                 f"(coverage {units.percent(coverage)} of {s.rate} Hz; attach gaps between windows are not sampled)")
+    if s.errors:
+        notes.append(f"py-spy reported {s.errors} sampling errors")
+    rows = tuple((units.percent(f.own), units.percent(f.total), f.function, f.where) for f in top)
+    tables = (SummaryTable(f"{profile.name}: top functions (py-spy, {s.rate} Hz)", TOP_COLUMNS, rows),)
+    data = {"top": [f.__dict__ for f in top], "samples": s.total, "windows": s.windows,
+            "sampled_time": s.sampled_time, "coverage": coverage, "rate": s.rate, "errors": s.errors,
+            "artifacts": {k: str(pth) for k, pth in s.artifacts}}
+    return Result(Status.PASSED, message, tuple(metrics), {}, data, tables, tuple(notes))
+
+

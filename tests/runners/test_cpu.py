@@ -1,0 +1,95 @@
+"""The CPU runner on real py-spy: every target kind, the live table, the artifacts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+import xml.dom.minidom
+from pathlib import Path
+
+import psutil
+
+from perflab.core import profiles
+from perflab.core.model import Artifact, Finished, Status, Table
+from tests.conftest import PROFILES, REPO
+from tests.runners.profiling_helpers import run_profile
+
+
+def _cpu(target: str, extra: str = "") -> str:
+    return textwrap.dedent(f"""
+        name = "cpu-test"
+        timeout = "60s"
+        [target]
+        {target}
+        [test]
+        type = "cpu"
+        refresh = "1s"
+        {extra}
+    """)
+
+
+def test_callable_hottest_function_live_table_and_artifacts(tmp_path: Path) -> None:
+    outcome, sink = run_profile(_cpu('callable = "perflab.demo.busy:crunch"', 'duration = "3s"'), tmp_path)
+    r = outcome.result
+    assert r.status == Status.PASSED, r.message
+    assert r.data["top"][0]["function"] == "checksum"
+    own = r.metric("own", function="checksum")
+    assert own is not None and own.value > 0.5
+    assert "checksum" in r.message and "%" in r.message
+    # the live table came at least once a second or so while the target ran, before the end
+    tables = [e for e in sink.of(Table) if e.name == "top functions"]
+    finished = sink.of(Finished)[0]
+    assert len(tables) >= 2 and all(t.t < finished.t for t in tables)
+    gaps = [b.t - a.t for a, b in zip(tables, tables[1:], strict=False)]
+    assert max(gaps) < 2.0
+    assert tables[-1].rows[0][2] == "checksum"
+    kinds = {a.kind: Path(a.path) for a in sink.of(Artifact)}
+    assert {"flamegraph", "speedscope", "folded"} <= set(kinds)
+    svg = xml.dom.minidom.parse(str(kinds["flamegraph"]))
+    assert any("checksum" in (t.firstChild.data if t.firstChild else "") for t in svg.getElementsByTagName("title"))
+    doc = json.loads(kinds["speedscope"].read_text())
+    assert doc["profiles"][0]["type"] == "sampled"
+    assert "checksum" in {f["name"] for f in doc["shared"]["frames"]}
+    assert sum(doc["profiles"][0]["weights"]) == r.metric("samples").value
+    assert r.metric("coverage").value > 0.5
+    assert not r.metric("calls_per_s").comparable
+
+
+def test_script_with_args(tmp_path: Path) -> None:
+    script = REPO / "perflab" / "demo" / "busy.py"
+    target = f'script = "{script}"\nargs = ["2"]'
+    outcome, sink = run_profile(_cpu(target), tmp_path)
+    assert outcome.result.status == Status.PASSED, outcome.result.message
+    assert outcome.result.data["top"][0]["function"] == "checksum"
+    assert any("crunched" in e.line for e in sink.events if hasattr(e, "line"))  # the script ran to its end
+
+
+def test_command_target(tmp_path: Path) -> None:
+    target = f'command = ["{sys.executable}", "-m", "perflab.demo.busy", "2"]'
+    outcome, _ = run_profile(_cpu(target), tmp_path)
+    assert outcome.result.status == Status.PASSED, outcome.result.message
+    assert outcome.result.data["top"][0]["function"] == "checksum"
+
+
+def test_attach_to_running_pid_leaves_it_running(tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "perflab.demo.busy", "30"], cwd=REPO)
+    try:
+        time.sleep(0.5)
+        outcome, _ = run_profile(_cpu(f"pid = {proc.pid}", 'duration = "2s"'), tmp_path)
+        assert outcome.result.status == Status.PASSED, outcome.result.message
+        assert outcome.result.data["top"][0]["function"] == "checksum"
+        assert 1.5 < outcome.result.metric("duration").value < 4
+        time.sleep(0.2)
+        assert proc.poll() is None  # still running
+        assert psutil.Process(proc.pid).status() not in (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_shipped_cpu_profile_loads() -> None:
+    p = profiles.load(PROFILES / "cpu.toml")
+    assert p.test.type == "cpu" and p.test.params["rate"] == 100
