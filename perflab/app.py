@@ -1,11 +1,85 @@
-"""PerflabApp: the Textual front end (being built in issue 6)."""
+"""PerflabApp: registers the screens and owns the one worker that drains a feed (a live run or a replay).
+
+Data sources are injected (``start_feed``) so tests swap in a fake feed; everything shown comes from core.
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from perflab.core.model import PerflabError
+from textual import on, work
+from textual.app import App
+from textual.binding import Binding
+from textual.worker import Worker, WorkerState
+
+from perflab.core import lab
+from perflab.core.feeds import Feed, LiveFeed, ReplayFeed
+from perflab.core.model import PerflabError, Profile
+from perflab.messages import RunEnded, SnapshotReady
+from perflab.screens.home import HomeScreen
+from perflab.screens.run import RunScreen
+
+
+class PerflabApp(App[int]):
+    CSS_PATH = "perflab.tcss"
+    TITLE = "perflab"
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False)]
+
+    def __init__(self, profiles_dir: Path | str = "profiles", root: Path | None = None, *,
+                 replay: str | None = None, workdir: Path | None = None) -> None:
+        super().__init__()
+        self.profiles_dir = Path(profiles_dir)
+        self.root = root
+        self.workdir = workdir
+        self.initial_replay = replay
+        self.run_screen: RunScreen | None = None
+
+    def on_mount(self) -> None:
+        self.push_screen(HomeScreen(self.profiles_dir, self.root))
+        if self.initial_replay:
+            self.open_replay(self.initial_replay)
+
+    # -- starting things ------------------------------------------------------------------
+    def start_run(self, profile: Profile) -> None:
+        self.start_feed(LiveFeed(profile, self.root, workdir=self.workdir))
+
+    def open_replay(self, ref: str) -> None:
+        self.start_feed(ReplayFeed.from_store(self.root, ref))
+
+    def start_feed(self, feed: Feed) -> RunScreen:
+        """Show the run screen for ``feed`` and start draining it (a new feed replaces the old one)."""
+        if self.run_screen is not None:
+            self.run_screen.feed.stop()
+        screen = self.run_screen = RunScreen(feed)
+        self.push_screen(screen)
+        self.drive(feed, screen)
+        return screen
+
+    # -- the one worker -----------------------------------------------------------------
+    @work(exclusive=True, group="run", exit_on_error=False)
+    async def drive(self, feed: Feed, screen: RunScreen) -> object:
+        return await feed.drive(lambda snap: screen.post_message(SnapshotReady(snap)))
+
+    @on(Worker.StateChanged)
+    def _run_state(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "run" or self.run_screen is None:
+            return
+        screen = self.run_screen
+        if event.state == WorkerState.SUCCESS:
+            screen.post_message(RunEnded(outcome=event.worker.result))
+        elif event.state == WorkerState.ERROR:
+            err = event.worker.error
+            line = str(err) if isinstance(err, PerflabError) else f"internal error: {type(err).__name__}: {err}"
+            screen.post_message(RunEnded(error=line.splitlines()[0] if line else "error"))
 
 
 def run_app(ns: argparse.Namespace) -> int:
-    raise PerflabError("the terminal app is not built yet; run profiles with --headless")
+    root = lab.store_root(getattr(ns, "store", None))
+    profiles_dir = Path(getattr(ns, "profiles_dir", None) or "profiles")
+    if getattr(ns, "profiles", None):
+        raise PerflabError("profiles given without --headless: pass them with --headless, or use "
+                           "--profiles DIR to list a folder in the app")
+    app = PerflabApp(profiles_dir, root, replay=getattr(ns, "session", None))
+    app.run()
+    return app.return_code or 0

@@ -1,1 +1,29 @@
-"""Textual messages of the app (snapshot updated, run ended)."""
+"""Textual messages of the app: frozen payloads; a newer snapshot replaces an undelivered older one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.message import Message
+
+from perflab.core.aggregate import Snapshot
+
+
+class SnapshotReady(Message):
+    """A fresh snapshot of the run (at most ~10 per second)."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        super().__init__()
+        self.snapshot = snapshot
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, SnapshotReady)
+
+
+class RunEnded(Message):
+    """The run's worker is done: ``outcome`` (core.engine.Outcome) or ``error`` (one line)."""
+
+    def __init__(self, outcome: Any = None, error: str = "") -> None:
+        super().__init__()
+        self.outcome = outcome
+        self.error = error

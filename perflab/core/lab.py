@@ -18,7 +18,7 @@ import numpy as np
 
 from perflab.core import machine, profiles
 from perflab.core.engine import Engine, Outcome, Sink
-from perflab.core.model import ExitCode, PerflabError, Profile, Result, Status
+from perflab.core.model import Artifact, ExitCode, PerflabError, Profile, Result, Status
 from perflab.core.replay import Column, ReplayIndex
 from perflab.store.sessions import SessionRow, SessionStore, default_root
 
@@ -161,3 +161,33 @@ def profile_to_toml(data: dict[str, Any]) -> str:
         if isinstance(v, dict):
             parts.append(f"[{k}]\n" + "\n".join(f"{kk} = {val(vv)}" for kk, vv in v.items()))
     return "\n\n".join(parts) + "\n"
+
+
+def session_artifacts(root: Path | None, sid: str) -> list[Artifact]:
+    with SessionStore(root or store_root(), readonly=True) as st:
+        return st.artifacts(sid)
+
+
+def get_session(root: Path | None, ref: str) -> SessionRow:
+    with SessionStore(root or store_root(), readonly=True) as st:
+        return st.get(ref)
+
+
+def can_compare() -> bool:
+    """True once core.compare exists (built by another issue)."""
+    import importlib.util
+
+    return importlib.util.find_spec("perflab.core.compare") is not None
+
+
+def compare_sessions(root: Path | None, a: str, b: str) -> str:
+    """A one-paragraph comparison of two stored sessions' metrics (core.compare when present)."""
+    ra, rb = get_session(root, a), get_session(root, b)
+    if ra.result is None or rb.result is None:
+        return "both sessions need a stored result to compare"
+    lines = []
+    for m in rb.result.metrics:
+        old = ra.result.metric(m.name, **dict(m.labels))
+        if old is not None and old.value:
+            lines.append(f"{m.key()}: {old.value:.4g} -> {m.value:.4g} ({(m.value / old.value - 1) * 100:+.1f} %)")
+    return "\n".join(lines[:12]) or "no metric in common"

@@ -1,0 +1,109 @@
+"""The results screen: summary tables, notes (baseline comparison, thresholds), verdict, artifacts."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Group
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, OptionList, Static
+
+from perflab.core.model import Artifact, Result, Status
+from perflab.report import units
+from perflab.report.console import STATUS_STYLE, rich_table
+
+
+class ResultsScreen(Screen[None]):
+    BINDINGS = [
+        Binding("o", "open", "Open artifact"),
+        Binding("escape", "back", "Back"),
+    ]
+    DEFAULT_CSS = """
+    ResultsScreen #summary { height: 1fr; }
+    ResultsScreen OptionList { height: auto; max-height: 6; }
+    """
+
+    def __init__(self, title: str, result: Result | None, session_id: str, duration: float | None,
+                 artifacts: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.result = result
+        self.session_id = session_id
+        self.duration = duration
+        self.artifacts = artifacts  # (kind, path)
+
+    @classmethod
+    def for_outcome(cls, outcome: Any, title: str, artifacts: Sequence[Artifact] = ()) -> ResultsScreen:
+        return cls(title, outcome.result, outcome.session_id, outcome.duration, _pairs(artifacts))
+
+    @classmethod
+    def for_session(cls, row: Any, artifacts: Sequence[Artifact] = ()) -> ResultsScreen:
+        return cls(row.profile, row.result, row.id, row.duration, _pairs(artifacts))
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="summary"):
+            yield Static(self._summary(), id="summary-text")
+        if self.artifacts:
+            yield OptionList(*(f"{k}: {p}" for k, p in self.artifacts), id="artifacts")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"results: {self.title_text}"
+        self.query_one("#summary").focus()
+
+    def _summary(self) -> Group:
+        parts: list[Any] = []
+        r = self.result
+        if r is None:
+            parts.append(Text("no result stored for this session", style="yellow"))
+        else:
+            verdict = Text()
+            verdict.append(f"{self.title_text}: {r.status.value.upper()}", style=STATUS_STYLE.get(r.status, ""))
+            if self.duration is not None:
+                verdict.append(f" in {units.duration(self.duration)}")
+            if r.message:
+                verdict.append(f": {r.message}")
+            parts.append(verdict)
+            parts.append(Text(f"session {self.session_id}", style="dim"))
+            for t in r.tables:
+                parts.append(rich_table(t))
+            for note in r.notes:
+                style = "red" if "breach" in note or "slower" in note else ""
+                parts.append(Text(f"• {note}", style=style))
+            if r.status == Status.PASSED and not r.notes:
+                parts.append(Text("no thresholds or baseline comparison for this profile", style="dim"))
+        return Group(*parts)
+
+    def action_open(self) -> None:
+        if not self.artifacts:
+            self.notify("this run wrote no artifacts", severity="warning")
+            return
+        opts = self.query_one(OptionList)
+        idx = opts.highlighted or 0
+        path = self.artifacts[idx][1]
+        viewer = shutil.which("xdg-open") or shutil.which("open")
+        if viewer is None or not os.environ.get("DISPLAY") and viewer.endswith("xdg-open"):
+            self.notify(f"no system viewer here; the file is {path}", timeout=8)
+            return
+        if not Path(path).exists():
+            self.notify(f"{path} does not exist any more", severity="error")
+            return
+        subprocess.Popen([viewer, path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)  # a viewer, not a measured child: the supervisor is not needed
+        self.notify(f"opened {Path(path).name}")
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+
+def _pairs(artifacts: Sequence[Artifact]) -> list[tuple[str, str]]:
+    return [(a.kind, a.path) for a in artifacts]

@@ -1,0 +1,130 @@
+"""Small panels of the run screen; each renders one frozen Snapshot held in a reactive."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widgets import Static
+
+from perflab.core.aggregate import Check, RunState, SeriesView, Snapshot
+from perflab.core.model import Status
+from perflab.report import units
+
+BLOCKS = " ▁▂▃▄▅▆▇█"
+
+PROC_SERIES = (  # series, title, formatter
+    ("proc.cpu", "CPU", lambda v: units.percent(v, 0)),
+    ("proc.rss", "RSS", units.size),
+    ("proc.threads", "threads", lambda v: f"{v:.0f}"),
+    ("proc.fds", "fds", lambda v: f"{v:.0f}"),
+)
+
+
+def sparkline(values: list[float], width: int) -> str:
+    """Unicode block sparkline of the last ``width`` values, scaled to their own min..max."""
+    values = values[-width:]
+    if not values:
+        return ""
+    lo, hi = min(values), max(values)
+    span = hi - lo or 1.0
+    return "".join(BLOCKS[1 + int((v - lo) / span * (len(BLOCKS) - 2))] for v in values)
+
+
+def _target(snap: Snapshot, name: str) -> SeriesView | None:
+    found = snap.find(name, role="target") or snap.find(name)
+    return found[0] if found else None
+
+
+class SnapshotPanel(Static):
+    snapshot: reactive[Snapshot | None] = reactive(None, always_update=True)
+
+    def watch_snapshot(self, snap: Snapshot | None) -> None:
+        self.update(self.render_snapshot(snap) if snap is not None else Text("waiting", style="dim"))
+
+    def render_snapshot(self, snap: Snapshot) -> Text | Table:
+        raise NotImplementedError
+
+
+class ProcessPanel(SnapshotPanel):
+    """CPU %, RSS, threads and fds of the target's process tree: sparkline plus current value."""
+
+    DEFAULT_CSS = "ProcessPanel { height: auto; border: round $primary; padding: 0 1; }"
+
+    def render_snapshot(self, snap: Snapshot) -> Text:
+        width = max(8, self.size.width - 22)
+        out = Text()
+        for series, title, fmt in PROC_SERIES:
+            s = _target(snap, series)
+            out.append(f"{title:<8}", style="bold")
+            if s is None:
+                out.append("-\n", style="dim")
+                continue
+            out.append(sparkline([p[1] for p in s.points], width), style="cyan")
+            out.append(f" {fmt(s.last):>10}\n")
+        out.rstrip()
+        return out
+
+
+class ThresholdsPanel(SnapshotPanel):
+    DEFAULT_CSS = "ThresholdsPanel { height: auto; border: round $primary; padding: 0 1; }"
+    STYLE = {Check.OK: "green", Check.BREACHED: "bold red", Check.PENDING: "dim"}
+
+    def render_snapshot(self, snap: Snapshot) -> Text:
+        if not snap.thresholds:
+            return Text("no thresholds in this profile", style="dim")
+        out = Text()
+        for th in snap.thresholds:
+            val = "-" if th.value is None else f"{th.value:.4g}"
+            out.append(f"{th.text[:24]:<24} {val:>9} ")
+            out.append(th.state.value, style=self.STYLE[th.state])
+            out.append("\n")
+        out.rstrip()
+        return out
+
+
+class LogPanel(SnapshotPanel):
+    """The tail of the runner's stdout/stderr and the notices."""
+
+    DEFAULT_CSS = "LogPanel { height: 1fr; border: round $primary; padding: 0 1; }"
+
+    def render_snapshot(self, snap: Snapshot) -> Text:
+        lines = max(1, self.size.height - 2)
+        out = Text(no_wrap=True, overflow="ellipsis")
+        merged = sorted([(lg.t, lg.source, lg.line, "red" if lg.stream == "stderr" else "")
+                         for lg in snap.logs[-lines:]]
+                        + [(n.t, n.level.value, n.message, "bold yellow") for n in snap.notices[-lines:]])
+        for t, src, line, style in merged[-lines:]:
+            out.append(f"{t:6.1f} ", style="dim")
+            out.append(f"{src[:10]:<10} ", style="dim")
+            out.append(line + "\n", style=style)
+        out.rstrip()
+        return out if merged else Text("no output yet", style="dim")
+
+
+STATE_STYLE = {Status.PASSED: "bold green", Status.FAILED: "bold red", Status.ERROR: "bold red",
+               Status.CRASHED: "bold red", Status.INTERRUPTED: "bold yellow"}
+
+
+class StatusLine(SnapshotPanel):
+    """Elapsed time, state, phase and progress on one line."""
+
+    DEFAULT_CSS = "StatusLine { height: 1; padding: 0 1; background: $boost; }"
+    extra: reactive[str] = reactive("")
+
+    def watch_extra(self) -> None:
+        self.watch_snapshot(self.snapshot)
+
+    def render_snapshot(self, snap: Snapshot) -> Text:
+        out = Text(no_wrap=True, overflow="ellipsis")
+        out.append(f"{units.duration(snap.t) if snap.t else '0 s':>8} ", style="bold")
+        if snap.state == RunState.FINISHED and snap.status is not None:
+            out.append(snap.status.value.upper(), style=STATE_STYLE.get(snap.status, ""))
+        else:
+            out.append(snap.state.value, style="cyan")
+        if snap.progress is not None:
+            out.append(f" {snap.progress * 100:3.0f}%")
+        if self.extra:
+            out.append(f"  {self.extra}", style="magenta")
+        out.append(f"  {snap.message or snap.detail}", style="dim")
+        return out
