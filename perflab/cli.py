@@ -67,10 +67,30 @@ def _run_show(a: argparse.Namespace) -> int:
     return cmd_show(a.store, a.session, logs=a.logs)
 
 
+def _replay_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    r = sub.add_parser("replay", help="replay a stored session in the app (or print it with --headless)")
+    r.add_argument("session", help="session id, a unique prefix or suffix of one, or 'last'")
+    r.add_argument("--store", metavar="DIR")
+    r.add_argument("--headless", action="store_true", help="print the summary and a compact timeline")
+    r.add_argument("--profiles", dest="profiles_dir", metavar="DIR", help="folder the app's home screen lists")
+    r.set_defaults(run=_run_replay)
+
+
+def _run_replay(a: argparse.Namespace) -> int:
+    if a.headless:
+        from perflab.report.timeline import cmd_replay_headless
+
+        return cmd_replay_headless(a.store, a.session)
+    from perflab.app import run_app  # the TUI; imported only here
+
+    return run_app(a)
+
+
 # Each entry adds its subcommand's parser; the parser sets ``run`` to a function that imports lazily.
 SUBCOMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {  # type: ignore[type-arg]
     "sessions": _sessions_parser,
     "show": _sessions_parser,
+    "replay": _replay_parser,
 }
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from perflab.core.model import (
     EVENT_KINDS,
     KIND_OF,
+    Artifact,
     Event,
     Level,
     Metric,
@@ -54,7 +55,7 @@ def result_from_dict(d: dict[str, Any]) -> Result:
 
 def event_to_dict(e: Event) -> dict[str, Any]:
     d = asdict(e)
-    d["kind"] = KIND_OF[type(e)]
+    d["event"] = KIND_OF[type(e)]  # not "kind": Artifact has a field of that name
     if "labels" in d:
         d["labels"] = dict(e.labels)  # type: ignore[union-attr]
     return d
@@ -62,7 +63,9 @@ def event_to_dict(e: Event) -> dict[str, Any]:
 
 def event_from_dict(d: dict[str, Any]) -> Event:
     d = dict(d)
-    cls = EVENT_KINDS[d.pop("kind")]
+    cls = EVENT_KINDS[d.pop("event")] if "event" in d else EVENT_KINDS[d.pop("kind")]
+    if cls is Artifact and "kind" not in d:  # written before the "event" key: the artifact's kind was lost
+        d["kind"] = "file"
     if "labels" in d:
         d["labels"] = tuple(sorted(d["labels"].items()))
     if cls is Notice:
