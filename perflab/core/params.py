@@ -180,3 +180,25 @@ def port(v: Any) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or not 0 < v < 65536:
         raise fail("a TCP port between 1 and 65535", v)
     return v
+
+
+def non_negative_number(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+        raise fail("a number >= 0", v)
+    return float(v)
+
+
+def load_steps(v: Any) -> list[tuple[int, float]]:
+    """Load steps ``[[users, duration], ...]``, e.g. ``[[10, "10s"], [20, "10s"]]`` (issue 4)."""
+    what = 'a list of [users, duration] pairs such as [[10, "10s"], [20, "10s"]]'
+    if not isinstance(v, list) or not v:
+        raise fail(what, v)
+    out = []
+    for item in v:
+        if not isinstance(item, list) or len(item) != 2:
+            raise fail(what, v)
+        try:
+            out.append((non_negative_int(item[0]), duration(item[1])))
+        except ParamError:
+            raise fail(what, v) from None
+    return out

@@ -70,6 +70,19 @@ def _command(v: Any) -> list[str]:
     raise p.fail("a command as a list of strings", v)
 
 
+# [serve]: a server perflab starts before a load or stress test and stops after it (runners/server.py).
+EXTRA_TABLES["serve"] = {
+    "command": Param(_command, required=True, help='"demo" (the embedded HTTP app) or the server\'s command; '
+                     "{port} is replaced by the port"),
+    "args": Param(p.string_list, default=[], help="more arguments (demo: --slow-delay, --cpu-ms, --fail-rate)"),
+    "port": Param(p.non_negative_int, default=0, help="port on 127.0.0.1 (0: a free one)"),
+    "ready_timeout": Param(p.duration, default=20.0, help="how long to wait for the port to accept connections"),
+    "ready_path": Param(str, default="", help="HTTP path that must answer below 500 (default: TCP connect)"),
+    "cwd": Param(p.string, help="working directory, relative to the profile's folder"),
+    "env": Param(p.any_table, default={}, help="extra environment variables"),
+}
+
+
 def _url(v: Any) -> str:
     if isinstance(v, str) and re.match(r"^https?://[^\s/]+", v):
         return v
@@ -235,11 +248,17 @@ def parse(text: str, file: str = "<profile>", *, base: Path | None = None) -> Pr
         timeout=top.get("timeout"),
         tolerance=top.get("tolerance", 0.05),
         monitor_hz=top.get("monitor_hz") or 10.0,
-        secrets=tuple(top.get("secrets") or ()),
+        secrets=tuple(top.get("secrets") or ()) + _option_secrets(target),
         path=file,
         text=text,
         extra=extra,
     )
+
+
+def _option_secrets(target: Target) -> tuple[str, ...]:
+    """Environment variables a target option names as holding a secret (``auth_env``): always redacted."""
+    name = target.options.get("auth_env")
+    return (name,) if isinstance(name, str) and name else ()
 
 
 def _check_threshold(expr: str, tt: testtypes.TestType | None) -> str | None:

@@ -1,0 +1,474 @@
+"""Load runner on Locust: headless Locust in a subprocess, perflab's plugin streaming HDR histograms.
+
+Targets: a locustfile (any user classes), a ``url`` or a list of ``endpoints`` (perflab generates a
+FastHttpUser locustfile, runners/locustgen.py). A ``[serve]`` table makes perflab start the server first
+(runners/server.py) and watch it with the process monitor (role ``server``).
+
+Series (labels: ``endpoint`` = "METHOD name", or "all" for the aggregate): ``load.users`` (count),
+``load.rps`` and ``load.failures`` (per second, over the last interval), ``load.latency.p50|p90|p95|p99|max``
+(seconds, over the last interval, from HDR histograms), ``load.errors`` (count per interval, label ``kind``),
+``load.generator.cpu`` (ratio of one core, label ``process``).
+Metrics (aggregate unlabelled, then per endpoint): rps, p50, p90, p95, p99, max (s), error_rate (ratio),
+requests, failures (count). Percentiles come from the merged histogram of every request of the run, never
+from averaged percentiles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+from hdrh.histogram import HdrHistogram
+
+from perflab.core.model import (
+    ExitCode,
+    Level,
+    Metric,
+    PerflabError,
+    Profile,
+    Result,
+    Status,
+    SummaryTable,
+    ToolError,
+    labels,
+)
+from perflab.report import units
+from perflab.runners import locustgen
+from perflab.runners import server as served
+from perflab.runners.base import RunContext
+from perflab.runners.process import Child, describe_exit
+
+PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0))
+LOWEST_US, HIGHEST_US, DIGITS = 1, 3_600_000_000, 3  # as in agents/locust_plugin.py
+
+
+def plugin_path() -> str:
+    """The plugin's file, found without importing it (importing it would load locust and gevent here)."""
+    spec = importlib.util.find_spec("perflab.runners.agents.locust_plugin")
+    assert spec is not None and spec.origin
+    return spec.origin
+
+
+def new_histogram() -> HdrHistogram:
+    return HdrHistogram(LOWEST_US, HIGHEST_US, DIGITS)
+
+
+def percentiles(h: HdrHistogram) -> dict[str, float]:
+    """p50..p99 and max in seconds (0 for an empty histogram)."""
+    if h.get_total_count() == 0:
+        return {**{k: 0.0 for k, _ in PERCENTILES}, "max": 0.0}
+    vals = h.get_percentile_to_value_dict([q for _, q in PERCENTILES])
+    out = {k: vals[q] / 1e6 for k, q in PERCENTILES}
+    out["max"] = h.get_max_value() / 1e6
+    return out
+
+
+@dataclass
+class Window:
+    """One streamed interval, all endpoints merged: what stress steps are judged on."""
+
+    t: float
+    dt: float
+    users: int
+    requests: int
+    failures: int
+    hist: HdrHistogram
+    errors: dict[str, int]
+
+
+@dataclass
+class LoadStats:
+    """Cumulative per-endpoint histograms and counts, built from the plugin's ticks."""
+
+    hist: dict[str, HdrHistogram] = field(default_factory=dict)
+    count: dict[str, list[int]] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    elapsed: float = 0.0  # seconds covered by ticks that carried requests or users
+    ticks: int = 0
+    peak_users: int = 0
+    series_p95: list[float] = field(default_factory=list)  # per interval, for baselines' raw samples
+    series_rps: list[float] = field(default_factory=list)
+
+    def total(self) -> tuple[int, int]:
+        return sum(c[0] for c in self.count.values()), sum(c[1] for c in self.count.values())
+
+    def merged(self) -> HdrHistogram:
+        h = new_histogram()
+        for x in self.hist.values():
+            h.add(x)
+        return h
+
+
+def add_tick(stats: LoadStats, rec: dict[str, Any], t: float) -> Window:
+    """Fold one tick record into ``stats``; return the interval merged over endpoints."""
+    window = Window(t, float(rec.get("dt") or 0.0), int(rec.get("users") or 0), 0, 0, new_histogram(),
+                    {k: int(v) for k, v in (rec.get("errors") or {}).items()})
+    for endpoint, ep in (rec.get("endpoints") or {}).items():
+        h = HdrHistogram.decode(ep["h"])
+        if endpoint not in stats.hist:
+            stats.hist[endpoint] = new_histogram()
+            stats.count[endpoint] = [0, 0]
+        stats.hist[endpoint].add(h)
+        window.hist.add(h)
+        stats.count[endpoint][0] += int(ep["n"])
+        stats.count[endpoint][1] += int(ep["f"])
+        window.requests += int(ep["n"])
+        window.failures += int(ep["f"])
+    for kind, n in window.errors.items():
+        stats.errors[kind] = stats.errors.get(kind, 0) + n
+    stats.ticks += 1
+    stats.peak_users = max(stats.peak_users, window.users)
+    if window.requests or window.users:
+        stats.elapsed += window.dt
+    return window
+
+
+def emit_tick(ctx: RunContext, rec: dict[str, Any], window: Window, stats: LoadStats) -> None:
+    """Samples for one interval. Very short intervals (the final flush) carry counts but no rates."""
+    ctx.sample("load.users", window.users)
+    if window.dt < 0.3:
+        return
+    dt = window.dt
+    for endpoint, ep in (rec.get("endpoints") or {}).items():
+        ctx.sample("load.rps", ep["n"] / dt, endpoint=endpoint)
+        ctx.sample("load.failures", ep["f"] / dt, endpoint=endpoint)
+        for key, value in (ep.get("p") or {}).items():
+            ctx.sample(f"load.latency.{key}", value, endpoint=endpoint)
+    ctx.sample("load.rps", window.requests / dt, endpoint="all")
+    ctx.sample("load.failures", window.failures / dt, endpoint="all")
+    if window.requests:
+        agg = percentiles(window.hist)
+        for key, value in agg.items():
+            ctx.sample(f"load.latency.{key}", value, endpoint="all")
+        stats.series_p95.append(agg["p95"])
+        stats.series_rps.append(window.requests / dt)
+    for kind, n in window.errors.items():
+        ctx.sample("load.errors", n, kind=kind)
+
+
+def target_spec(profile: Profile, host: str | None, *, open_model: dict[str, Any] | None,
+                think_time: float, timeout: float) -> dict[str, Any] | None:
+    """The generated locustfile's spec for url/endpoints targets (None for a locustfile target)."""
+    t = profile.target
+    if t.kind == "locustfile":
+        return None
+    url_host, endpoints = locustgen.endpoints_from_target(t.kind, t.value)
+    auth = None
+    if t.options.get("auth_env"):
+        auth = {"env": t.options["auth_env"], "header": t.options.get("auth_header") or "Authorization",
+                "scheme": t.options.get("auth_scheme", "Bearer")}
+        locustgen.auth_value(auth)
+    chosen = url_host or host
+    if not chosen:
+        raise PerflabError("target.host: an endpoints target needs a host (or a [serve] server)", ExitCode.BAD_INPUT)
+    return {"host": chosen, "endpoints": endpoints, "headers": dict(t.options.get("headers") or {}),
+            "auth": auth, "think_time": think_time, "open": open_model, "timeout": timeout}
+
+
+class LocustSession:
+    """One Locust run (standalone, or a master with workers) whose ticks feed ``stats`` and listeners."""
+
+    def __init__(self, ctx: RunContext, profile: Profile, *, host: str | None, config: dict[str, Any],
+                 users: int, spawn_rate: float, duration: float | None, workers: int = 0,
+                 remote_workers: int = 0, master_bind: str = "127.0.0.1", master_port: int = 0,
+                 web_ui: bool = False, web_port: int = 8089, cpu_warn: float = 0.85,
+                 extra_args: list[str] | None = None, spec: dict[str, Any] | None = None,
+                 server: served.Server | None = None) -> None:
+        self.ctx, self.profile, self.host, self.config = ctx, profile, host, config
+        self.users, self.spawn_rate, self.duration = users, spawn_rate, duration
+        self.workers, self.remote_workers = workers, remote_workers
+        self.master_bind, self.master_port = master_bind, master_port
+        self.web_ui, self.web_port, self.cpu_warn = web_ui, web_port, cpu_warn
+        self.extra_args = extra_args or []
+        self.spec, self.server = spec, server
+        self.stats = LoadStats()
+        self.listeners: list[Callable[[Window], None]] = []
+        self.master: Child | None = None
+        self.worker_children: list[Child] = []
+        self.quit_seen = False
+        self.warned: set[int] = set()
+        self.worker_notes: list[str] = []
+        opts = profile.target.options
+        self.workdir = Path(opts.get("cwd") or ctx.workdir)
+        self.env = dict(os.environ)
+        self.env.update({k: str(v) for k, v in (opts.get("env") or {}).items()})
+        self.env["PYTHONPATH"] = os.pathsep.join(x for x in (str(self.workdir), self.env.get("PYTHONPATH")) if x)
+        self.prefix = ctx.artifacts_dir / "locust"
+
+    def locustfiles(self) -> str:
+        if self.spec is not None:
+            lf = locustgen.generate(self.ctx.artifacts_dir, self.spec)
+            self.ctx.artifact("locustfile", lf, "generated FastHttpUser locustfile")
+        else:
+            lf = Path(self.profile.target.value)
+            if not lf.is_absolute():
+                base = Path(self.profile.path).parent if self.profile.path else self.ctx.workdir
+                lf = (base / lf) if (base / lf).exists() else (self.ctx.workdir / lf)
+        return f"{lf.resolve()},{plugin_path()}"
+
+    def on_record(self, rec: dict[str, Any]) -> None:
+        if rec.get("k") == "quit":
+            self.quit_seen = True
+            return
+        if rec.get("k") != "tick":
+            return
+        window = add_tick(self.stats, rec, self.ctx.now())
+        emit_tick(self.ctx, rec, window, self.stats)
+        for listener in self.listeners:
+            listener(window)
+
+    async def start(self) -> None:
+        files = self.locustfiles()
+        self.env["PERFLAB_LOAD"] = json.dumps(self.config)
+        argv = [sys.executable, "-m", "locust", "-f", files, "--csv", str(self.prefix), "--csv-full-history",
+                "--html", str(self.ctx.artifacts_dir / "locust-report.html"), "--exit-code-on-error", "0",
+                "--only-summary", "--stop-timeout", "1"]
+        if self.web_ui:
+            argv += ["--web-host", "127.0.0.1", "--web-port", str(self.web_port), "--autostart", "--autoquit", "0"]
+        else:
+            argv.append("--headless")
+        if self.host:
+            argv += ["--host", self.host]
+        if self.config.get("shape") not in ("steps", "control"):
+            argv += ["-u", str(self.users), "-r", f"{self.spawn_rate:g}"]
+            if self.duration:
+                argv += ["-t", f"{max(1, round(self.duration))}s"]
+        expected = self.workers + self.remote_workers
+        if expected:
+            port = self.master_port or served.free_port(self.master_bind)
+            self.master_port = port
+            argv += ["--master", "--master-bind-host", self.master_bind, "--master-bind-port", str(port),
+                     "--expect-workers", str(expected), "--expect-workers-max-wait", "60"]
+        argv += self.extra_args
+        self.master = await self.ctx.spawn(argv, source="locust", role="generator", cwd=self.workdir,
+                                           env=self.env, on_record=self.on_record, monitor=False)
+        if self.remote_workers:
+            self.ctx.notice(f"Locust master waits for {self.remote_workers} remote worker(s): run "
+                            f"'perflab worker --master HOST:{self.master_port}' on each", Level.INFO,
+                            "load.remote_workers")
+        for i in range(self.workers):
+            wargv = [sys.executable, "-m", "locust", "-f", files, "--worker", "--master-host", "127.0.0.1",
+                     "--master-port", str(self.master_port)]
+            self.worker_children.append(await self.ctx.spawn(
+                wargv, source=f"worker-{i + 1}", role="generator", cwd=self.workdir, env=self.env,
+                side_channel=False, monitor=False))
+
+    async def supervise(self, deadline: float | None, until: Callable[[], bool] | None = None) -> None:
+        """Wait for Locust to exit (or ``until()``), watching the server, the workers and generator CPU."""
+        assert self.master is not None
+        procs: dict[int, psutil.Process] = {}
+        for child in [self.master, *self.worker_children]:
+            try:
+                procs[child.pid] = psutil.Process(child.pid)
+                procs[child.pid].cpu_percent(None)
+            except psutil.Error:
+                pass
+        dead_workers: set[int] = set()
+        hot: dict[int, int] = {}
+        while self.master.returncode is None:
+            if until is not None and until():
+                return
+            try:
+                await asyncio.wait_for(asyncio.shield(self.master.proc.wait()), 1.0)  # type: ignore[union-attr]
+            except TimeoutError:
+                pass
+            if self.master.returncode is not None:
+                break
+            if self.server is not None and not self.server.alive():
+                await self.server.child.wait(timeout=2.0)
+                raise ToolError(self.server.died_message())
+            for i, w in enumerate(self.worker_children):
+                # exit 0 is a worker the master told to quit at the end; anything else crashed
+                if w.returncode not in (None, 0) and i not in dead_workers:
+                    dead_workers.add(i)
+                    msg = (f"Locust worker-{i + 1} exited mid-run ({describe_exit(w.returncode)}): "
+                           f"{_tail(w.stderr_tail)}")
+                    alive = len(self.worker_children) - len(dead_workers)
+                    self.worker_notes.append(msg)
+                    if alive == 0 and not self.remote_workers:
+                        raise ToolError(msg + "; no worker left")
+                    self.ctx.notice(f"{msg}; the run continues with {alive} worker(s)", Level.WARNING,
+                                    "load.worker_died")
+            self._check_cpu(procs, hot)
+            if deadline is not None and time.monotonic() > deadline:
+                raise ToolError(f"Locust did not finish within {deadline - self.started:.0f} s of its start")
+        await self.master.wait(timeout=10.0)
+
+    def _check_cpu(self, procs: dict[int, psutil.Process], hot: dict[int, int]) -> None:
+        for n, (pid, proc) in enumerate(procs.items()):
+            try:
+                cpu = proc.cpu_percent(None) / 100.0
+            except psutil.Error:
+                continue
+            name = "master" if n == 0 and self.worker_children else ("locust" if n == 0 else f"worker-{n}")
+            self.ctx.sample("load.generator.cpu", cpu, process=name)
+            hot[pid] = hot.get(pid, 0) + 1 if cpu > self.cpu_warn else 0
+            if hot[pid] >= 2 and pid not in self.warned:  # two seconds in a row, not one spike
+                self.warned.add(pid)
+                self.ctx.notice(f"load generator {name} is at {cpu:.0%} CPU: latency figures are no longer "
+                                "trustworthy; add workers (test.workers) or lower the load",
+                                Level.WARNING, "generator.saturated")
+
+    started: float = 0.0
+
+    async def run(self, until: Callable[[], bool] | None = None) -> int:
+        self.started = time.monotonic()
+        await self.start()
+        slack = 60.0 + (self.duration or 0)
+        deadline = None if self.config.get("shape") == "control" else self.started + slack + 30.0
+        await self.supervise(deadline, until)
+        assert self.master is not None
+        return self.master.returncode if self.master.returncode is not None else -1
+
+    def check_exit(self, code: int) -> None:
+        """Turn a failed Locust start into one clear line: bad locustfile -> exit 2, anything else -> 3."""
+        assert self.master is not None
+        requests, _ = self.stats.total()
+        if code == 0 and (requests or self.stats.ticks):
+            return
+        lines = [x.strip() for x in list(self.master.stderr_tail) + list(self.master.stdout_tail) if x.strip()]
+        text = "\n".join(lines)
+        for needle in ("No User class found", "SyntaxError", "Error", "error:"):
+            hit = next((x for x in reversed(lines) if needle in x), None)
+            if hit:
+                break
+        hit = hit or (lines[-1] if lines else "no output")
+        where = self.profile.target.value if self.profile.target.kind == "locustfile" else "generated locustfile"
+        if "No User class found" in text or "SyntaxError" in text or "ImportError" in text or \
+                "ModuleNotFoundError" in text or "NameError" in text or code == 2:
+            raise PerflabError(f"{where}: Locust could not load it: {hit}", ExitCode.BAD_INPUT)
+        if code != 0:
+            raise ToolError(f"Locust failed ({describe_exit(code)}): {hit}")
+
+    def keep_reports(self) -> None:
+        for suffix, what in (("_stats.csv", "Locust statistics"), ("_stats_history.csv", "Locust history"),
+                             ("_failures.csv", "Locust failures"), ("_exceptions.csv", "Locust exceptions")):
+            path = Path(f"{self.prefix}{suffix}")
+            if path.exists():
+                self.ctx.artifact("locust-csv", path, what)
+        html = self.ctx.artifacts_dir / "locust-report.html"
+        if html.exists():
+            self.ctx.artifact("locust-html", html, "Locust HTML report")
+
+
+def _tail(lines: Any) -> str:
+    lines = [x.strip() for x in lines if x.strip()]
+    return lines[-1] if lines else "no output"
+
+
+class LoadRunner:
+    test_type = "load"
+
+    async def run(self, profile: Profile, ctx: RunContext) -> Result:
+        p = profile.test.params
+        shape = p["shape"]
+        users = int(p["users"])
+        duration = float(p["duration"])
+        config: dict[str, Any] = {"interval": 1.0}
+        open_model = None
+        if shape == "steps":
+            if not p["steps"]:
+                raise PerflabError('test.steps: shape = "steps" needs steps = [[users, duration], ...]')
+            config.update(shape="steps", steps=[[u, d] for u, d in p["steps"]], spawn_rate=p.get("spawn_rate"))
+            duration = sum(d for _, d in p["steps"])
+        elif shape == "arrival_rate":
+            if not p.get("rate"):
+                raise PerflabError('test.rate: shape = "arrival_rate" needs rate = requests per second')
+            if profile.target.kind == "locustfile":
+                raise PerflabError('test.shape: "arrival_rate" (open model) needs a url or endpoints target; a '
+                                   "locustfile's users decide their own pacing")
+            open_model = {"rate": p["rate"], "users": users, "max_in_flight": p["max_in_flight"]}
+        spawn_rate = float(p.get("spawn_rate") or (users if shape != "ramp" else max(1.0, users / 10)))
+        spec = None if profile.target.kind == "locustfile" else True
+        server = await served.start(profile, ctx)
+        host = profile.target.options.get("host") or (server.url if server else None)
+        if spec:
+            spec = target_spec(profile, host, open_model=open_model, think_time=float(p["think_time"]),
+                               timeout=float(p["request_timeout"]))
+            host = spec["host"]
+        session = LocustSession(
+            ctx, profile, host=host, config=config, users=users, spawn_rate=spawn_rate, duration=duration,
+            workers=int(p["workers"]), remote_workers=int(p["remote_workers"]), master_bind=p["master_bind"],
+            master_port=int(p["master_port"]), web_ui=bool(p["web_ui"]), web_port=int(p["web_port"]),
+            cpu_warn=float(p["cpu_warn"]), extra_args=list(p["locust_args"]), spec=spec, server=server)
+        t_start = ctx.now()
+
+        def progress(window: Window) -> None:
+            done = min(1.0, (ctx.now() - t_start) / duration) if duration else None
+            req, fail = session.stats.total()
+            ctx.phase("load", f"{window.users} users, {window.requests / max(window.dt, 1e-9):.0f} req/s, "
+                      f"{req:,} requests, {fail:,} failures", done)
+
+        session.listeners.append(progress)
+        ctx.phase("load", f"{shape}: {users} users for {duration:g} s" if shape != "arrival_rate"
+                  else f"open model: {p['rate']:g} req/s for {duration:g} s", 0.0)
+        try:
+            code = await session.run()
+        finally:
+            session.keep_reports()
+        session.check_exit(code)
+        if server is not None and not server.alive():
+            raise ToolError(server.died_message())
+        return summarize(profile, session, shape)
+
+
+def endpoint_metrics(name: str, lbl: tuple[tuple[str, str], ...], h: HdrHistogram, n: int, f: int,
+                     elapsed: float) -> list[Metric]:
+    pct = percentiles(h)
+    out = [Metric("rps", n / elapsed if elapsed else 0.0, "/s", lbl)]
+    out += [Metric(k, v, "s", lbl) for k, v in pct.items()]
+    out += [Metric("error_rate", f / n if n else 0.0, "ratio", lbl), Metric("requests", n, "count", lbl),
+            Metric("failures", f, "count", lbl)]
+    return out
+
+
+def summarize(profile: Profile, session: LocustSession, shape: str) -> Result:
+    stats = session.stats
+    n, f = stats.total()
+    if n == 0:
+        raise ToolError("Locust ran but no request was made (check the host and the user classes)")
+    elapsed = stats.elapsed or 1.0
+    agg = stats.merged()
+    metrics = endpoint_metrics("all", (), agg, n, f, elapsed)
+    rows = [_row("all", agg, n, f, elapsed)]
+    for endpoint in sorted(stats.hist):
+        c = stats.count[endpoint]
+        metrics += endpoint_metrics(endpoint, labels(endpoint=endpoint), stats.hist[endpoint], c[0], c[1], elapsed)
+        rows.append(_row(endpoint, stats.hist[endpoint], c[0], c[1], elapsed))
+    tables = [SummaryTable(f"{profile.name}: {stats.peak_users} users peak, {elapsed:.0f} s "
+                           f"({'open model' if shape == 'arrival_rate' else 'closed model'})",
+                           ("endpoint", "requests", "failures", "rps", "p50", "p90", "p95", "p99", "max"),
+                           tuple(rows))]
+    if stats.errors:
+        tables.append(SummaryTable("errors", ("kind", "count"),
+                                   tuple((k, f"{v:,}") for k, v in sorted(stats.errors.items(),
+                                                                          key=lambda kv: -kv[1]))))
+    notes = list(session.worker_notes)
+    if shape != "arrival_rate":
+        notes.append("Closed model: each user waits for its answer, so a slow server also slows the arrivals; "
+                     "latency percentiles under-report queueing (coordinated omission). Use "
+                     'shape = "arrival_rate" for an open model.')
+    if session.warned:
+        notes.append("A load generator ran above "
+                     f"{session.cpu_warn:.0%} CPU: latency figures are inflated by the generator itself.")
+    raw = {"p95": (tuple(stats.series_p95),), "rps": (tuple(stats.series_rps),)}
+    data = {"requests": n, "failures": f, "elapsed": elapsed, "peak_users": stats.peak_users,
+            "errors": dict(stats.errors), "endpoints": sorted(stats.hist), "shape": shape,
+            "workers": session.workers + session.remote_workers,
+            "histogram": agg.encode().decode("ascii")}
+    return Result(Status.PASSED, "", tuple(metrics), raw, data, tuple(tables), tuple(notes))
+
+
+def _row(name: str, h: HdrHistogram, n: int, f: int, elapsed: float) -> tuple[str, ...]:
+    pct = percentiles(h)
+    return (name, f"{n:,}", f"{f:,}" + (f" ({f / n:.1%})" if n and f else ""), units.rate(n / elapsed),
+            *(units.duration(pct[k]) for k in ("p50", "p90", "p95", "p99", "max")))
