@@ -254,6 +254,8 @@ TEST_TYPES: dict[str, TestType] = {
                 "connections": Param(p.positive_int, default=1, help="concurrent connections (one thread each)"),
                 "large_table": Param(p.positive_int, default=10_000, help="rows from which a full scan is flagged"),
                 "explain": Param(p.boolean, default=True, help="capture the query plan"),
+                "expect": Param(p.string_list, default=[],
+                                help='plan predicates: uses_index("NAME"), no_full_scan (a miss fails the run)'),
             },
             target_options={
                 "engine": Param(p.choice("sqlite", "postgres"), default="sqlite"),
@@ -264,7 +266,7 @@ TEST_TYPES: dict[str, TestType] = {
                 "env": PROCESS_OPTIONS["env"],
             },
             metrics=frozenset({"p50", "p95", "p99", "mean", "max", "throughput", "executions", "full_scans",
-                               "indexes_used"}),
+                               "indexes_used", "uses_index"}),
             note="query timing is being built (issue 7)",
         ),
     )

@@ -1,0 +1,305 @@
+"""The query agent, run inside the child: ``python -m perflab.runners.agents.query_agent CONFIG``.
+
+It opens the database with its maintained driver (sqlite3, psycopg 3), captures each statement's plan,
+warms up, then times ``executions`` executions on each of ``connections`` connections (one thread each;
+both drivers release the GIL while the database works). Records (field ``k``):
+
+- ``connected``: engine, server version, where (never the DSN itself);
+- ``plan``: statement name, plan rows or JSON, indexes used, full scans with the table's row count;
+- ``stmt``: statement name, latencies (s, one per execution), elapsed (s), rows returned;
+- ``error``: stage (connect, setup, sql, params), statement name, the database's message, host and port.
+
+Imports only the wire format, the standard library, the drivers and the user's code.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import sqlite3
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from perflab.runners.agents import wire
+
+_SQLITE_INDEX = re.compile(r"USING (?:COVERING )?INDEX (\S+)")
+_SQLITE_SCAN = re.compile(r"^SCAN (\S+)")
+_ALIAS = re.compile(r"\b(?:FROM|JOIN)\s+([\w.\"]+)(?:\s+(?:AS\s+)?(\w+))?", re.I)
+_PG_FULL = ("Seq Scan", "Parallel Seq Scan")
+
+
+class Fault(Exception):
+    """A problem to report as one ``error`` record."""
+
+    def __init__(self, stage: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.stage = stage
+        self.extra = extra
+
+
+# ------------------------------------------------------------------ connections
+
+
+def pg_where(dsn: str) -> dict[str, str]:
+    """host, port and dbname of a DSN (libpq defaults filled in); never the password."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        info = conninfo_to_dict(dsn)
+    except Exception:
+        return {"host": "?", "port": "?", "dbname": "?"}
+    return {"host": str(info.get("host") or os.environ.get("PGHOST") or "localhost"),
+            "port": str(info.get("port") or os.environ.get("PGPORT") or "5432"),
+            "dbname": str(info.get("dbname") or os.environ.get("PGDATABASE") or "")}
+
+
+class Database:
+    """Opens connections of one engine and knows its plan format."""
+
+    def __init__(self, cfg: dict[str, Any]) -> None:
+        self.cfg = cfg
+        self.engine = cfg["engine"]
+        self.large = int(cfg["large_table"])
+        self._sizes: dict[str, int | None] = {}
+        if self.engine == "sqlite":
+            path = cfg["database"]
+            if path == "demo:shop":
+                from perflab.demo import shopdb  # the demo is the "user's code" here
+
+                path = str(shopdb.ensure_sqlite())
+            self.path = path
+            self.where = {"database": path}
+        else:
+            self.dsn = os.environ.get(cfg["dsn_env"], "")
+            self.where = pg_where(self.dsn)
+
+    def connect(self) -> Any:
+        if self.engine == "sqlite":
+            try:
+                # mode=rw: a mistyped path must fail, not create an empty database
+                return sqlite3.connect(f"file:{self.path}?mode=rw", uri=True, check_same_thread=False)
+            except sqlite3.Error as e:
+                raise Fault("connect", f"cannot open SQLite database {self.path}: {e}") from None
+        import psycopg
+
+        try:
+            return psycopg.connect(self.dsn, autocommit=True, connect_timeout=5)
+        except psycopg.Error as e:
+            w = self.where
+            msg = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+            raise Fault("connect", f"cannot connect to PostgreSQL at {w['host']}:{w['port']}: {msg}",
+                        host=w["host"], port=w["port"]) from None
+
+    def errors(self) -> tuple[type[BaseException], ...]:
+        if self.engine == "sqlite":
+            return (sqlite3.Error,)
+        import psycopg
+
+        return (psycopg.Error,)
+
+    def version(self, con: Any) -> str:
+        if self.engine == "sqlite":
+            return f"SQLite {sqlite3.sqlite_version}"
+        return f"PostgreSQL {con.info.server_version // 10000}.{con.info.server_version % 10000}"
+
+    # -- plans
+    def plan(self, con: Any, sql: str, params: Any) -> dict[str, Any]:
+        if self.engine == "sqlite":
+            rows = con.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
+            return self._sqlite_plan(con, sql, [str(r[3]) for r in rows])
+        # ANALYZE runs the statement: inside a transaction that is rolled back, so DML changes nothing
+        with con.transaction(force_rollback=True), con.cursor() as cur:
+            cur.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, params)
+            doc = cur.fetchone()[0]
+        return self._pg_plan(con, doc)
+
+    def _sqlite_plan(self, con: Any, sql: str, details: list[str]) -> dict[str, Any]:
+        tables = {r[0].lower(): r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        aliases = {}
+        for m in _ALIAS.finditer(sql):
+            if m.group(2):
+                aliases[m.group(2).lower()] = m.group(1).strip('"')
+        indexes, scans = [], []
+        for d in details:
+            indexes += [m.group(1) for m in _SQLITE_INDEX.finditer(d)]
+            if "INTEGER PRIMARY KEY" in d and d.startswith("SEARCH"):
+                indexes.append("PRIMARY KEY")
+            m = _SQLITE_SCAN.match(d)
+            if m:
+                name = m.group(1)
+                table = tables.get(name.lower()) or tables.get(aliases.get(name.lower(), "").lower())
+                if table is None:
+                    continue  # a subquery, CTE or constant row
+                rows = self._sqlite_rows(con, table)
+                scans.append({"table": table, "rows": rows, "detail": d,
+                              "large": rows is not None and rows >= self.large})
+        return {"format": "sqlite", "plan": details, "indexes": sorted(set(indexes)), "scans": scans}
+
+    def _sqlite_rows(self, con: Any, table: str) -> int | None:
+        if table not in self._sizes:
+            try:
+                self._sizes[table] = int(con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0])
+            except sqlite3.Error:
+                self._sizes[table] = None
+        return self._sizes[table]
+
+    def _pg_plan(self, con: Any, doc: Any) -> dict[str, Any]:
+        if isinstance(doc, str):
+            doc = json.loads(doc)
+        top = doc[0]
+        indexes, scans = [], []
+
+        def walk(node: dict[str, Any]) -> None:
+            kind = node.get("Node Type", "")
+            if node.get("Index Name"):
+                indexes.append(node["Index Name"])
+            if kind in _PG_FULL and node.get("Relation Name"):
+                rel = node["Relation Name"]
+                # rows read = returned + filtered out, per loop (ANALYZE); the catalogue's estimate covers
+                # a plan that stopped early (LIMIT)
+                loops = max(1, int(node.get("Actual Loops") or 1))
+                read = (int(node.get("Actual Rows") or 0) + int(node.get("Rows Removed by Filter") or 0)) * loops
+                known = self._pg_rows(con, rel)
+                rows = max(read, known or 0)
+                scans.append({"table": rel, "rows": rows, "detail": f"{kind} on {rel}",
+                              "large": rows is not None and rows >= self.large})
+            for child in node.get("Plans") or ():
+                walk(child)
+
+        walk(top["Plan"])
+        plan = top["Plan"]
+        return {"format": "postgres-json", "plan": doc, "indexes": sorted(set(indexes)), "scans": scans,
+                "execution_time": (top.get("Execution Time") or 0) / 1000.0,
+                "planning_time": (top.get("Planning Time") or 0) / 1000.0,
+                "shared_hit_blocks": plan.get("Shared Hit Blocks"), "shared_read_blocks": plan.get("Shared Read Blocks")}
+
+    def _pg_rows(self, con: Any, relname: str) -> int | None:
+        """The catalogue's row estimate (the plan JSON names the relation without its schema)."""
+        if relname not in self._sizes:
+            with con.cursor() as cur:
+                cur.execute("SELECT max(reltuples)::bigint FROM pg_class WHERE relname = %s "
+                            "AND relkind IN ('r', 'p', 'm')", (relname,))
+                row = cur.fetchone()
+            self._sizes[relname] = int(row[0]) if row and row[0] is not None and row[0] >= 0 else None
+        return self._sizes[relname]
+
+
+# ------------------------------------------------------------------ parameters and timing
+
+
+def parameter_rows(stmt: dict[str, Any], cfg: dict[str, Any], needed: int) -> list[Any]:
+    """The parameter rows one statement cycles through (at most ``needed`` are taken from a generator)."""
+    source: Iterable[Any]
+    if stmt.get("params") is not None:
+        source = stmt["params"]
+    elif stmt.get("params_from"):
+        source = wire.resolve(stmt["params_from"])()
+    elif cfg.get("params"):
+        source = cfg["params"]
+    elif cfg.get("params_from"):
+        source = wire.resolve(cfg["params_from"])()
+    else:
+        return [()]
+    rows = [r if isinstance(r, list | tuple | dict) else (r,) for r in itertools.islice(source, needed)]
+    if not rows:
+        raise Fault("params", f"statement {stmt['name']!r}: the parameter source produced no rows")
+    return [tuple(r) if isinstance(r, list) else r for r in rows]
+
+
+def _execute(con: Any, sql: str, params: Any) -> int:
+    cur = con.execute(sql, params)
+    rows = cur.fetchall() if cur.description is not None else []
+    return len(rows)
+
+
+def time_statement(db: Database, cons: list[Any], stmt: dict[str, Any], rows: list[Any],
+                   executions: int) -> tuple[list[float], float, int]:
+    """Latencies (s) of ``executions`` executions on every connection at once, the wall time, rows returned."""
+    per: list[list[float]] = [[] for _ in cons]
+    failure: list[BaseException] = []
+    returned = [0]
+    start_gate = threading.Barrier(len(cons))
+
+    def work(i: int, con: Any) -> None:
+        params = itertools.cycle(rows[i::len(cons)] or rows)
+        pc = time.perf_counter
+        lat = per[i]
+        try:
+            start_gate.wait()
+            for _ in range(executions):
+                t0 = pc()
+                n = _execute(con, stmt["sql"], next(params))
+                lat.append(pc() - t0)
+            returned[0] = n
+        except BaseException as e:
+            failure.append(e)
+            start_gate.abort()
+
+    threads = [threading.Thread(target=work, args=(i, c), daemon=True) for i, c in enumerate(cons)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    real = [f for f in failure if not isinstance(f, threading.BrokenBarrierError)]
+    if real:
+        raise real[0]
+    return [x for part in per for x in part], elapsed, returned[0]
+
+
+def run(cfg: dict[str, Any], chan: wire.Channel) -> None:
+    db = Database(cfg)
+    con = db.connect()
+    chan.send("connected", engine=db.engine, version=db.version(con), **db.where)
+    errors = db.errors()
+    if cfg.get("setup"):
+        try:
+            wire.resolve(cfg["setup"])(con)
+        except errors as e:
+            raise Fault("setup", f"setup {cfg['setup']} failed: {e}") from None
+    cons = [con] + [db.connect() for _ in range(int(cfg["connections"]) - 1)]
+    executions, warmup = int(cfg["executions"]), int(cfg["warmup"])
+    for i, stmt in enumerate(cfg["statements"]):
+        name = stmt["name"]
+        chan.send("phase", name="statement", detail=f"{name}: plan and warm-up",
+                  progress=i / len(cfg["statements"]))
+        rows = parameter_rows(stmt, cfg, max(1, warmup + executions * len(cons)))
+        try:
+            if cfg["explain"]:
+                chan.send("plan", name=name, **db.plan(con, stmt["sql"], rows[0]))
+            for j in range(warmup):
+                _execute(con, stmt["sql"], rows[j % len(rows)])
+            chan.send("phase", name="statement", detail=f"{name}: {executions:,} executions x {len(cons)}",
+                      progress=(i + 0.2) / len(cfg["statements"]))
+            lat, elapsed, returned = time_statement(db, cons, stmt, rows, executions)
+        except errors as e:
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise Fault("sql", msg, name=name) from None
+        chan.send("stmt", name=name, latencies=lat, elapsed=elapsed, rows=returned, connections=len(cons),
+                  params=len(rows))
+    for c in cons:
+        c.close()
+
+
+def main(config_path: str) -> int:
+    with open(config_path, encoding="utf-8") as f:
+        cfg = json.load(f)
+    chan = wire.channel()
+    try:
+        run(cfg, chan)
+    except Fault as e:
+        chan.send("error", stage=e.stage, message=str(e), **e.extra)
+        return 3
+    chan.send("done")
+    chan.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
