@@ -187,7 +187,16 @@ TEST_TYPES: dict[str, TestType] = {
             title="Memory profile (memray)",
             runner="perflab.runners.memory:MemoryRunner",
             target_kinds=("script", "command", "callable"),
-            metrics=frozenset({"peak_memory", "total_allocated", "allocations", "peak_rss"}),
+            params=PROFILE_PARAMS | {
+                "native": Param(p.boolean, default=False, help="native (C/C++) stack frames too"),
+                "trace_python_allocators": Param(p.boolean, default=True,
+                                                 help="see every pymalloc allocation (accurate leaks report)"),
+                "follow_fork": Param(p.boolean, default=False, help="track forked children too"),
+                "top": Param(p.positive_int, default=10, help="top allocators listed"),
+                "memray": Param(p.string, help="memray executable (default: this Python's memray module)"),
+            },
+            target_options=PROFILED_OPTIONS,
+            metrics=frozenset({"peak_memory", "total_allocated", "allocations", "run_time", "calls_per_s"}),
             note="memory profiling on memray is being built (issue 5)",
         ),
         TestType(
