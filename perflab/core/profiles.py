@@ -148,6 +148,7 @@ class _Locator:
                 self.lines.setdefault(path, no)
 
     def line(self, key: str) -> int | None:
+        key = re.sub(r"\[\d+\]", "", key)  # thresholds[2] -> thresholds (items of one array share its line)
         while key:
             if key in self.lines:
                 return self.lines[key]
@@ -196,11 +197,18 @@ def parse(text: str, file: str = "<profile>", *, base: Path | None = None) -> Pr
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        line = getattr(e, "lineno", None)
-        msg = str(e).split(" (at line")[0]
-        raise ProfileError([Problem(file, line, "", f"not valid TOML: {msg}")]) from None
+        # Python < 3.14 has no e.lineno: the position is only in the message, "... (at line 3, column 7)"
+        m = re.search(r"\(at line (\d+), column (\d+)\)", str(e))
+        line = getattr(e, "lineno", None) or (int(m.group(1)) if m else None)
+        msg = str(e).split(" (at ")[0]
+        where = f" (column {m.group(2)})" if m else ""
+        raise ProfileError([Problem(file, line, "", f"not valid TOML: {msg}{where}")]) from None
     c = _Collector(file, text)
-    top = c.table("", {k: v for k, v in data.items() if not isinstance(v, dict)}, TOP_LEVEL)
+    for key in ("target", "test", *EXTRA_TABLES):
+        if key in data and not isinstance(data[key], dict):
+            c.add(key, p.fail(f"a [{key}] table", data[key]).args[0])
+    top = c.table("", {k: v for k, v in data.items()
+                       if not isinstance(v, dict) and k not in ("target", "test", *EXTRA_TABLES)}, TOP_LEVEL)
     tables = {k: v for k, v in data.items() if isinstance(v, dict)}
     for key in tables:
         if key not in ("target", "test") and key not in EXTRA_TABLES and key not in TOP_LEVEL:
@@ -215,7 +223,8 @@ def parse(text: str, file: str = "<profile>", *, base: Path | None = None) -> Pr
     test_data = tables.get("test")
     tt = None
     if test_data is None:
-        c.add("test", 'missing [test] table with a "type"')
+        if "test" not in data:
+            c.add("test", 'missing [test] table with a "type"')
         test_params: dict[str, Any] = {}
     else:
         ttype = test_data.get("type")
@@ -229,7 +238,7 @@ def parse(text: str, file: str = "<profile>", *, base: Path | None = None) -> Pr
         else:
             test_params = c.table("test", test_data, tt.params, skip=("type",))
 
-    target = _target(c, tables.get("target"), tt, base)
+    target = _target(c, tables.get("target") if "target" in tables else data.get("target"), tt, base)
     extra = {k: c.table(k, tables[k], EXTRA_TABLES[k]) for k in tables if k in EXTRA_TABLES}
 
     for i, expr in enumerate(top.get("thresholds") or []):
@@ -272,8 +281,9 @@ def _check_threshold(expr: str, tt: testtypes.TestType | None) -> str | None:
 
 
 def _target(c: _Collector, data: Any, tt: testtypes.TestType | None, base: Path | None) -> Target | None:
-    if data is None:
-        c.add("target", "missing [target] table")
+    if not isinstance(data, dict):
+        if data is None:
+            c.add("target", "missing [target] table")
         return None
     kinds = [k for k in data if k in TARGET_KINDS]
     if not kinds:

@@ -74,10 +74,10 @@ class BenchmarkRunner:
                 state["done"] += 1
                 ctx.phase("bench", f"process {state['process'] + 1}/{processes}: {name} done", _progress(state))
                 if rec.get("outcome") == "failed":
-                    failures.append(f"{rec['nodeid']}: {_last_line(rec.get('longrepr', ''))}")
+                    failures.append(f"{rec['nodeid']}: {rec.get('error') or _last_line(rec.get('longrepr', ''))}")
             elif kind == "test" and rec.get("outcome") in ("failed", "error"):
                 state["done"] += 1
-                failures.append(f"{rec['nodeid']}: {_last_line(rec.get('longrepr', ''))}")
+                failures.append(f"{rec['nodeid']}: {rec.get('error') or _last_line(rec.get('longrepr', ''))}")
 
         for i in range(processes):
             state["process"] = i

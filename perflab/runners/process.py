@@ -2,7 +2,9 @@
 
 - argv lists only, never a shell string;
 - the child leads its own session and process group, so one signal reaches it and its children;
-- stop = SIGINT, grace, SIGTERM, grace, SIGKILL of the whole group, plus any descendant that left the group;
+- stop = SIGINT, grace, SIGTERM, grace, SIGKILL of the whole group, plus any descendant that left the group
+  (found by parentage, or, for one that daemonized away from its parent, by a token in its inherited
+  environment, the way Jenkins' ProcessTreeKiller finds build processes);
 - stdout and stderr are read line by line and handed to ``on_line``;
 - a side channel (an inherited pipe, see agents/wire.py) carries structured records to ``on_record``.
 """
@@ -22,6 +24,7 @@ from typing import Any
 import psutil
 
 from perflab.core.model import ToolError
+from perflab.core.monitor import descendants
 from perflab.runners.agents import wire
 
 LineHandler = Callable[[str, str], None]  # (stream, line)
@@ -29,6 +32,45 @@ RecordHandler = Callable[[dict[str, Any]], None]
 
 MAX_LINE = 1 << 16  # longer stdout/stderr lines are split
 MAX_RECORD = 64 << 20  # a side-channel record can carry every round of a benchmark
+ENV_TOKEN = "PERFLAB_SUPERVISOR_TOKEN"  # inherited by every descendant; marks the tree for the final sweep
+
+
+def _token_holders(token: str) -> list[int]:
+    """Pids (not ours) whose environment carries ``ENV_TOKEN=token`` (Linux; readable processes only)."""
+    if not sys.platform.startswith("linux"):
+        return []
+    needle = f"{ENV_TOKEN}={token}".encode()
+    me = os.getpid()
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == me:
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as fh:
+                env = fh.read()
+        except OSError:
+            continue
+        if needle + b"\0" in env or env.endswith(needle):
+            out.append(int(name))
+    return out
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a process of group ``pgid`` is still running (zombies, which no signal can end, don't count)."""
+    if not sys.platform.startswith("linux"):
+        return True
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as fh:
+                data = fh.read()
+            f = data[data.rfind(b")") + 2:].split(b" ", 4)
+            if int(f[2]) == pgid and f[0] not in (b"Z", b"X"):
+                return True
+        except (OSError, ValueError, IndexError):
+            continue
+    return False
 
 
 class Child:
@@ -62,6 +104,7 @@ class Child:
         self.signals_sent: list[str] = []
         self._readers: list[asyncio.Task[None]] = []
         self._known: dict[int, float] = {}  # pid -> create_time of every descendant seen
+        self.token = os.urandom(8).hex()
 
     @property
     def pid(self) -> int:
@@ -75,6 +118,7 @@ class Child:
     async def start(self) -> Child:
         env = dict(os.environ if self.env is None else self.env)
         env.setdefault("PYTHONUNBUFFERED", "1")
+        env[ENV_TOKEN] = self.token
         r_fd = w_fd = -1
         pass_fds: tuple[int, ...] = ()
         if self.side_channel:
@@ -174,13 +218,12 @@ class Child:
     def _remember_tree(self) -> None:
         if self.proc is None:
             return
-        try:
-            root = psutil.Process(self.proc.pid)
-            for proc in root.children(recursive=True):
+        pids = set(descendants(self.proc.pid)) | set(_token_holders(self.token))
+        pids.discard(os.getpid())
+        for pid in pids:
+            if pid not in self._known:
                 with contextlib.suppress(psutil.Error):
-                    self._known[proc.pid] = proc.create_time()
-        except psutil.Error:
-            pass
+                    self._known[pid] = psutil.Process(pid).create_time()
 
     def _signal_group(self, sig: signal.Signals) -> None:
         assert self.proc is not None
@@ -208,7 +251,8 @@ class Child:
             return True
         try:
             os.killpg(self.proc.pid, 0)
-            return True
+            if _group_alive(self.proc.pid):
+                return True
         except (ProcessLookupError, PermissionError):
             pass
         for pid, created in list(self._known.items()):

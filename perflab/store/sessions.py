@@ -10,7 +10,9 @@ corrupt database or one of an unknown version is refused with one line and never
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import json
 import os
 import secrets as _secrets
@@ -46,6 +48,19 @@ ENV_STORE = "PERFLAB_STORE"
 
 class StoreError(PerflabError):
     exit_code = ExitCode.BAD_INPUT
+
+
+def _guarded(fn: Any) -> Any:
+    """Reading a damaged page surfaces late: turn it into the one-line StoreError (exit 2), not a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(self: SessionStore, *args: Any, **kw: Any) -> Any:
+        try:
+            return fn(self, *args, **kw)
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"{self.db_path}: corrupt session store ({e}); it was left untouched") from None
+
+    return wrapper
 
 
 def default_root(cli_value: str | None = None) -> Path:
@@ -106,15 +121,27 @@ class SessionStore:
     # ------------------------------------------------------------ opening
     def _open(self) -> sqlite3.Connection:
         path = self.db_path
+        uri = None
         if path.exists():
             try:
                 with path.open("rb") as fh:
-                    head = fh.read(16)
+                    head = fh.read(100)
+                size = path.stat().st_size
             except PermissionError:
                 raise StoreError(f"{path}: permission denied") from None
-            if head and head != SQLITE_MAGIC:
+            except IsADirectoryError:
+                raise StoreError(f"{path}: is a folder, not a session store") from None
+            if head and head[:16] != SQLITE_MAGIC:
                 raise StoreError(f"{path}: not a perflab session store (not an SQLite database); "
                                  "move it away to start a new store") from None
+            if head and _truncated(head, size):
+                raise StoreError(f"{path}: corrupt session store (the file is truncated); it was left untouched, "
+                                 "move it away to start a new one")
+            if not os.access(self.root, os.W_OK) or not os.access(path, os.W_OK):
+                if not self.readonly:
+                    raise StoreError(f"{self.root}: permission denied (the session store is read-only)")
+                # reading a WAL database needs its -shm file; without write access, read it as immutable
+                uri = f"file:{path}?immutable=1"
         elif self.readonly:
             raise StoreError(f"{path}: no session store here (run a profile first, or pass --store)")
         else:
@@ -124,10 +151,21 @@ class SessionStore:
                 raise StoreError(f"{self.root}: permission denied (cannot create the session store)") from None
             except OSError as e:
                 raise StoreError(f"{self.root}: cannot create the session store: {e.strerror}") from None
+            if not os.access(self.root, os.W_OK):
+                raise StoreError(f"{self.root}: permission denied (cannot create the session store)")
         try:
-            conn = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
+            if uri is not None:
+                conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            else:
+                conn = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA busy_timeout = 10000")
             version, app_id = self._version(conn)
+        except sqlite3.OperationalError as e:
+            if "unable to open" in str(e):
+                raise StoreError(f"{path}: cannot open the session store ({e}); check the folder's permissions") \
+                    from None
+            raise StoreError(f"{path}: corrupt session store ({e}); it was left untouched, "
+                             "move it away to start a new one") from None
         except sqlite3.DatabaseError as e:
             raise StoreError(f"{path}: corrupt session store ({e}); it was left untouched, "
                              "move it away to start a new one") from None
@@ -155,6 +193,9 @@ class SessionStore:
                 conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
+            # touch every table once so a damaged file is refused here, not halfway through a command
+            for table in ("meta", "sessions", "series", "samples", "logs", "events"):
+                conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchall()
             if not self.readonly:
                 self._mark_crashed(conn)
         except sqlite3.OperationalError as e:
@@ -278,6 +319,7 @@ class SessionStore:
             shutil.rmtree(art, ignore_errors=True)
 
     # ------------------------------------------------------------ reading
+    @_guarded
     def sessions(self, *, profile: str | None = None, test_type: str | None = None, status: str | None = None,
                  since: float | None = None, limit: int | None = None) -> list[SessionRow]:
         where, args = [], []
@@ -296,6 +338,7 @@ class SessionStore:
             sql += f" LIMIT {int(limit)}"
         return [_row(r) for r in self.conn.execute(sql, args)]
 
+    @_guarded
     def resolve(self, ref: str) -> str:
         """A full id from an id, a unique prefix, or ``last``."""
         if ref in ("last", "latest"):
@@ -314,14 +357,17 @@ class SessionStore:
             raise StoreError(f"session {ref!r} is ambiguous: " + ", ".join(r[0] for r in rows) + ", ...")
         return str(rows[0][0])
 
+    @_guarded
     def get(self, ref: str) -> SessionRow:
         sid = self.resolve(ref)
         return _row(self.conn.execute(f"SELECT {_COLUMNS} FROM sessions WHERE id=?", (sid,)).fetchone())
 
+    @_guarded
     def series(self, sid: str) -> list[tuple[int, str, dict[str, str]]]:
         return [(r[0], r[1], json.loads(r[2])) for r in
                 self.conn.execute("SELECT id, name, labels FROM series WHERE session=? ORDER BY id", (sid,))]
 
+    @_guarded
     def samples(self, sid: str, name: str | None = None) -> list[Sample]:
         sql = ("SELECT s.t, r.name, s.value, r.labels FROM samples s JOIN series r ON s.series = r.id "
                "WHERE r.session=?")
@@ -333,6 +379,7 @@ class SessionStore:
         return [Sample(t, n, v, tuple(sorted(json.loads(lb).items()))) for t, n, v, lb in
                 self.conn.execute(sql, args)]
 
+    @_guarded
     def logs(self, sid: str, tail: int | None = None) -> list[Log]:
         rows = self.conn.execute("SELECT t, line, stream, source FROM logs WHERE session=? ORDER BY t, rowid",
                                  (sid,)).fetchall()
@@ -340,6 +387,7 @@ class SessionStore:
             rows = rows[-tail:]
         return [Log(*r) for r in rows]
 
+    @_guarded
     def other_events(self, sid: str) -> list[Event]:
         return [event_from_dict(json.loads(d)) for (d,) in
                 self.conn.execute("SELECT data FROM events WHERE session=? ORDER BY t, rowid", (sid,))]
@@ -359,10 +407,25 @@ class SessionStore:
 
 
 def _alive(pid: int, created: float) -> bool:
+    """Whether the process that created a session still runs (a zombie is dead: it only awaits reaping)."""
     try:
-        return abs(psutil.Process(pid).create_time() - created) < 0.01
+        proc = psutil.Process(pid)
+        return abs(proc.create_time() - created) < 0.01 and proc.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
+
+
+def _truncated(head: bytes, size: int) -> bool:
+    """Whether an SQLite file is shorter than its header says (a cut copy, a full disk)."""
+    if len(head) < 100:
+        return True
+    page_size = int.from_bytes(head[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(head[28:32], "big")
+    # the in-header size is valid only when "version-valid-for" equals the change counter
+    if head[92:96] != head[24:28] or pages == 0:
+        return False
+    return size < pages * page_size
 
 
 class Recorder:
@@ -378,6 +441,7 @@ class Recorder:
         self._logs: list[tuple[str, float, str, str, str]] = []
         self._events: list[tuple[str, float, str, str]] = []
         self._last_flush = time.monotonic()
+        self._timer: asyncio.TimerHandle | None = None
         self.written = 0
 
     def _redact(self, text: str) -> str:
@@ -405,12 +469,28 @@ class Recorder:
         if isinstance(event, Finished) or time.monotonic() - self._last_flush >= self.flush_interval \
                 or len(self._samples) >= 100_000:
             self.flush()
+        elif self._timer is None:
+            # a quiet spell must not leave the last events unwritten: flush on a timer as well
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return
+            self._timer = loop.call_later(self.flush_interval, self._timed_flush)
+
+    def _timed_flush(self) -> None:
+        self._timer = None
+        with contextlib.suppress(sqlite3.Error):
+            self.flush()
 
     def add_samples(self, rows: Sequence[tuple[str, tuple[tuple[str, str], ...], float, float]]) -> None:
         """Bulk path: (series, labels, t, value) rows, for importers and benchmarks."""
         self._samples.extend((self._series_id(n, lb), t, v) for n, lb, t, v in rows)
 
     def flush(self) -> None:
+        """Commit everything buffered, in one transaction."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._last_flush = time.monotonic()
         if not (self._samples or self._logs or self._events):
             return

@@ -21,12 +21,23 @@ def pytest_runtest_logstart(nodeid: str, location: Any) -> None:
     wire.channel().send("started", nodeid=nodeid)
 
 
+def _error(report: pytest.TestReport) -> str:
+    """The failure in one line, "file:line: ExcType: message", from pytest's own crash summary."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None:
+        message = str(crash.message).strip().splitlines()
+        return f"{crash.path}:{crash.lineno}: {message[0] if message else 'failed'}"
+    lines = [x for x in str(report.longrepr).strip().splitlines() if x.strip()]
+    return lines[-1].strip() if lines else "failed"
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:
     outcome = yield
     report = outcome.get_result()
     if report.when == "setup" and report.failed:
-        wire.channel().send("test", nodeid=item.nodeid, outcome="error", longrepr=str(report.longrepr)[-4000:])
+        wire.channel().send("test", nodeid=item.nodeid, outcome="error", longrepr=str(report.longrepr)[-4000:],
+                            error=_error(report))
         return
     if call.when != "call":
         return
@@ -35,7 +46,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     if meta is None or not meta.stats.data:
         wire.channel().send("test", nodeid=item.nodeid, outcome=report.outcome,
                             longrepr=str(report.longrepr)[-4000:] if report.failed else "",
-                            benchmark=fixture is not None)
+                            error=_error(report) if report.failed else "", benchmark=fixture is not None)
         return
     wire.channel().send(
         "bench",
@@ -49,4 +60,5 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
         data=list(meta.stats.data),
         outcome=report.outcome,
         longrepr=str(report.longrepr)[-4000:] if report.failed else "",
+        error=_error(report) if report.failed else "",
     )
