@@ -64,7 +64,8 @@ class RunScreen(Screen[None]):
         if action in REPLAY_ONLY and not self.feed.is_replay:
             return False
         if action == "results":
-            return True if self._finished() else None  # shown but disabled until there is a result
+            stored = getattr(getattr(self.feed, "session", None), "result", None) is not None
+            return True if stored or self._finished() else None  # shown but disabled until there is a result
         if action == "stop":
             return None if self._finished() else True
         return True
