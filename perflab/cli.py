@@ -36,7 +36,28 @@ def _main_parser() -> argparse.ArgumentParser:
                    help="folder of profiles the app lists (default ./profiles)")
     p.add_argument("--json", dest="json_path", metavar="FILE", help="write the results as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    _gate_flags(p)
     return p
+
+
+def _gate_flags(p: argparse.ArgumentParser) -> None:
+    """Baselines, regression gate and CI outputs (README, "baselines")."""
+    g = p.add_argument_group("baselines and CI")
+    g.add_argument("--save-baseline", action="store_true", help="write this run as the baseline (if it passed)")
+    g.add_argument("--update-baseline", action="store_true",
+                   help="compare, then replace the baseline only if every gate passed")
+    g.add_argument("--no-baseline", action="store_true", help="do not compare with the baseline")
+    g.add_argument("--baseline-dir", metavar="DIR", help="baseline folder (default baselines/)")
+    g.add_argument("--strict-machine", action="store_true",
+                   help="a baseline from another machine is an error, not a warning")
+    g.add_argument("--junit", metavar="FILE", help="write JUnit XML (benchmarks, thresholds, gate)")
+    g.add_argument("--markdown", metavar="FILE", help="write a Markdown summary (also to $GITHUB_STEP_SUMMARY)")
+
+
+def _gate_extras(ns: argparse.Namespace) -> dict[str, object]:
+    return {"baseline_dir": ns.baseline_dir, "save": ns.save_baseline, "update": ns.update_baseline,
+            "no_baseline": ns.no_baseline, "strict_machine": ns.strict_machine, "junit": ns.junit,
+            "markdown": ns.markdown}
 
 
 def _sessions_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -86,11 +107,68 @@ def _run_replay(a: argparse.Namespace) -> int:
     return run_app(a)
 
 
+def _scaffold_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dir", metavar="DIR", help="the project folder (default: the current folder)")
+    p.add_argument("--force", action="store_true", help="overwrite files that already exist")
+    p.add_argument("--dry-run", action="store_true", help="list what would be written; write nothing")
+
+
+def _scaffold_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    i = sub.add_parser("init", help="write a performance suite (tests, locustfile, profiles, CI) for a project",
+                       description="Write tests/performance/, locustfile.py, baselines/, profiles/, the pytest "
+                                   "benchmark configuration and .github/workflows/perflab.yml.")
+    _scaffold_common(i)
+    i.add_argument("--url", metavar="URL", help="the service the locustfile loads (default http://127.0.0.1:8000)")
+    i.add_argument("--perflab-spec", default="perflab", metavar="SPEC",
+                   help="what the CI workflow pip-installs for perflab (default: perflab)")
+    i.add_argument("--branch", default="main", help="the branch whose pushes the workflow gates")
+    i.set_defaults(run=_run_init)
+
+    new = sub.add_parser("new", help="write a test file and a profile for one target")
+    kinds = new.add_subparsers(dest="kind", required=True, metavar="KIND")
+    b = kinds.add_parser("benchmark", help="pytest-benchmark test of module:function")
+    b.add_argument("target", metavar="MODULE:FUNCTION")
+    b.add_argument("--compare", action="append", metavar="MODULE:OTHER",
+                   help="measure this callable on the same inputs (repeatable)")
+    b.add_argument("--sizes", default="100,10000", help="input sizes, comma-separated (default 100,10000)")
+    ld = kinds.add_parser("load", help="Locust load test of a URL")
+    ld.add_argument("url", metavar="URL")
+    ld.add_argument("--users", type=int, default=10, help="concurrent users (default 10)")
+    ld.add_argument("--p95", default="500ms", help="latency objective for the 95th percentile (default 500ms)")
+    ld.add_argument("--duration", default="1m", help="how long the load runs (default 1m)")
+    lk = kinds.add_parser("leak", help="leak check of module:function")
+    lk.add_argument("target", metavar="MODULE:FUNCTION")
+    lk.add_argument("--limit", default="1KB", help="growth per call that fails the check (default 1KB)")
+    q = kinds.add_parser("query", help="timing and plan of an SQL statement")
+    q.add_argument("sql", metavar="SQL")
+    q.add_argument("--db", required=True, metavar="URL", help="sqlite:///FILE or postgresql://...")
+    q.add_argument("--dsn-env", default="DATABASE_URL", metavar="NAME",
+                   help="PostgreSQL: environment variable the test and profile read the DSN from")
+    for k in (b, ld, lk, q):
+        _scaffold_common(k)
+        k.add_argument("--name", help="base name of the files written (default: from the target)")
+        k.set_defaults(run=_run_new)
+
+
+def _run_init(a: argparse.Namespace) -> int:
+    from perflab.scaffold.commands import run_init
+
+    return run_init(a)
+
+
+def _run_new(a: argparse.Namespace) -> int:
+    from perflab.scaffold.commands import run_new
+
+    return run_new(a)
+
+
 # Each entry adds its subcommand's parser; the parser sets ``run`` to a function that imports lazily.
 SUBCOMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {  # type: ignore[type-arg]
     "sessions": _sessions_parser,
     "show": _sessions_parser,
     "replay": _replay_parser,
+    "init": _scaffold_parser,
+    "new": _scaffold_parser,
 }
 
 
@@ -120,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from perflab.headless import HeadlessOptions, run_profiles
 
             return run_profiles(HeadlessOptions(profiles=ns.profiles, store=ns.store, json_path=ns.json_path,
-                                                quiet=ns.quiet))
+                                                quiet=ns.quiet, extras=_gate_extras(ns)))
         from perflab.app import run_app  # the TUI; imported only here
 
         return run_app(ns)

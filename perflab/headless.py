@@ -150,14 +150,24 @@ def run_profiles(opts: HeadlessOptions) -> int:
     except profiles.ProfileError as e:
         err.print(str(e), markup=False)
         return int(ExitCode.BAD_INPUT)
+    from perflab.core.model import PerflabError
+    from perflab.gates import GateOptions, Gates  # baselines, regression gate, --junit/--markdown
+
+    try:
+        gates = Gates(GateOptions.from_extras(opts.extras), loaded)
+    except PerflabError as e:  # a bad baseline stops everything before a run: one line, exit 2
+        err.print(f"perflab: {e}", markup=False)
+        return int(e.exit_code)
     with SessionStore(default_root(opts.store)) as store:
         outcomes: list[tuple[Profile, Outcome]] = []
         for profile in loaded:
             outcome = run_profile(profile, store, console, quiet=opts.quiet)
-            outcomes.append((profile, outcome))
             print_result(console, profile.name, outcome.result, outcome.session_id, outcome.duration)
+            outcome = gates.after_run(profile, outcome, console)
+            outcomes.append((profile, outcome))
             if outcome.exit_code == ExitCode.INTERRUPTED:
                 break
+    gates.finish(console)
     if opts.json_path:
         write_json(opts.json_path, outcomes)
     codes = [o.exit_code for _, o in outcomes]

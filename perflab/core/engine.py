@@ -73,6 +73,10 @@ class Engine:
         self._stop_reason: Status | None = None
         self._stop_event: asyncio.Event | None = None
         self.events = 0
+        if profile.thresholds and importlib.util.find_spec("perflab.core.thresholds") is not None:
+            from perflab.core.thresholds import ThresholdWatcher  # live breaches become Notice events
+
+            self.sinks.append(ThresholdWatcher(profile, self.emit, self.now))
 
     def now(self) -> float:
         return time.monotonic() - self.t0

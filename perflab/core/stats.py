@@ -1,4 +1,4 @@
-"""Descriptive statistics (and, as they land, significance tests, slopes and change points).
+"""Descriptive statistics, the regression gate's comparison of raw samples, and change points.
 
 Values are plain floats in SI units; nothing here knows where they came from.
 """
@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 
@@ -39,3 +41,242 @@ def percentile(values: Sequence[float], q: float) -> float:
     if not len(values):
         return math.nan
     return float(np.percentile(np.asarray(values, dtype=float), q))
+
+
+# ---------------------------------------------------------------- comparing two sets of raw samples
+#
+# Independence: rounds measured inside one process share that process's memory layout, hash seed, CPU
+# placement and frequency, so they are not independent draws. The independent unit is the process (pyperf's
+# approach). Each side is therefore summarised by its per-process medians, and the confidence interval comes
+# from a two-level (hierarchical) bootstrap: resample processes, then rounds within each resampled process.
+# A Mann-Whitney U test on the per-process medians is reported alongside.
+
+
+class Verdict(StrEnum):
+    FASTER = "faster"
+    SLOWER = "slower"
+    UNCHANGED = "unchanged"
+    UNSTABLE = "unstable"  # never passes or fails a gate; ``reason`` says why
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    """How strict a comparison is.
+
+    ``tolerance`` is the minimum effect size (ratio, 0.05 = 5 %); ``max_cv`` the largest coefficient of
+    variation of the per-process medians before a side is too noisy to judge; ``confidence`` the two-sided
+    level of the ratio's confidence interval.
+    """
+
+    tolerance: float = 0.05
+    max_cv: float = 0.10
+    min_processes: int = 2
+    min_rounds: int = 5
+    confidence: float = 0.95
+    resamples: int = 2000
+    seed: int = 12345  # fixed: the same data always gets the same verdict
+
+
+@dataclass(frozen=True)
+class SampleComparison:
+    """Candidate vs baseline. ``ratio`` = candidate / baseline of the mean of per-process medians
+    (above 1 is slower for times); ``low``..``high`` its confidence interval; ``p_value`` the two-sided
+    Mann-Whitney U p-value on per-process medians (None when it cannot be computed)."""
+
+    verdict: Verdict
+    ratio: float
+    low: float
+    high: float
+    p_value: float | None
+    baseline: float  # mean of per-process medians, in the samples' unit
+    candidate: float
+    reason: str = ""
+
+
+def process_medians(per_process: Sequence[Sequence[float]]) -> list[float]:
+    return [float(np.median(np.asarray(p, dtype=float))) for p in per_process if len(p)]
+
+
+def center(per_process: Sequence[Sequence[float]]) -> float:
+    """The estimate a comparison uses: the mean of per-process medians."""
+    meds = process_medians(per_process)
+    return float(np.mean(meds)) if meds else math.nan
+
+
+def cv(values: Sequence[float]) -> float:
+    """Coefficient of variation (sample stdev / mean); 0 for fewer than two values."""
+    a = np.asarray(values, dtype=float)
+    if a.size < 2:
+        return 0.0
+    m = float(a.mean())
+    return float(a.std(ddof=1)) / m if m else math.inf
+
+
+def _boot_centers(per_process: Sequence[Sequence[float]], rng: np.random.Generator, b: int) -> np.ndarray:
+    """``b`` bootstrap replicates of ``center``: resample processes, then rounds within each."""
+    procs = [np.asarray(p, dtype=float) for p in per_process if len(p)]
+    # level 2 first: b bootstrap medians of every process (rounds resampled with replacement)
+    inner = np.empty((len(procs), b))
+    for i, x in enumerate(procs):
+        idx = rng.integers(0, x.size, size=(b, x.size))
+        inner[i] = np.median(x[idx], axis=1)
+    # level 1: which processes each replicate draws (with replacement)
+    pick = rng.integers(0, len(procs), size=(b, len(procs)))
+    return inner[pick, np.arange(b)[:, None]].mean(axis=1)
+
+
+def bootstrap_ratio_ci(base: Sequence[Sequence[float]], cand: Sequence[Sequence[float]], *,
+                       confidence: float = 0.95, resamples: int = 2000, seed: int = 12345
+                       ) -> tuple[float, float]:
+    """Percentile confidence interval of center(cand) / center(base) by the hierarchical bootstrap."""
+    rng = np.random.default_rng(seed)
+    ratios = _boot_centers(cand, rng, resamples) / _boot_centers(base, rng, resamples)
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(ratios, [alpha, 1 - alpha])
+    return float(lo), float(hi)
+
+
+def mann_whitney(a: Sequence[float], b: Sequence[float]) -> float | None:
+    """Two-sided Mann-Whitney U p-value (exact for small samples), or None when undefined."""
+    if len(a) < 2 or len(b) < 2:
+        return None
+    from scipy.stats import mannwhitneyu
+
+    try:
+        return float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
+    except ValueError:  # all values identical
+        return None
+
+
+def unstable_reason(per_process: Sequence[Sequence[float]], side: str, s: GateSettings) -> str:
+    """Why one side's samples cannot support a verdict, or "" when they can."""
+    procs = [p for p in per_process if len(p)]
+    if not procs:
+        return f"{side} has no raw samples"
+    if len(procs) == 1:
+        return f"{side} has samples from one process only (need {s.min_processes})"
+    if len(procs) < s.min_processes:
+        return f"{side} has samples from {len(procs)} processes (need {s.min_processes})"
+    fewest = min(len(p) for p in procs)
+    if fewest < s.min_rounds:
+        return f"{side} has a process with {fewest} rounds (need {s.min_rounds})"
+    spread = cv(process_medians(procs))
+    if spread > s.max_cv:
+        return (f"{side} process medians vary by {spread * 100:.1f} % (coefficient of variation; "
+                f"limit {s.max_cv * 100:.0f} %)")
+    return ""
+
+
+def compare_samples(base: Sequence[Sequence[float]], cand: Sequence[Sequence[float]],
+                    settings: GateSettings | None = None, *, higher_is_better: bool = False
+                    ) -> SampleComparison:
+    """Judge ``cand`` against ``base`` (raw samples per process, same unit).
+
+    slower: the confidence interval of the ratio excludes 1 and the ratio is beyond the tolerance in the
+    bad direction; faster: the same in the good direction; unchanged: otherwise; unstable: too few samples,
+    one process only, or process medians too noisy on either side. For times lower is better; pass
+    ``higher_is_better`` for rates (ops/s).
+    """
+    s = settings or GateSettings()
+    b_center, c_center = center(base), center(cand)
+    ratio = c_center / b_center if b_center else math.nan
+    reason = unstable_reason(base, "baseline", s) or unstable_reason(cand, "candidate", s)
+    if reason or not math.isfinite(ratio):
+        return SampleComparison(Verdict.UNSTABLE, ratio, math.nan, math.nan, None, b_center, c_center,
+                                reason or "baseline center is zero")
+    lo, hi = bootstrap_ratio_ci(base, cand, confidence=s.confidence, resamples=s.resamples, seed=s.seed)
+    p = mann_whitney(process_medians(base), process_medians(cand))
+    worse = ratio < 1 - s.tolerance if higher_is_better else ratio > 1 + s.tolerance
+    better = ratio > 1 + s.tolerance if higher_is_better else ratio < 1 - s.tolerance
+    significant = lo > 1 or hi < 1
+    if significant and worse:
+        verdict = Verdict.SLOWER
+    elif significant and better:
+        verdict = Verdict.FASTER
+    else:
+        verdict = Verdict.UNCHANGED
+    why = ""
+    if verdict == Verdict.UNCHANGED:
+        why = ("difference within the tolerance" if significant
+               else "confidence interval includes no change")
+    return SampleComparison(verdict, ratio, lo, hi, p, b_center, c_center, why)
+
+
+# ---------------------------------------------------------------- change points (E-Divisive means)
+
+
+@dataclass(frozen=True)
+class ChangePoint:
+    index: int  # first index of the new segment
+    p_value: float
+    before: float  # mean of the segment before
+    after: float  # mean of the segment after
+
+
+def _edivisive_stat(x: np.ndarray, min_size: int) -> tuple[int, float]:
+    """The best split of ``x`` and its statistic q = τ(n-τ)/n · Ê (Matteson & James 2014, α = 1)."""
+    n = x.size
+    if n < 2 * min_size:
+        return -1, 0.0
+    d = np.abs(x[:, None] - x[None, :])
+    c = d.cumsum(0).cumsum(1)  # c[i, j] = sum of d[:i+1, :j+1]
+
+    def block(r0: int, r1: int, c0: int, c1: int) -> float:  # sum of d[r0:r1, c0:c1]
+        total = c[r1 - 1, c1 - 1]
+        if r0:
+            total -= c[r0 - 1, c1 - 1]
+        if c0:
+            total -= c[r1 - 1, c0 - 1]
+        if r0 and c0:
+            total += c[r0 - 1, c0 - 1]
+        return float(total)
+
+    best, best_q = -1, -math.inf
+    for tau in range(min_size, n - min_size + 1):
+        m = n - tau
+        between = block(0, tau, tau, n) * 2 / (tau * m)
+        within_l = block(0, tau, 0, tau) / (tau * tau)
+        within_r = block(tau, n, tau, n) / (m * m)
+        q = tau * m / n * (between - within_l - within_r)
+        if q > best_q:
+            best, best_q = tau, q
+    return best, best_q
+
+
+def change_points(values: Sequence[float], *, alpha: float = 0.05, permutations: int = 199,
+                  min_size: int = 3, seed: int = 7) -> list[ChangePoint]:
+    """E-Divisive means change points of ``values`` (in order), each with a permutation p-value.
+
+    Bisection: the best split of every current segment is found; the strongest one is kept when its
+    statistic beats all but ``alpha`` of the same statistic on shuffled copies of its segment; repeat until
+    none is significant. Segments shorter than ``min_size`` are never produced.
+    """
+    x = np.asarray(values, dtype=float)
+    rng = np.random.default_rng(seed)
+    bounds = [0, x.size]
+    found: dict[int, float] = {}
+    while True:
+        best: tuple[float, int, int, int] | None = None  # (q, segment start, segment end, split)
+        for a, b in zip(bounds, bounds[1:], strict=False):
+            tau, q = _edivisive_stat(x[a:b], min_size)
+            if tau > 0 and (best is None or q > best[0]):
+                best = (q, a, b, a + tau)
+        if best is None:
+            break
+        q, a, b, split = best
+        seg = x[a:b].copy()
+        exceed = 0
+        for _ in range(permutations):
+            rng.shuffle(seg)
+            if _edivisive_stat(seg, min_size)[1] >= q:
+                exceed += 1
+        p = (exceed + 1) / (permutations + 1)
+        if p > alpha:
+            break
+        found[split] = p
+        bounds = sorted({*bounds, split})
+    out = []
+    for i, split in enumerate(bounds[1:-1], start=1):
+        out.append(ChangePoint(split, found[split], float(x[bounds[i - 1]:split].mean()),
+                               float(x[split:bounds[i + 1]].mean())))
+    return out

@@ -1,0 +1,156 @@
+"""The headless regression gate: baselines before and after each run, and the CI output files.
+
+Policy (README, "baselines"):
+
+* A baseline ``<baseline-dir>/<profile>.json`` that exists is compared with automatically; ``--no-baseline``
+  skips it. Every baseline is read *before* any profile runs, so a corrupt, truncated, newer or foreign file
+  stops the run at once (exit 2) and is never touched.
+* ``--save-baseline`` writes the run as the new baseline (no comparison) when the run passed its thresholds.
+* ``--update-baseline`` compares first and replaces the baseline only when the run passed every gate
+  (thresholds and no "slower" verdict); with no baseline yet it creates one. A failed run never becomes the
+  reference, so a regression cannot quietly become the new normal.
+* A baseline from another machine (fingerprint differs) is reported loudly; ``--strict-machine`` makes it an
+  error (exit 2) before anything runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from perflab.core import machine
+from perflab.core.compare import Comparison, compare
+from perflab.core.model import ExitCode, PerflabError, Profile, Status
+from perflab.core.stats import GateSettings
+from perflab.report import compare as compare_report
+from perflab.report.console import rich_table
+from perflab.report.markdown import ProfileReport
+from perflab.store import baselines
+from perflab.store.baselines import Baseline
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from perflab.core.engine import Outcome
+
+
+@dataclass(frozen=True)
+class GateOptions:
+    baseline_dir: str | None = None
+    save: bool = False
+    update: bool = False
+    no_baseline: bool = False
+    strict_machine: bool = False
+    junit: str | None = None
+    markdown: str | None = None
+
+    @classmethod
+    def from_extras(cls, extras: dict[str, Any]) -> GateOptions:
+        return cls(**{k: v for k, v in extras.items() if k in cls.__dataclass_fields__})
+
+
+class Gates:
+    """Loads baselines before the runs, judges each outcome, writes baselines and CI reports."""
+
+    def __init__(self, opts: GateOptions, profiles: Sequence[Profile]) -> None:
+        if opts.save and opts.update:
+            raise PerflabError("--save-baseline and --update-baseline exclude each other")
+        if opts.no_baseline and (opts.save or opts.update):
+            raise PerflabError("--no-baseline cannot be combined with --save-baseline or --update-baseline")
+        self.opts = opts
+        self.folder = baselines.default_dir(opts.baseline_dir)
+        self.here = machine.fingerprint()
+        self.git = machine.git_info()
+        self.baselines: dict[str, Baseline | None] = {}
+        self.reports: list[ProfileReport] = []
+        for p in profiles:
+            path = baselines.path_for(p.name, self.folder)
+            if opts.save or opts.update:
+                baselines.check_writable(path, p.name)
+            if opts.no_baseline or opts.save or not path.exists():
+                self.baselines[p.name] = None
+                continue
+            b = baselines.read(path, profile=p.name)
+            if opts.strict_machine:
+                diffs = machine.differences(dict(b.machine), self.here)
+                if diffs:
+                    raise PerflabError(f"{path}: baseline taken on another machine ({'; '.join(diffs)}) "
+                                       "and --strict-machine is set")
+            self.baselines[p.name] = b
+
+    def after_run(self, profile: Profile, outcome: Outcome, console: Console) -> Outcome:
+        """Compare with the baseline, print the verdicts, save or update the baseline; the gated outcome."""
+        result = outcome.result
+        comparison: Comparison | None = None
+        base = self.baselines.get(profile.name)
+        finished = result.status in (Status.PASSED, Status.FAILED)
+        if base is not None and finished:
+            comparison = compare(base.raw, result.raw, base_metrics=base.metrics, cand_metrics=result.metrics,
+                                 settings=GateSettings(tolerance=profile.tolerance),
+                                 base_machine=base.machine, cand_machine=self.here,
+                                 baseline_label=base.label(), candidate_label=f"session {outcome.session_id}",
+                                 baseline_summary_only=base.summary_only)
+            if comparison.machine_differences:
+                console.print("[bold red]WARNING: the baseline was taken on another machine: "
+                              + "; ".join(comparison.machine_differences) + "[/]")
+            if comparison.rows:
+                console.print(rich_table(compare_report.table(comparison)))
+            notes = comparison.notes()
+            for n in notes:
+                style = "red" if "failed" in n else "yellow" if n.startswith(("unstable", "WARN", "not")) else "green"
+                console.print(f"[{style}]{n}[/]", markup=True, highlight=False)
+            message = result.message
+            status = result.status
+            if comparison.failed:
+                status = Status.FAILED
+                message = "regression: " + comparison.summary()
+            result = replace(result, status=status, message=message, notes=(*result.notes, *notes),
+                             data={**result.data, "comparison": comparison_dict(comparison)})
+            code = outcome.exit_code
+            if comparison.failed and code == ExitCode.OK:
+                code = ExitCode.FAILED
+            outcome = replace(outcome, result=result, exit_code=code)
+        self._maybe_save(profile, outcome, console)
+        self.reports.append(ProfileReport(profile.name, outcome.session_id, outcome.result, int(outcome.exit_code),
+                                          outcome.duration, comparison))
+        return outcome
+
+    def _maybe_save(self, profile: Profile, outcome: Outcome, console: Console) -> None:
+        if not (self.opts.save or self.opts.update):
+            return
+        path = baselines.path_for(profile.name, self.folder)
+        if outcome.exit_code != ExitCode.OK or outcome.result.status != Status.PASSED:
+            console.print(f"[yellow]baseline not written: the run did not pass every gate "
+                          f"({outcome.result.message or outcome.result.status.value}); {path} kept as it was[/]")
+            return
+        b = baselines.from_result(profile.name, profile.test.type, outcome.result, machine=self.here,
+                                  git=self.git, session=outcome.session_id)
+        baselines.write(b, path)
+        console.print(f"baseline written: {path}")
+
+    def finish(self, console: Console) -> None:
+        """Write --junit and --markdown files, and append to $GITHUB_STEP_SUMMARY when it is set."""
+        from perflab.report import junit, markdown
+
+        if self.opts.junit:
+            junit.write(self.opts.junit, self.reports)
+        if self.opts.markdown:
+            markdown.write(self.opts.markdown, self.reports)
+        target = markdown.append_step_summary(self.reports)
+        if target:
+            console.print(f"[dim]summary appended to {target}[/]")
+
+
+def comparison_dict(c: Comparison) -> dict[str, Any]:
+    """JSON-able form for --json and the stored result."""
+    return {
+        "baseline": c.baseline,
+        "candidate": c.candidate,
+        "failed": c.failed,
+        "tolerance": c.settings.tolerance,
+        "machine_differences": list(c.machine_differences),
+        "rows": [{"key": r.key, "verdict": r.verdict.value, "ratio": r.result.ratio, "ci": [r.result.low, r.result.high],
+                  "p_value": r.result.p_value, "baseline": r.result.baseline, "candidate": r.result.candidate,
+                  "reason": r.result.reason} for r in c.rows],
+    }
