@@ -1,0 +1,194 @@
+"""The concurrency runner against real threads, spawned processes, asyncio tasks and py-spy.
+
+Durations are short (0.2-0.3 s per level); the whole file takes about 30 s on 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from perflab.core.model import labels
+from perflab.runners.agents.concurrency_harness import interpreter
+from perflab.runners.concurrency_report import saturation
+from tests.conftest import run_cli
+
+TARGET_MODULE = '''
+import asyncio, threading, time
+
+def spin():
+    """CPU-bound: holds the GIL all the time."""
+    x = 0
+    for i in range(20_000):
+        x += i
+    return x
+'''
+
+
+def run_profile(tmp_path: Path, body: str, *, module: str = "") -> tuple[Any, dict[str, Any]]:
+    if module:
+        (tmp_path / "usercode.py").write_text(textwrap.dedent(module), encoding="utf-8")
+    prof = tmp_path / "conc.toml"
+    prof.write_text(textwrap.dedent(body), encoding="utf-8")
+    out = tmp_path / "out.json"
+    proc = run_cli("--headless", str(prof), "--json", str(out), "--store", str(tmp_path / "store"), cwd=tmp_path,
+                   env={"PYTHONPATH": str(tmp_path) + ":" + str(Path(__file__).resolve().parents[2])}, timeout=180)
+    doc = json.loads(out.read_text()) if out.exists() else {}
+    return proc, (doc.get("runs") or [{}])[0].get("result", {})
+
+
+def metric(result: dict[str, Any], name: str, **lbls: object) -> float | None:
+    want = dict(labels(**lbls))
+    for m in result.get("metrics", []):
+        if m["name"] == name and all(m["labels"].get(k) == v for k, v in want.items()):
+            return float(m["value"])
+    return None
+
+
+def test_demo_race_is_caught_with_threads_and_not_with_processes(tmp_path: Path) -> None:
+    proc, result = run_profile(tmp_path, """
+        name = "race"
+        [target]
+        callable = "perflab.demo.counter:racy_increment"
+        setup = "perflab.demo.counter:reset"
+        invariant = "perflab.demo.counter:racy_invariant"
+        [test]
+        type = "concurrency"
+        levels = [1, 2]
+        workers = ["threads", "processes"]
+        duration = "0.25s"
+        gil = false
+    """)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert result["status"] == "failed"
+    assert "threads at level 2" in result["message"]
+    assert "updates lost" in result["message"]
+    verdicts = {(t["worker"], t["level"]): t["problem"] for t in result["data"]["trials"]}
+    assert verdicts[("threads", 1)] is None
+    assert verdicts[("threads", 2)] is not None
+    assert verdicts[("processes", 1)] is None and verdicts[("processes", 2)] is None
+    assert metric(result, "check_failures") == 1
+    # the scaling table is printed with one row per worker kind and level
+    assert "scaling of perflab.demo.counter:racy_increment" in proc.stdout
+    assert proc.stdout.count("FAILED") >= 1
+    assert metric(result, "throughput", kind="processes", level=2) > 0
+    assert metric(result, "efficiency", kind="threads", level=1) == pytest.approx(1.0)
+    assert metric(result, "saturation_level", kind="threads") in (1, 2)
+
+
+def test_locked_twin_passes_the_serial_comparison(tmp_path: Path) -> None:
+    proc, result = run_profile(tmp_path, """
+        name = "locked"
+        [target]
+        callable = "perflab.demo.counter:locked_increment"
+        setup = "perflab.demo.counter:reset"
+        [test]
+        type = "concurrency"
+        levels = [1, 4]
+        workers = ["threads"]
+        duration = "0.2s"
+        check = "serial"
+        gil = false
+    """)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert result["status"] == "passed"
+    trials = result["data"]["trials"]
+    assert [t["level"] for t in trials] == [1, 4]
+    assert all(t["calls"] > 0 and t["problem"] is None for t in trials)
+    assert metric(result, "p95", kind="threads", level=4) > 0
+
+
+def test_serial_comparison_catches_the_race_without_an_invariant(tmp_path: Path) -> None:
+    proc, result = run_profile(tmp_path, """
+        name = "serial"
+        [target]
+        callable = "perflab.demo.counter:racy_increment"
+        setup = "perflab.demo.counter:reset"
+        [test]
+        type = "concurrency"
+        levels = [1, 2]
+        workers = ["threads"]
+        duration = "0.2s"
+        gil = false
+    """)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "results differ from a serial run" in result["message"]
+    assert "threads at level 2" in result["message"]
+
+
+def test_async_race_is_caught_with_asyncio_tasks(tmp_path: Path) -> None:
+    proc, result = run_profile(tmp_path, """
+        name = "async"
+        [target]
+        callable = "perflab.demo.counter:racy_increment_async"
+        setup = "perflab.demo.counter:reset"
+        invariant = "perflab.demo.counter:racy_invariant"
+        [test]
+        type = "concurrency"
+        levels = [1, 3]
+        workers = ["asyncio"]
+        duration = "0.2s"
+        gil = false
+    """)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "asyncio at level 3" in result["message"]
+
+
+def test_sync_callable_skips_asyncio_with_a_note(tmp_path: Path) -> None:
+    proc, result = run_profile(tmp_path, """
+        name = "skip"
+        [target]
+        callable = "usercode:spin"
+        [test]
+        type = "concurrency"
+        levels = [1]
+        workers = ["threads", "asyncio"]
+        duration = "0.2s"
+        gil = false
+    """, module=TARGET_MODULE)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert any("asyncio skipped" in n for n in result["notes"])
+    assert {t["worker"] for t in result["data"]["trials"]} == {"threads"}
+    assert any("with the GIL" in n for n in result["notes"])
+
+
+@pytest.mark.skipif(shutil.which("py-spy") is None, reason="py-spy is not installed")
+def test_gil_wait_grows_with_cpu_bound_threads(tmp_path: Path) -> None:
+    proc, result = run_profile(tmp_path, """
+        name = "gil"
+        [target]
+        callable = "usercode:spin"
+        [test]
+        type = "concurrency"
+        levels = [1, 4]
+        workers = ["threads"]
+        duration = "1.5s"
+        gil = true
+    """, module=TARGET_MODULE)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    one = metric(result, "gil_wait", kind="threads", level=1)
+    four = metric(result, "gil_wait", kind="threads", level=4)
+    assert one is not None and four is not None, result["notes"]
+    # one CPU-bound thread holds the GIL nearly always; four share it, so each waits most of the time
+    assert one < 0.35
+    assert four > 0.5
+    assert four > one
+
+
+def test_saturation_is_the_level_after_which_throughput_stops_improving() -> None:
+    trials = [{"level": 1, "throughput": 100.0}, {"level": 2, "throughput": 190.0},
+              {"level": 4, "throughput": 200.0}, {"level": 8, "throughput": 150.0}]
+    assert saturation(trials, 0.10)["level"] == 2
+    assert saturation(trials[:2], 0.10)["level"] == 2
+    assert saturation([{"level": 1, "throughput": 100.0}, {"level": 2, "throughput": 105.0}], 0.10)["level"] == 1
+
+
+def test_interpreter_reports_the_gil_state() -> None:
+    info = interpreter()
+    assert info["free_threaded"] in (True, False)
+    assert info["gil_enabled"] is True or info["free_threaded"] is True
