@@ -7,6 +7,8 @@ Endpoints (all GET, JSON bodies):
   /cpu     burns CPU in the event loop for about ``cpu_ms`` milliseconds, so concurrent requests queue
   /flaky   fails (HTTP 500) a ``fail_rate`` fraction of requests, at random
   /echo    POST: returns the JSON body it got and whether an Authorization header was present
+  /private answers 401 unless ``Authorization: Bearer <token>`` carries the token held in the environment
+           variable named by ``--token-env`` (a stand-in for an authenticated API)
 
 Run: ``python -m perflab.demo.httpapp --port 8765 [--slow-delay 0.05] [--cpu-ms 5] [--fail-rate 0.05]``.
 It binds 127.0.0.1 only: perflab sends load to loopback and nowhere else.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import time
 from dataclasses import dataclass
@@ -31,6 +34,7 @@ class Costs:
     slow_delay: float = 0.05  # seconds
     cpu_ms: float = 5.0  # milliseconds of CPU per /cpu request
     fail_rate: float = 0.05  # fraction 0..1 of /flaky requests that fail
+    token: str = ""  # the bearer token /private wants ("" = /private always answers 401)
 
 
 def build_app(costs: Costs | None = None) -> Starlette:
@@ -71,7 +75,12 @@ def build_app(costs: Costs | None = None) -> Starlette:
             return JSONResponse({"ok": False, "error": "body is not JSON"}, status_code=400)
         return JSONResponse({"ok": True, "body": body, "auth": "authorization" in request.headers})
 
-    routes = [Route("/health", health), Route("/fast", fast), Route("/slow", slow), Route("/cpu", cpu),
+    async def private(request: Request) -> JSONResponse:
+        if not c.token or request.headers.get("authorization") != f"Bearer {c.token}":
+            return JSONResponse({"ok": False, "error": "unauthorized"}, status_code=401)
+        return JSONResponse({"ok": True})
+
+    routes = [Route("/private", private), Route("/health", health), Route("/fast", fast), Route("/slow", slow), Route("/cpu", cpu),
               Route("/flaky", flaky), Route("/echo", echo, methods=["POST"])]
     return Starlette(routes=routes)
 
@@ -82,10 +91,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--slow-delay", type=float, default=Costs.slow_delay, help="seconds (default %(default)s)")
     ap.add_argument("--cpu-ms", type=float, default=Costs.cpu_ms, help="ms of CPU per /cpu request")
     ap.add_argument("--fail-rate", type=float, default=Costs.fail_rate, help="fraction of /flaky that fail")
+    ap.add_argument("--token-env", default="", help="environment variable holding the /private bearer token")
     a = ap.parse_args(argv)
     import uvicorn
 
-    app = build_app(Costs(a.slow_delay, a.cpu_ms, a.fail_rate))
+    token = os.environ.get(a.token_env, "") if a.token_env else ""
+    app = build_app(Costs(a.slow_delay, a.cpu_ms, a.fail_rate, token))
     # One worker process, no access log: the log line per request would cost more than /fast itself.
     uvicorn.run(app, host="127.0.0.1", port=a.port, log_level="warning", access_log=False)
 

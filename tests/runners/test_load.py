@@ -1,0 +1,200 @@
+"""The load test type end to end: real Locust, the real demo server on 127.0.0.1, a few seconds of load each."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from perflab.store.sessions import SessionStore
+from tests.conftest import PROFILES, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def _run(tmp_path: Path, store_dir: Path, text: str, *extra: str, env: dict[str, str] | None = None,
+         name: str = "p.toml"):
+    profile = tmp_path / name
+    profile.write_text(text, encoding="utf-8")
+    out = tmp_path / "out.json"
+    proc = run_cli("--headless", "-q", str(profile), "--json", str(out), *extra, cwd=tmp_path,
+                   env={"PERFLAB_STORE": str(store_dir), **(env or {})}, timeout=120)
+    doc = json.loads(out.read_text()) if out.exists() else None
+    return proc, doc
+
+
+def _locust_count(store_dir: Path, sid: str, name: str) -> int:
+    """Request count from Locust's own final summary (its CSV is rewritten once a second, so it can miss the
+    last requests; the printed summary cannot)."""
+    for log in SessionStore(store_dir).logs(sid):
+        cells = log.line.split()
+        if log.source == "locust" and "|" in cells and name in cells[:2] and cells[0 if name == "Aggregated" else 1] == name:
+            return int(cells[cells.index(name) + 1])
+    raise AssertionError(f"no Locust summary line for {name}")
+
+
+def _metric(doc: dict, name: str, **lbl: str) -> float:
+    for m in doc["runs"][0]["result"]["metrics"]:
+        if m["name"] == name and m["labels"] == lbl:
+            return float(m["value"])
+    raise AssertionError(f"no metric {name} {lbl}")
+
+
+def test_api_profile_runs_with_live_series_and_reports(tmp_path: Path, store_dir: Path) -> None:
+    """profiles/api.toml as shipped, shortened to 4 s of load; /flaky's 0.2 % random failures are turned off
+    because a 4 s sample of ~200 /flaky requests crosses the 1 % per-endpoint gate by chance (20 s do not)."""
+    text = (PROFILES / "api.toml").read_text()
+    text = re.sub(r'duration = "\d+s"', 'duration = "4s"', text)
+    text = text.replace('"--fail-rate", "0.002"', '"--fail-rate", "0"')
+    assert '"--fail-rate", "0"' in text
+    proc, doc = _run(tmp_path, store_dir, text)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert doc is not None
+    # per-endpoint and aggregate metrics, from the HDR histograms
+    requests = _metric(doc, "requests")
+    assert requests > 100
+    per_endpoint = sum(_metric(doc, "requests", endpoint=e) for e in
+                       ("GET /fast", "GET /slow", "GET /cpu", "GET /flaky", "POST /echo"))
+    assert per_endpoint == requests
+    p50, p95, p99, mx = (_metric(doc, k) for k in ("p50", "p95", "p99", "max"))
+    assert 0 < p50 <= p95 <= p99 <= mx
+    # /slow sleeps 50 ms: its median cannot be below that, and /fast's must be well below it
+    assert _metric(doc, "p50", endpoint="GET /slow") >= 0.05
+    assert _metric(doc, "p50", endpoint="GET /fast") < 0.05
+    # the session holds the live series, at least one point a second
+    store = SessionStore(store_dir)
+    sid = doc["runs"][0]["session"]
+    p95s = [s for s in store.samples(sid, "load.latency.p95") if ("endpoint", "all") in s.labels]
+    assert len(p95s) >= 3
+    assert {s.labels for s in store.samples(sid, "load.rps")} >= {(("endpoint", "GET /fast"),),
+                                                                  (("endpoint", "all"),)}
+    assert store.samples(sid, "load.users")
+    assert any(s.labels == (("role", "server"),) for s in store.samples(sid, "proc.cpu"))
+    # Locust's own reports are kept; its request count agrees with ours
+    art = store_dir / "artifacts" / sid
+    assert (art / "locust-report.html").stat().st_size > 1000
+    assert (art / "locust_stats.csv").exists() and (art / "locust_stats_history.csv").exists()
+    assert _locust_count(store_dir, sid, "Aggregated") == requests
+
+
+def test_workers_merge_histograms_and_counts(tmp_path: Path, store_dir: Path) -> None:
+    text = """
+name = "dist"
+[serve]
+command = "demo"
+[target]
+endpoints = [{ path = "/fast", weight = 3 }, { path = "/slow", weight = 1 }]
+[test]
+type = "load"
+users = 8
+duration = "3s"
+workers = 2
+"""
+    proc, doc = _run(tmp_path, store_dir, text)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert doc["runs"][0]["result"]["data"]["workers"] == 2
+    sid = doc["runs"][0]["session"]
+    # every request the workers made reached perflab's merged histograms
+    assert _metric(doc, "requests", endpoint="GET /fast") == _locust_count(store_dir, sid, "/fast")
+    assert _metric(doc, "requests") == _locust_count(store_dir, sid, "Aggregated")
+    assert _metric(doc, "p50", endpoint="GET /slow") >= 0.05
+
+
+def test_open_model_keeps_the_arrival_rate(tmp_path: Path, store_dir: Path) -> None:
+    text = """
+name = "open"
+[serve]
+command = "demo"
+[target]
+endpoints = [{ path = "/slow" }]
+[test]
+type = "load"
+shape = "arrival_rate"
+rate = 100
+users = 2
+duration = "3s"
+"""
+    proc, doc = _run(tmp_path, store_dir, text)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    # 50 ms per request and 100 arrivals/s: a closed model with 2 users could only reach ~40/s
+    assert 70 <= _metric(doc, "rps") <= 130
+    assert "open model" in doc["runs"][0]["result"]["tables"][0]["title"]
+
+
+def test_steps_shape_and_auth_secret_never_stored(tmp_path: Path, store_dir: Path) -> None:
+    secret = "s3cr3t-token-for-perflab-test"
+    text = """
+name = "auth"
+[serve]
+command = "demo"
+args = ["--token-env", "PERFLAB_TEST_TOKEN"]
+[target]
+endpoints = [{ path = "/private" }]
+auth_env = "PERFLAB_TEST_TOKEN"
+[test]
+type = "load"
+shape = "steps"
+steps = [[1, "2s"], [4, "2s"]]
+"""
+    proc, doc = _run(tmp_path, store_dir, text, env={"PERFLAB_TEST_TOKEN": secret})
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    # the server accepted the header built from the env var: no 401s
+    assert _metric(doc, "failures") == 0 and _metric(doc, "requests") > 50
+    sid = doc["runs"][0]["session"]
+    users = [int(s.value) for s in SessionStore(store_dir).samples(sid, "load.users")]
+    assert 1 in users and 4 in users
+    # the secret is in no stored byte: database, WAL, artifacts (generated locustfile included)
+    for path in store_dir.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+
+
+def test_missing_auth_variable_is_bad_input(tmp_path: Path, store_dir: Path) -> None:
+    text = """
+name = "auth"
+[target]
+endpoints = [{ path = "/private" }]
+host = "http://127.0.0.1:9"
+auth_env = "PERFLAB_TEST_TOKEN_NOT_SET"
+[test]
+type = "load"
+duration = "1s"
+"""
+    proc, _ = _run(tmp_path, store_dir, text)
+    assert proc.returncode == 2, proc.stderr + proc.stdout
+    assert "PERFLAB_TEST_TOKEN_NOT_SET is not set" in proc.stdout + proc.stderr
+
+
+def test_locustfile_target_with_user_classes(tmp_path: Path, store_dir: Path) -> None:
+    (tmp_path / "lf.py").write_text('''
+from locust import HttpUser, task, constant
+
+class Shopper(HttpUser):
+    wait_time = constant(0.01)
+
+    @task(3)
+    def browse(self):
+        self.client.get("/fast", name="browse")
+
+    @task
+    def pay(self):
+        self.client.get("/flaky?rate=1.0", name="pay")
+''')
+    text = """
+name = "lf"
+[serve]
+command = "demo"
+[target]
+locustfile = "lf.py"
+[test]
+type = "load"
+users = 3
+duration = "2s"
+"""
+    proc, doc = _run(tmp_path, store_dir, text)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert _metric(doc, "error_rate", endpoint="GET pay") == 1.0
+    assert _metric(doc, "error_rate", endpoint="GET browse") == 0.0
+    assert doc["runs"][0]["result"]["data"]["errors"].get("HTTP 500", 0) == _metric(doc, "failures")
