@@ -162,10 +162,84 @@ def _run_new(a: argparse.Namespace) -> int:
     return run_new(a)
 
 
+def _gate_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """baseline save|show|import, compare, history, ci github (implementations in perflab.gate_cmds)."""
+    b = sub.add_parser("baseline", help="save, show or import a baseline")
+    bsub = b.add_subparsers(dest="action", required=True)
+    save = bsub.add_parser("save", help="write a stored session as its profile's baseline")
+    save.add_argument("session", help="session id, prefix, suffix or 'last'")
+    save.add_argument("--allow-failed", action="store_true", help="accept a session that did not pass")
+    show = bsub.add_parser("show", help="print a baseline (a profile name or a .json file)")
+    show.add_argument("name")
+    imp = bsub.add_parser("import", help="import pytest-benchmark JSON (--benchmark-json or autosave files)")
+    imp.add_argument("files", nargs="+", metavar="FILE.json", help="one file per process run")
+    imp.add_argument("--profile", required=True, help="the profile name the baseline is for")
+    for x in (save, show, imp):
+        x.add_argument("--store", metavar="DIR")
+        x.add_argument("--baseline-dir", metavar="DIR")
+    b.set_defaults(run=_run_baseline)
+
+    c = sub.add_parser("compare", help="compare two sessions, a session and a baseline, or two baselines")
+    c.add_argument("a", help="the reference: session id, baseline name or baseline .json")
+    c.add_argument("b", help="the candidate")
+    c.add_argument("--store", metavar="DIR")
+    c.add_argument("--baseline-dir", metavar="DIR")
+    c.add_argument("--tolerance", type=float, help="minimum effect size as a ratio (default 0.05)")
+    c.set_defaults(run=_run_compare)
+
+    h = sub.add_parser("history", help="a metric across stored sessions, with change points")
+    h.add_argument("profile")
+    h.add_argument("--metric", default="median", help="metric name (default median)")
+    h.add_argument("--store", metavar="DIR")
+    h.add_argument("--limit", type=int, default=200)
+    h.add_argument("--alpha", type=float, default=0.05, help="significance of a change point")
+    h.set_defaults(run=_run_history)
+
+    ci = sub.add_parser("ci", help="print a CI workflow")
+    cisub = ci.add_subparsers(dest="provider", required=True)
+    gh = cisub.add_parser("github", help="GitHub Actions workflow that fails the job on a regression")
+    gh.add_argument("--profiles", default="profiles/", help="profiles to run (default profiles/)")
+    gh.add_argument("--python", default="3.11")
+    gh.add_argument("--install", default="perflab", help="what pip installs (default perflab)")
+    ci.set_defaults(run=_run_ci)
+
+
+def _run_baseline(a: argparse.Namespace) -> int:
+    from perflab import gate_cmds
+
+    if a.action == "save":
+        return gate_cmds.baseline_save(a.store, a.session, a.baseline_dir, allow_failed=a.allow_failed)
+    if a.action == "show":
+        return gate_cmds.baseline_show(a.name, a.baseline_dir)
+    return gate_cmds.baseline_import(a.files, a.profile, a.baseline_dir)
+
+
+def _run_compare(a: argparse.Namespace) -> int:
+    from perflab import gate_cmds
+
+    return gate_cmds.compare_cmd(a.a, a.b, a.store, a.baseline_dir, a.tolerance)
+
+
+def _run_history(a: argparse.Namespace) -> int:
+    from perflab import gate_cmds
+
+    return gate_cmds.history(a.profile, a.metric, a.store, a.limit, a.alpha)
+
+
+def _run_ci(a: argparse.Namespace) -> int:
+    from perflab import gate_cmds
+
+    return gate_cmds.ci_github(a.profiles, a.python, a.install)
+
+
 # Each entry adds its subcommand's parser; the parser sets ``run`` to a function that imports lazily.
 SUBCOMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {  # type: ignore[type-arg]
     "sessions": _sessions_parser,
     "show": _sessions_parser,
+    "baseline": _gate_parsers,
+    "compare": _gate_parsers,
+    "history": _gate_parsers,
+    "ci": _gate_parsers,
     "replay": _replay_parser,
     "init": _scaffold_parser,
     "new": _scaffold_parser,

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from rich.markup import escape
+
 from perflab.core import machine
 from perflab.core.compare import Comparison, compare
 from perflab.core.model import ExitCode, PerflabError, Profile, Status
@@ -93,13 +95,13 @@ class Gates:
                                  baseline_summary_only=base.summary_only)
             if comparison.machine_differences:
                 console.print("[bold red]WARNING: the baseline was taken on another machine: "
-                              + "; ".join(comparison.machine_differences) + "[/]")
+                              + escape("; ".join(comparison.machine_differences)) + "[/]")
             if comparison.rows:
                 console.print(rich_table(compare_report.table(comparison)))
             notes = comparison.notes()
             for n in notes:
                 style = "red" if "failed" in n else "yellow" if n.startswith(("unstable", "WARN", "not")) else "green"
-                console.print(f"[{style}]{n}[/]", markup=True, highlight=False)
+                console.print(f"[{style}]{escape(n)}[/]", markup=True, highlight=False)
             message = result.message
             status = result.status
             if comparison.failed:
@@ -121,8 +123,9 @@ class Gates:
             return
         path = baselines.path_for(profile.name, self.folder)
         if outcome.exit_code != ExitCode.OK or outcome.result.status != Status.PASSED:
-            console.print(f"[yellow]baseline not written: the run did not pass every gate "
-                          f"({outcome.result.message or outcome.result.status.value}); {path} kept as it was[/]")
+            why = escape(outcome.result.message or outcome.result.status.value)
+            console.print(f"[yellow]baseline not written: the run did not pass every gate ({why}); "
+                          f"{path} kept as it was[/]")
             return
         b = baselines.from_result(profile.name, profile.test.type, outcome.result, machine=self.here,
                                   git=self.git, session=outcome.session_id)

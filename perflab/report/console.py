@@ -6,6 +6,7 @@ import datetime as _dt
 from collections.abc import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -44,10 +45,10 @@ def print_result(console: Console, profile_name: str, result: Result, session_id
     for t in result.tables:
         console.print(rich_table(t))
     for note in result.notes:
-        console.print(f"  {note}")
+        console.print(f"  {note}", markup=False)  # notes hold names like counting_sort[n=100]
     style = STATUS_STYLE.get(result.status, "")
     took = f" in {units.duration(duration)}" if duration is not None else ""
-    msg = f": {result.message}" if result.message else ""
+    msg = f": {escape(result.message)}" if result.message else ""
     console.print(f"[{style}]{profile_name}: {result.status.value.upper()}[/]{took}{msg}")
     console.print(f"session {session_id}")
 
