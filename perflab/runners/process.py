@@ -166,9 +166,11 @@ class Child:
         tail = self.stderr_tail if name == "stderr" else self.stdout_tail
         while True:
             try:
-                raw = await stream.readline()
-            except ValueError:  # line longer than the limit: take what is buffered
-                raw = await stream.read(MAX_LINE)
+                raw = await stream.readuntil(b"\n")
+            except asyncio.IncompleteReadError as e:  # end of stream; maybe a last line without newline
+                raw = e.partial
+            except asyncio.LimitOverrunError:  # a line longer than the limit: pass it on in pieces
+                raw = await stream.read(MAX_LINE)  # readuntil consumed nothing, so nothing is lost
             if not raw:
                 return
             line = raw.decode("utf-8", "replace").rstrip("\r\n")
