@@ -154,6 +154,9 @@ class Engine:
                     await monitor_task
         if self.monitor is not None:
             result = replace(result, data={**result.data, "monitor": self.monitor.summary()})
+            from perflab.core import bottleneck
+
+            result = bottleneck.annotate(result)
         if self.finalize is not None and result.status in (Status.PASSED, Status.FAILED):
             result = self.finalize(self.profile, result)
         elif result.status in (Status.PASSED, Status.FAILED):

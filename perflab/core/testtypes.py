@@ -176,6 +176,8 @@ TEST_TYPES: dict[str, TestType] = {
                 "idle": Param(p.boolean, default=False, help="include idle threads"),
                 "subprocesses": Param(p.boolean, default=False, help="profile the target's subprocesses too"),
                 "nonblocking": Param(p.boolean, default=False, help="do not pause the target to sample"),
+                "thread_shares": Param(p.boolean, default=True,
+                                       help="1 s probe for idle and GIL shares (bottleneck evidence)"),
                 "py_spy": Param(p.string, help="py-spy executable (default: py-spy on PATH)"),
             },
             target_options=PROFILED_OPTIONS,

@@ -118,6 +118,8 @@ class Sampler:
         self.current_start = 0.0
         self.artifacts: list[tuple[str, Path]] = []
         self.finished = False
+        self.shares: dict[str, float] = {}
+        self.last_window_rate = 0.0  # active samples per second in the last regular window
 
     @property
     def total(self) -> int:
@@ -142,7 +144,8 @@ class Sampler:
                     w = min(w, deadline - time.monotonic())
                     if w < 0.05:
                         break
-                ok = await self._window(w, target_done)
+                probe = self.windows == 1 and bool(self.p.get("thread_shares", True)) and not self.shares
+                ok = await self._window(w, target_done, probe)
                 if not ok and self.alive():
                     if time.monotonic() - start > STARTUP_RETRY or self.windows:
                         raise ToolError(f"py-spy failed on pid {self.pid}: {self.error}")
@@ -155,11 +158,12 @@ class Sampler:
         return [self.pyspy, "record", "--pid", str(self.pid), "--format", "raw", "--output", str(out),
                 "--rate", str(self.rate), *pr.tool_options(self.p, FLAGS)]
 
-    async def _window(self, seconds: float, target_done: asyncio.Future[Any] | None) -> bool:
+    async def _window(self, seconds: float, target_done: asyncio.Future[Any] | None, probe: bool = False) -> bool:
         out = self.ctx.artifacts_dir / f".pyspy-window-{self.windows}.txt"
         self.current_out = out
         self.current_start = time.monotonic()
         self.current = await self.ctx.spawn(self._argv(out), source="py-spy", role="tool", side_channel=False)
+        probe_task = asyncio.ensure_future(self._probe(min(1.0, seconds), target_done)) if probe else None
         tool_done = asyncio.ensure_future(self.current.wait())
         waits: set[asyncio.Future[Any]] = {tool_done, asyncio.ensure_future(asyncio.sleep(seconds))}
         if target_done is not None:
@@ -170,7 +174,53 @@ class Sampler:
             for w in waits:
                 if w is not target_done and w is not tool_done:
                     w.cancel()
-        return await self._collect(tool_done)
+        got = await self._collect(tool_done)
+        if probe_task is not None:
+            probe_counts = await probe_task
+            if got and probe_counts is not None:
+                self._shares(*probe_counts)
+        return got
+
+    async def _probe(self, seconds: float,
+                     target_done: asyncio.Future[Any] | None) -> tuple[int, int, float] | None:
+        """A short pair of windows, ``--idle`` and ``--gil``, run beside a regular window for the thread shares.
+
+        Returns (all-thread samples, GIL-holding samples, seconds). The probe's own samples stay out of the
+        profile (idle stacks would swamp it); only their rates are compared with the regular window's.
+        """
+        outs = {m: self.ctx.artifacts_dir / f".pyspy-probe-{m}.txt" for m in ("idle", "gil")}
+        children = []
+        start = time.monotonic()
+        for mode, out in outs.items():
+            argv = self._argv(out) + ["--" + mode]
+            children.append(await self.ctx.spawn(argv, source=f"py-spy-{mode}", role="tool", side_channel=False))
+        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(asyncio.sleep(seconds))]
+        if target_done is not None:
+            waits.append(target_done)
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waits[0].cancel()
+            for child in children:
+                await child.stop(interrupt_grace=3.0, term_grace=1.0)
+        elapsed = time.monotonic() - start
+        counts = {m: sum(flame.parse_folded(out.read_text(errors="replace")).values()) if out.exists() else 0
+                  for m, out in outs.items()}
+        for out in outs.values():
+            out.unlink(missing_ok=True)
+        return (counts["idle"], counts["gil"], elapsed) if counts["idle"] >= 10 else None
+
+    def _shares(self, all_n: int, gil_n: int, probe_seconds: float) -> None:
+        """idle share = 1 - active rate / all-threads rate; GIL share = GIL-holding rate / active rate."""
+        active_rate = self.last_window_rate
+        if not active_rate or not probe_seconds:
+            return
+        all_rate, gil_rate = all_n / probe_seconds, gil_n / probe_seconds
+        self.shares = {"idle_share": max(0.0, min(1.0, 1.0 - active_rate / all_rate)),
+                       "gil_share": max(0.0, min(1.0, gil_rate / active_rate)),
+                       "active_threads": active_rate / self.rate, "probe_seconds": probe_seconds}
+        self.ctx.sample("cpu.idle_share", self.shares["idle_share"])
+        self.ctx.sample("cpu.gil_share", self.shares["gil_share"])
 
     async def _collect(self, tool_done: asyncio.Future[Any] | None = None) -> bool:
         child, out = self.current, self.current_out
@@ -196,6 +246,7 @@ class Sampler:
         self.sampled_time += elapsed
         self.stacks.update(got)
         n = sum(got.values())
+        self.last_window_rate = n / elapsed if elapsed else 0.0
         self.ctx.sample("cpu.window", n)
         self.ctx.sample("cpu.samples", self.total)
         top = flame.top_functions(self.stacks, 15)
@@ -257,6 +308,11 @@ def summarize(profile: Profile, s: Sampler, progress: dict[str, Any]) -> Result:
     data = {"top": [f.__dict__ for f in top], "samples": s.total, "windows": s.windows,
             "sampled_time": s.sampled_time, "coverage": coverage, "rate": s.rate, "errors": s.errors,
             "artifacts": {k: str(pth) for k, pth in s.artifacts}}
+    if s.shares:
+        data["threads"] = s.shares  # core.bottleneck reads it next to the monitor summary
+        notes.append(f"threads ({s.shares['probe_seconds']:.1f} s py-spy probe): idle {units.percent(s.shares['idle_share'])} of thread "
+                     f"samples, GIL held in {units.percent(s.shares['gil_share'])} of active samples, "
+                     f"{s.shares['active_threads']:.2f} threads active on average")
     return Result(Status.PASSED, message, tuple(metrics), {}, data, tables, tuple(notes))
 
 

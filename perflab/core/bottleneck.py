@@ -1,0 +1,170 @@
+"""What limits a run: CPU-bound, I/O-bound, memory-bound, contended (GIL or locks), or mostly idle.
+
+Inputs are the engine's process-monitor summary for one role (``result.data["monitor"][role]``: cpu_time and
+wall in seconds, read/write bytes, context switches, first/last/peak RSS in bytes, ticks) and, where a CPU
+profile ran, py-spy's thread shares (``idle_share``: idle thread samples / all thread samples;
+``gil_share``: samples holding the GIL / active samples; ``active_threads``: active samples per tick).
+The label always travels with the figures that led to it, so a person can disagree with the rule and still
+use the numbers.
+
+For load runs, :func:`load_limit` tells a latency limit (each request is slow, throughput scales with users)
+from a throughput limit (throughput plateaus and latency grows with users: requests queue).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from perflab.core.model import Result, Status
+from perflab.report import units
+
+MIB = 1024 * 1024
+CPU_BOUND = 0.85  # cores busy (of one core) above which the run is CPU-bound
+IDLE = 0.15  # cores busy below which, without I/O or switching, the run is mostly idle
+IO_RATE = 1 * MIB  # bytes/s of storage I/O that counts as I/O activity
+SWITCH_RATE = 200.0  # voluntary+involuntary context switches per second that suggest waiting on something
+MEM_GROWTH = 100 * MIB  # RSS growth that makes a run memory-bound on its own
+MEM_GROWTH_RATIO = 1.0  # ... or doubling the starting RSS with at least MEM_GROWTH_MIN
+MEM_GROWTH_MIN = 20 * MIB
+GIL_CONTENDED = 0.6  # below this share of active samples holding the GIL, threads wait for each other
+
+
+class Bottleneck(StrEnum):
+    CPU = "CPU-bound"
+    IO = "I/O-bound"
+    MEMORY = "memory-bound"
+    CONTENDED = "contended"
+    IDLE = "mostly idle"
+    MIXED = "mixed (CPU and waiting)"
+    UNKNOWN = "unknown (too short to tell)"
+
+
+class LoadLimit(StrEnum):
+    LATENCY = "latency"  # each request is slow; more users give proportionally more throughput
+    THROUGHPUT = "throughput"  # throughput plateaus and latency grows with users: queueing
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Classification:
+    label: Bottleneck
+    evidence: Mapping[str, float] = field(default_factory=dict)
+    reason: str = ""
+
+    def describe(self) -> str:
+        """``CPU-bound: cpu 0.98 cores over 6.0 s, I/O 0 B/s, ...`` (label, then the figures)."""
+        e = self.evidence
+        parts = [f"cpu {e.get('cpu_cores', 0):.2f} cores over {e.get('wall', 0):.1f} s",
+                 f"I/O {units.size(e.get('io_rate', 0))}/s",
+                 f"{e.get('switch_rate', 0):.0f} ctx switches/s",
+                 f"RSS {'+' if e.get('rss_growth', 0) >= 0 else ''}{units.size(e.get('rss_growth', 0))}"]
+        if "idle_share" in e:
+            parts.append(f"idle threads {units.percent(e['idle_share'])}")
+        if "gil_share" in e:
+            parts.append(f"GIL held {units.percent(e['gil_share'])} of active samples")
+        if "active_threads" in e:
+            parts.append(f"{e['active_threads']:.1f} threads active")
+        text = f"{self.label.value}: " + ", ".join(parts)
+        return f"{text} ({self.reason})" if self.reason else text
+
+
+def classify(monitor: Mapping[str, float] | None, shares: Mapping[str, float] | None = None) -> Classification:
+    """Label one role's run from its monitor totals (and py-spy shares when present)."""
+    m = dict(monitor or {})
+    s = dict(shares or {})
+    wall = float(m.get("wall", 0.0))
+    if wall <= 0.2 or m.get("ticks", 0) < 2:
+        return Classification(Bottleneck.UNKNOWN, {"wall": wall}, "fewer than two monitor samples")
+    cpu = float(m.get("cpu_time", 0.0)) / wall
+    io_rate = (float(m.get("read_bytes", 0.0)) + float(m.get("write_bytes", 0.0))) / wall
+    switch_rate = float(m.get("ctx_switches", 0.0)) / wall
+    first = float(m.get("first_rss", 0.0))
+    growth = float(m.get("last_rss", 0.0)) - first
+    evidence = {"cpu_cores": cpu, "wall": wall, "io_rate": io_rate, "switch_rate": switch_rate,
+                "rss_growth": growth, "peak_rss": float(m.get("peak_rss", 0.0))}
+    evidence.update({k: float(v) for k, v in s.items() if k in ("idle_share", "gil_share", "active_threads")})
+    gil = s.get("gil_share")
+
+    if growth >= MEM_GROWTH or (first and growth / first >= MEM_GROWTH_RATIO and growth >= MEM_GROWTH_MIN):
+        return Classification(Bottleneck.MEMORY, evidence, "RSS kept growing")
+    # contention needs two or more threads wanting the GIL; one thread without it is just in C code
+    if gil is not None and gil < GIL_CONTENDED and s.get("active_threads", 0.0) >= 1.5 and cpu >= IDLE:
+        return Classification(Bottleneck.CONTENDED, evidence, "active threads mostly wait for the GIL")
+    if cpu >= CPU_BOUND:
+        return Classification(Bottleneck.CPU, evidence)
+    idle = s.get("idle_share")
+    if idle is not None and idle < 0.2 and (gil is None or gil >= GIL_CONTENDED):
+        # py-spy saw the threads running Python nearly all the time, yet the process got little CPU:
+        # it was runnable and waiting for a core (other processes on a busy machine)
+        return Classification(Bottleneck.CPU, evidence, "threads were busy in py-spy's samples but got only "
+                              f"{cpu:.2f} cores: starved by other processes")
+    waiting = io_rate >= IO_RATE or switch_rate >= SWITCH_RATE
+    if cpu < IDLE and not waiting:
+        return Classification(Bottleneck.IDLE, evidence)
+    if waiting:
+        reason = "storage I/O" if io_rate >= IO_RATE else "frequent context switches: waiting on I/O, network or locks"
+        return Classification(Bottleneck.IO, evidence, reason)
+    return Classification(Bottleneck.MIXED, evidence, "busy part of the time without visible I/O")
+
+
+def classify_result(data: Mapping[str, object], role: str = "target") -> Classification | None:
+    """Classify from a Result's ``data`` (``monitor`` from the engine, ``threads`` shares from the CPU runner)."""
+    monitor = data.get("monitor")
+    if not isinstance(monitor, Mapping) or role not in monitor:
+        return None
+    shares = data.get("threads")
+    return classify(monitor[role], shares if isinstance(shares, Mapping) else None)
+
+
+@dataclass(frozen=True)
+class LoadClassification:
+    limit: LoadLimit
+    evidence: Mapping[str, float]
+
+    def describe(self) -> str:
+        e = self.evidence
+        if self.limit is LoadLimit.UNKNOWN:
+            return "load limit: unknown (needs at least two user levels)"
+        what = ("latency: each request is slow, throughput still grows with users"
+                if self.limit is LoadLimit.LATENCY else "throughput: requests queue, latency grows with users")
+        return (f"load limit: {what} (users x{e['users_ratio']:.2g} gave throughput x{e['rps_ratio']:.2g} and "
+                f"median latency x{e['latency_ratio']:.2g})")
+
+
+def load_limit(levels: Sequence[tuple[float, float, float]]) -> LoadClassification:
+    """``levels`` = (users, requests/s, median latency s) at two or more concurrency levels, low to high.
+
+    Closed-loop load obeys Little's law (users = throughput x (latency + think time)): if throughput grows
+    in step with users, latency is the limit of each request; if it stops growing while latency grows,
+    the server is saturated and requests queue.
+    """
+    pts = sorted((u, r, lat) for u, r, lat in levels if u > 0 and r > 0 and lat > 0)
+    if len(pts) < 2 or pts[-1][0] <= pts[0][0]:
+        return LoadClassification(LoadLimit.UNKNOWN, {})
+    (u0, r0, l0), (u1, r1, l1) = pts[0], pts[-1]
+    users_ratio, rps_ratio, lat_ratio = u1 / u0, r1 / r0, l1 / l0
+    evidence = {"users_ratio": users_ratio, "rps_ratio": rps_ratio, "latency_ratio": lat_ratio}
+    # scaling efficiency: share of the added users that turned into added throughput
+    scaling = (rps_ratio - 1) / (users_ratio - 1)
+    evidence["scaling"] = scaling
+    limit = LoadLimit.LATENCY if scaling >= 0.5 else LoadLimit.THROUGHPUT
+    return LoadClassification(limit, evidence)
+
+
+def annotate(result: Result) -> Result:
+    """Add ``data["bottleneck"]`` (per monitored role) and one note per role to a finished Result."""
+    if result.status not in (Status.PASSED, Status.FAILED):
+        return result
+    found: dict[str, dict[str, object]] = {}
+    notes = list(result.notes)
+    for role in ("target", "server"):
+        c = classify_result(result.data, role)
+        if c is None or c.label is Bottleneck.UNKNOWN:
+            continue
+        found[role] = {"label": c.label.value, "evidence": dict(c.evidence), "text": c.describe()}
+        notes.append(f"bottleneck ({role}): {c.describe()}")
+    if not found:
+        return result
+    return replace(result, data={**result.data, "bottleneck": found}, notes=tuple(notes))
