@@ -154,7 +154,8 @@ def parse(text: str) -> Threshold:
         m = _UNIT.match(text, pos)
         col = pos + len(text[pos:]) - len(text[pos:].lstrip())
         if not m:
-            raise _fail(f'bad unit "{text[col:].split()[0]}" (known: {" ".join(UNITS)})', col)
+            raise ThresholdError(f'bad unit "{text[col:].split()[0]}" at column {col + 1} '
+                                 f'(known: {" ".join(UNITS)})')
         unit, pos = m.group(1), m.end()
         if text[pos:].strip():
             col = pos + len(text[pos:]) - len(text[pos:].lstrip())

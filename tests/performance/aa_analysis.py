@@ -1,0 +1,100 @@
+"""Verdict rates of the A/A + injected-slowdown experiment (see aa_experiment.py for how the data is made)."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from perflab.core.stats import GateSettings, Verdict, compare_samples
+
+KEY = "median{benchmark=counting_sort[n=10000]}"
+SCALES = (0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.10, 0.12, 0.15)
+
+
+def load(folder: Path) -> dict[int, dict[str, list[list[float]]]]:
+    """rep -> arm -> raw rounds per process (seconds)."""
+    reps: dict[int, dict[str, list[list[float]]]] = defaultdict(dict)
+    for line in (folder / "runs.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        reps[rec["rep"]][rec["arm"]] = rec["raw"][KEY]
+    return {r: arms for r, arms in sorted(reps.items()) if {"A", "A2", "B"} <= set(arms)}
+
+
+def pytest_benchmark_fails(base: list[list[float]], cand: list[list[float]], *, pooled: bool) -> bool:
+    """``--benchmark-compare-fail=mean:5%``: fail when the candidate's mean is more than 5 % above the
+    baseline's. A pytest-benchmark run is one process: by default compare the first process of each run."""
+    if pooled:
+        b = float(np.mean([x for p in base for x in p]))
+        c = float(np.mean([x for p in cand for x in p]))
+    else:
+        b, c = float(np.mean(base[0])), float(np.mean(cand[0]))
+    return (c / b * 100 - 100) > 5.0
+
+
+def rates(pairs: list[tuple[list[list[float]], list[list[float]]]], processes: int,
+          settings: GateSettings) -> dict[str, Any]:
+    counts = {v: 0 for v in Verdict}
+    reasons: list[str] = []
+    pb_first = pb_pooled = 0
+    ratios = []
+    for base, cand in pairs:
+        b, c = base[:processes], cand[:processes]
+        res = compare_samples(b, c, settings)
+        counts[res.verdict] += 1
+        ratios.append(res.ratio)
+        if res.verdict == Verdict.UNSTABLE:
+            reasons.append(res.reason)
+        pb_first += pytest_benchmark_fails(b, c, pooled=False)
+        pb_pooled += pytest_benchmark_fails(b, c, pooled=True)
+    n = len(pairs)
+    return {"n": n, **{v.value: counts[v] / n for v in Verdict}, "pb_fail_first": pb_first / n,
+            "pb_fail_pooled": pb_pooled / n, "median_ratio": float(np.median(ratios)), "reasons": reasons[:3]}
+
+
+def scaled(procs: list[list[float]], s: float) -> list[list[float]]:
+    return [[x * (1 + s) for x in p] for p in procs]
+
+
+def analyze(folder: Path, processes: tuple[int, ...] = (3, 5), settings: GateSettings | None = None) -> str:
+    s = settings or GateSettings()
+    data = load(folder)
+    if not data:
+        return "no complete repetitions yet"
+    lines = [f"{len(data)} complete repetitions (A, A', B = +10 % knob) from {folder}",
+             f"gate: tolerance {s.tolerance:.0%}, max process CV {s.max_cv:.0%}, {s.confidence:.0%} hierarchical "
+             "bootstrap CI of the ratio of mean process medians", ""]
+    header = ("| comparison | processes | perflab slower | perflab unchanged | perflab faster | perflab unstable "
+              "| pytest-benchmark mean:5% fail (1st process) | (all processes pooled) | median ratio |")
+    lines += [header, "|" + "---|" * 9]
+    for k in processes:
+        for label, arm in (("A/A (A' vs A)", "A2"), ("+10 % knob (B vs A)", "B")):
+            pairs = [(arms["A"], arms[arm]) for arms in data.values()]
+            r = rates(pairs, k, s)
+            lines.append(f"| {label} | {k} | {r['slower']:.0%} | {r['unchanged']:.0%} | {r['faster']:.0%} | "
+                         f"{r['unstable']:.0%} | {r['pb_fail_first']:.0%} | {r['pb_fail_pooled']:.0%} | "
+                         f"{r['median_ratio']:.3f} |")
+    lines += ["", "power by synthetic slowdown (A' rounds scaled by 1+s, compared with A):", ""]
+    lines += ["| s | " + " | ".join(f"{k} processes: perflab slower" for k in processes)
+              + " | pytest-benchmark fail (1st process) |", "|---|" + "---|" * (len(processes) + 1)]
+    smallest: dict[int, float | None] = {k: None for k in processes}
+    for sc in SCALES:
+        pairs = [(arms["A"], scaled(arms["A2"], sc)) for arms in data.values()]
+        cells = []
+        pb = None
+        for k in processes:
+            r = rates(pairs, k, s)
+            cells.append(f"{r['slower']:.0%}")
+            pb = r["pb_fail_first"]
+            if smallest[k] is None and r["slower"] >= 0.80:
+                smallest[k] = sc
+        lines.append(f"| {sc:.0%} | " + " | ".join(cells) + f" | {pb:.0%} |")
+    lines.append("")
+    for k in processes:
+        v = smallest[k]
+        lines.append(f"smallest slowdown called slower in >= 80 % of repetitions, {k} processes: "
+                     + (f"{v:.0%}" if v is not None else f"none up to {SCALES[-1]:.0%}"))
+    return "\n".join(lines)

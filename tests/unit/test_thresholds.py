@@ -1,0 +1,119 @@
+"""core.thresholds: k6-style expressions, units, errors that point at the bad token, final and live checks."""
+
+from __future__ import annotations
+
+import pytest
+
+from perflab.core import profiles, testtypes, thresholds
+from perflab.core.model import Metric, Notice, Result, Sample, Status, labels
+from perflab.core.thresholds import ThresholdError, ThresholdWatcher
+
+
+@pytest.mark.parametrize(("text", "metric", "op", "value"), [
+    ("p95 < 500ms", "p95", "<", 0.5),
+    ("mean < 2ms", "mean", "<", 0.002),
+    ("median<=3us", "median", "<=", 3e-6),
+    ("median < 250 ns", "median", "<", 250e-9),
+    ("error_rate < 1%", "error_rate", "<", 0.01),
+    ("rps >= 200", "rps", ">=", 200.0),
+    ("rps > 1_000/s", "rps", ">", 1000.0),
+    ("peak_rss < 200MB", "peak_rss", "<", 200e6),
+    ("peak_rss < 1.5 GiB", "peak_rss", "<", 1.5 * 1024**3),
+    ("total_allocated < 64KiB", "total_allocated", "<", 65536.0),
+    ("ratio(builtins:sorted) < 0.9", "ratio", "<", 0.9),
+])
+def test_parse_converts_to_si_units(text: str, metric: str, op: str, value: float) -> None:
+    t = thresholds.parse(text)
+    assert (t.metric, t.op) == (metric, op)
+    assert t.value == pytest.approx(value)
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ("p95 < 5mz", 'bad unit "mz" at column 8'),
+    ("p95 500ms", 'expected one of < <= > >=, found "500ms" at column 5'),
+    ("p95 < fast", 'expected a number, found "fast" at column 7'),
+    ("error_rate < 3ms", 'unit "ms" does not fit error_rate (a ratio) at column 15'),
+    ("p95 < 5ms extra", 'unexpected "extra"'),
+    ("ratio(builtins:sorted < 1", 'unclosed "("'),
+    ("< 5ms", "expected a metric name"),
+    ("median{benchmark} < 1s", "bad label selector"),
+])
+def test_bad_expressions_point_at_the_token(text: str, needle: str) -> None:
+    with pytest.raises(ThresholdError) as e:
+        thresholds.parse(text)
+    assert needle in str(e.value)
+
+
+def test_check_rejects_a_metric_the_test_type_does_not_produce() -> None:
+    bench = testtypes.get("benchmark")
+    assert thresholds.check("median < 1ms", bench) is None
+    problem = thresholds.check("rps > 10", bench)
+    assert problem is not None and "no metric 'rps'" in problem
+
+
+def test_profile_errors_name_the_threshold_key_path() -> None:
+    text = """
+name = "t"
+thresholds = ["median < 1ms", "p95 < 5mz", "rps > 3"]
+[target]
+callable = "perflab.demo.sorting:counting_sort"
+input = "perflab.demo.sorting:random_ints"
+[test]
+type = "benchmark"
+n = [10]
+"""
+    with pytest.raises(profiles.ProfileError) as e:
+        profiles.parse(text, "t.toml")
+    lines = str(e.value).splitlines()
+    assert any("thresholds[1]" in x and 'bad unit "mz"' in x for x in lines)
+    assert any("thresholds[2]" in x and "no metric 'rps'" in x for x in lines)
+    assert not any("thresholds[0]" in x for x in lines)
+
+
+def _profile(*ths: str):
+    text = "\n".join([
+        'name = "t"', "thresholds = [" + ", ".join(f'"{t}"' for t in ths) + "]",
+        "[target]", 'callable = "perflab.demo.sorting:counting_sort"', 'input = "perflab.demo.sorting:random_ints"',
+        "[test]", 'type = "benchmark"', "n = [10]", 'compare = ["builtins:sorted"]'])
+    return profiles.parse(text, "t.toml")
+
+
+RESULT = Result(Status.PASSED, metrics=(
+    Metric("median", 0.004, "s", labels(benchmark="counting_sort[n=10]")),
+    Metric("median", 0.001, "s", labels(benchmark="sorted[n=10]")),
+    Metric("ratio", 4.0, "ratio", labels(benchmark="counting_sort[n=10]", vs="builtins:sorted", group="n=10")),
+))
+
+
+def test_apply_passes_and_notes_each_evaluation() -> None:
+    out = thresholds.apply(_profile("median < 5ms"), RESULT)
+    assert out.status == Status.PASSED
+    assert sum("threshold ok" in n for n in out.notes) == 2
+
+
+def test_apply_fails_on_a_breach_with_the_numbers() -> None:
+    out = thresholds.apply(_profile("ratio(builtins:sorted) < 0.9", "median{benchmark=sorted[n=10]} < 5ms"), RESULT)
+    assert out.status == Status.FAILED
+    assert "ratio(builtins:sorted) < 0.9" in out.message and "4" in out.message
+    breach = [n for n in out.notes if "breach" in n]
+    assert len(breach) == 1 and "vs=builtins:sorted" in breach[0]
+    assert [t["passed"] for t in out.data["thresholds"]] == [False, True]
+
+
+def test_a_threshold_that_matches_nothing_is_reported_not_passed() -> None:
+    out = thresholds.apply(_profile("ratio(nothing:here) < 2"), RESULT)
+    assert out.status == Status.PASSED
+    assert any("not evaluated" in n for n in out.notes)
+
+
+def test_live_watcher_emits_one_notice_per_breaching_series() -> None:
+    emitted: list = []
+    w = ThresholdWatcher(_profile("median < 2ms"), emitted.append, lambda: 1.5)
+    lb = labels(benchmark="x", process=1)
+    w.handle(Sample(0.1, "bench.median", 0.001, lb))  # fine
+    w.handle(Sample(0.2, "bench.median", 0.003, lb))  # breach
+    w.handle(Sample(0.3, "bench.median", 0.004, lb))  # same series: already reported
+    w.handle(Sample(0.4, "bench.round", 0.009, lb))  # another metric
+    assert len(emitted) == 1
+    n = emitted[0]
+    assert isinstance(n, Notice) and n.code == "threshold.breach" and "3 ms" in n.message
