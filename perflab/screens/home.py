@@ -54,7 +54,7 @@ class HomeScreen(Screen[None]):
         table.clear()
         for e in self.entries:
             target = e.error[:50] if e.error else e.target
-            table.add_row(e.name, e.test_type, target[-40:],
+            table.add_row(e.name[:16], e.test_type, target[:44],
                           f"[{VERDICT_STYLE.get(e.verdict, 'dim')}]{e.verdict}[/]", key=str(e.path))
         found = f"{len(self.entries)} profile(s) in {self.profiles_dir}"
         if not self.entries:

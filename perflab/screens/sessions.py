@@ -82,7 +82,7 @@ class SessionsScreen(Screen[None]):
         table.clear()
         for r in self.shown:
             st = r.status.value
-            table.add_row(r.id[-20:], r.profile[:16], r.test_type, f"[{STATUS_STYLE.get(st, '')}]{st}[/]",
+            table.add_row(r.id, r.profile[:12], r.test_type, f"[{STATUS_STYLE.get(st, '')}]{st}[/]",
                           dt.datetime.fromtimestamp(r.started).strftime("%m-%d %H:%M"),
                           units.duration(r.duration), key=r.id)
         self.refresh_bindings()

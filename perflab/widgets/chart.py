@@ -6,10 +6,17 @@ a type without those series yet falls back to plotting whatever non-process seri
 
 from __future__ import annotations
 
+import math
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
 from textual.reactive import reactive
+from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from perflab.core.aggregate import SeriesView, Snapshot
+from perflab.report import units
 
 MAX_LINES = 4  # more lines than this are unreadable at 80 columns
 
@@ -18,8 +25,61 @@ def _xy(s: SeriesView) -> tuple[list[float], list[float]]:
     return [p[0] for p in s.points], [p[1] for p in s.points]
 
 
-class MainChart(PlotextPlot):
-    DEFAULT_CSS = "MainChart { height: 1fr; min-height: 8; }"
+def distribution(snap: Snapshot, width: int, height: int) -> Text | None:
+    """Round times per benchmark on one log axis: min ├──█──┤ max with the median as █ (from bench.round
+    and bench.median over every process). None when there is no benchmark data yet."""
+    rows: dict[str, list[float]] = {}  # name -> [min, max, sum of medians, n medians]
+    for s in snap.find("bench.round"):
+        r = rows.setdefault(s.label("benchmark", s.key), [math.inf, -math.inf, 0.0, 0.0])
+        r[0], r[1] = min(r[0], s.min), max(r[1], s.max)
+    for s in snap.find("bench.median"):
+        r = rows.setdefault(s.label("benchmark", s.key), [s.last, s.last, 0.0, 0.0])
+        r[2] += s.last
+        r[3] += 1
+    rows = {k: v for k, v in rows.items() if v[0] > 0 and math.isfinite(v[1])}
+    if not rows:
+        return None
+    lo = min(r[0] for r in rows.values())
+    hi = max(r[1] for r in rows.values())
+    span = math.log(hi / lo) if hi > lo else 1.0
+    name_w = min(24, max(len(k) for k in rows))
+    bar_w = max(10, width - name_w - 12)
+
+    def col(v: float) -> int:
+        return min(bar_w - 1, max(0, int(math.log(v / lo) / span * (bar_w - 1))))
+
+    out = Text(no_wrap=True, overflow="ellipsis")
+    out.append(f"round times, log axis {units.duration(lo)}..{units.duration(hi)}  ├ min  █ median  ┤ max\n",
+               style="bold")
+    names = sorted(rows)
+    shown = names[: max(1, height - 2)]
+    for name in shown:
+        mn, mx, msum, mcount = rows[name]
+        med = msum / mcount if mcount else None
+        a, b = col(mn), col(mx)
+        line = [" "] * bar_w
+        for i in range(a, b + 1):
+            line[i] = "─"
+        line[a], line[b] = "├", "┤"
+        if med is not None:
+            line[col(med)] = "█"
+        out.append(f"{name[-name_w:]:>{name_w}} ", style="bold")
+        out.append("".join(line), style="cyan")
+        out.append(f" {units.duration(med) if med is not None else '-':>9}\n")
+    if len(names) > len(shown):
+        out.append(f"... {len(names) - len(shown)} more (see results)\n", style="dim")
+    out.rstrip()
+    return out
+
+
+class MainChart(Vertical):
+    """Plotext for series over time; a text distribution for benchmarks (readable at 80 columns)."""
+
+    DEFAULT_CSS = """
+    MainChart { height: 1fr; min-height: 8; }
+    MainChart > PlotextPlot { height: 1fr; }
+    MainChart > Static { height: 1fr; padding: 0 1; }
+    """
 
     snapshot: reactive[Snapshot | None] = reactive(None, always_update=True)
 
@@ -27,7 +87,23 @@ class MainChart(PlotextPlot):
         super().__init__(**kw)  # type: ignore[arg-type]
         self.test_type = test_type
 
+    def compose(self) -> ComposeResult:
+        yield PlotextPlot()
+        yield Static()
+
+    @property
+    def plt(self):  # type: ignore[no-untyped-def]
+        return self.query_one(PlotextPlot).plt
+
     def watch_snapshot(self, snap: Snapshot | None) -> None:
+        plot, text = self.query_one(PlotextPlot), self.query_one(Static)
+        if snap is not None and self.test_type == "benchmark":
+            dist = distribution(snap, self.size.width - 2, self.size.height)
+            if dist is not None:
+                plot.display, text.display = False, True
+                text.update(dist)
+                return
+        plot.display, text.display = True, False
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
@@ -35,7 +111,6 @@ class MainChart(PlotextPlot):
             plt.title("waiting for data")
         else:
             drew = {
-                "benchmark": self._benchmark,
                 "load": self._load,
                 "stress": self._stress,
                 "memory": self._memory,
@@ -43,22 +118,9 @@ class MainChart(PlotextPlot):
             }.get(self.test_type, self._generic)(snap)
             if not drew and not self._generic(snap):
                 plt.title(f"{self.test_type}: no chart data yet")
-        self.refresh()
+        plot.refresh()
 
     # -- per test type ------------------------------------------------------------
-    def _benchmark(self, snap: Snapshot) -> bool:
-        medians: dict[str, list[float]] = {}
-        for s in snap.find("bench.median"):
-            medians.setdefault(s.label("benchmark", s.key), []).append(s.last)
-        if not medians:
-            return False
-        names = sorted(medians)
-        values = [sum(medians[n]) / len(medians[n]) * 1e6 for n in names]
-        short = [n.removeprefix("test_")[-18:] for n in names]
-        self.plt.bar(short, values, orientation="horizontal", width=0.3)
-        self.plt.title("median round time per benchmark (µs, mean over processes)")
-        return True
-
     def _over_time(self, lines: list[tuple[SeriesView, str, float, str]]) -> bool:
         drew = False
         for s, label, scale, side in lines:

@@ -36,6 +36,20 @@ def _target(snap: Snapshot, name: str) -> SeriesView | None:
     return found[0] if found else None
 
 
+def format_metric(metric: str, value: float) -> str:
+    """A live threshold value with the unit its metric name implies (latencies in s, memory in B)."""
+    name = metric.rsplit(".", 1)[-1]
+    if name in ("median", "mean", "min", "max") or name.startswith("p") and name[1:].isdigit():
+        return units.duration(value)
+    if "rss" in name or "memory" in name or "heap" in name:
+        return units.size(value)
+    if name in ("rps", "ops", "throughput"):
+        return units.rate(value)
+    if name.endswith("rate"):
+        return units.percent(value)
+    return f"{value:.4g}"
+
+
 class SnapshotPanel(Static):
     snapshot: reactive[Snapshot | None] = reactive(None, always_update=True)
 
@@ -52,7 +66,7 @@ class ProcessPanel(SnapshotPanel):
     DEFAULT_CSS = "ProcessPanel { height: auto; border: round $primary; padding: 0 1; }"
 
     def render_snapshot(self, snap: Snapshot) -> Text:
-        width = max(8, self.size.width - 22)
+        width = max(8, self.content_size.width - 19)  # title 8, value 11
         out = Text()
         for series, title, fmt in PROC_SERIES:
             s = _target(snap, series)
@@ -73,10 +87,11 @@ class ThresholdsPanel(SnapshotPanel):
     def render_snapshot(self, snap: Snapshot) -> Text:
         if not snap.thresholds:
             return Text("no thresholds in this profile", style="dim")
-        out = Text()
+        out = Text(no_wrap=True, overflow="ellipsis")
+        room = max(8, self.content_size.width - 19)  # value 9, state 8, two spaces
         for th in snap.thresholds:
-            val = "-" if th.value is None else f"{th.value:.4g}"
-            out.append(f"{th.text[:24]:<24} {val:>9} ")
+            val = "-" if th.value is None else format_metric(th.metric, th.value)
+            out.append(f"{th.text[:room]:<{room}} {val:>9} ")
             out.append(th.state.value, style=self.STYLE[th.state])
             out.append("\n")
         out.rstrip()

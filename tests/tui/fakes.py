@@ -38,6 +38,8 @@ def bench_events(seconds: float = 20.0, finished: bool = True) -> list:
             n = (i // 40) + 1
             for name, med in (("counting_sort", 0.004), ("sorted", 0.0021)):
                 lb = labels(benchmark=f"{name}[n={n * 100}]", group=f"n={n * 100}", process=1)
+                for k in range(5):
+                    ev.append(Sample(t, "bench.round", med * n * (0.8 + 0.2 * k * k), lb))
                 ev.append(Sample(t, "bench.median", med * n, lb))
             ev.append(Phase(t, "bench", f"process 1/1: size {n} done", min(1.0, n / 5)))
             ev.append(Log(t, f"PASSED test_perflab[size {n}]", "stdout", "pytest-1"))
