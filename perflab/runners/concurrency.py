@@ -106,6 +106,8 @@ class ConcurrencyRunner:
                     if rec["worker"] == "threads" and hello.get("gil_enabled", True):
                         await gil.start(int(rec["pid"]), rec["level"])
                 elif k == "progress" and current is not None:
+                    if int(rec["calls"]) > current["calls"]:  # calls still complete: slow is not stuck
+                        deadline = max(deadline, loop.time() + hang)
                     current["calls"] = int(rec["calls"])
                     ctx.sample("conc.calls", rec["calls"], kind=current["worker"], level=current["level"])
                 elif k == "checking" and current is not None:
@@ -178,16 +180,21 @@ class ConcurrencyRunner:
         what = {"prepare": "starting its workers", "run": "running", "check": "checking the outcome"}.get(stage, stage)
         msg = (f"deadlock suspected with {current['worker']} at level {current['level']}: no progress for "
                f"{hang:g} s while {what} ({current.get('calls', 0):,} calls completed); the harness was stopped")
+        stuck = await _dump_stacks(ctx, child.pid)
+        if stuck:
+            msg += "; workers stuck in " + ", ".join(stuck[:3])
         ctx.notice(msg, code="concurrency.deadlock")
-        await _dump_stacks(ctx, child.pid)
         await child.stop(interrupt_grace=0.5, term_grace=1.0)
         return msg
 
 
-async def _dump_stacks(ctx: RunContext, pid: int) -> None:
-    """Record where every thread of the stuck harness is (py-spy dump), as log lines and an artifact."""
+async def _dump_stacks(ctx: RunContext, pid: int) -> list[str]:
+    """Record where every thread of the stuck harness is (py-spy dump), as log lines and an artifact.
+
+    Returns the distinct top frames of the worker threads (``transfer (usercode.py:8)``).
+    """
     if shutil.which("py-spy") is None:
-        return
+        return []
     lines: list[str] = []
 
     def on_line(stream: str, line: str) -> None:
@@ -202,8 +209,14 @@ async def _dump_stacks(ctx: RunContext, pid: int) -> None:
     try:
         await dump.wait(timeout=10)
     except TimeoutError:
-        return
-    if lines:
-        path = ctx.artifacts_dir / "deadlock-stacks.txt"
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        ctx.artifact("py-spy-dump", path, "stacks of the harness threads when the deadlock was suspected")
+        return []
+    if not lines:
+        return []
+    path = ctx.artifacts_dir / "deadlock-stacks.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    ctx.artifact("py-spy-dump", path, "stacks of the harness threads when the deadlock was suspected")
+    tops: list[str] = []
+    for i, line in enumerate(lines[:-1]):
+        if '"perflab-worker-' in line and lines[i + 1].strip() not in tops:
+            tops.append(lines[i + 1].strip())
+    return tops

@@ -91,8 +91,11 @@ class Database:
             return psycopg.connect(self.dsn, autocommit=True, connect_timeout=5)
         except psycopg.Error as e:
             w = self.where
-            msg = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-            raise Fault("connect", f"cannot connect to PostgreSQL at {w['host']}:{w['port']}: {msg}",
+            # libpq: 'connection failed: connection to server at "h", port p failed: REASON' + a hint line
+            lines = [x.strip() for x in str(e).strip().splitlines() if x.strip()] or [type(e).__name__]
+            reason = lines[0].rsplit("failed:", 1)[-1].strip() or lines[0]
+            hint = f" ({lines[1][0].lower()}{lines[1][1:]})" if len(lines) > 1 else ""
+            raise Fault("connect", f"cannot connect to PostgreSQL at {w['host']}:{w['port']}: {reason}{hint}",
                         host=w["host"], port=w["port"]) from None
 
     def errors(self) -> tuple[type[BaseException], ...]:

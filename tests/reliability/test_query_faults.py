@@ -1,0 +1,151 @@
+"""Faults of the query and concurrency test types: one clear line, a documented exit code, no orphans.
+
+Invalid SQL (the database's own message, session ``error``), connection refused (host and port named), a
+missing DSN variable, a missing SQLite file, and a callable that deadlocks under concurrency.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import sqlite3
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from tests.conftest import REPO, run_cli
+
+
+def run(tmp_path: Path, body: str, env: dict[str, str] | None = None, module: str = "") -> tuple[Any, dict[str, Any]]:
+    if module:
+        (tmp_path / "usercode.py").write_text(textwrap.dedent(module), encoding="utf-8")
+    prof = tmp_path / "p.toml"
+    prof.write_text(textwrap.dedent(body), encoding="utf-8")
+    out = tmp_path / "out.json"
+    proc = run_cli("--headless", str(prof), "--json", str(out), "--store", str(tmp_path / "store"), cwd=tmp_path,
+                   env={"PYTHONPATH": f"{tmp_path}:{REPO}", **(env or {})}, timeout=120)
+    doc = json.loads(out.read_text()) if out.exists() else {}
+    return proc, (doc.get("runs") or [{}])[0].get("result", {})
+
+
+def stored_status(tmp_path: Path) -> str:
+    proc = run_cli("sessions", "--store", str(tmp_path / "store"))
+    return proc.stdout
+
+
+def test_invalid_sql_on_sqlite_is_a_session_error_with_the_database_message(tmp_path: Path) -> None:
+    db = tmp_path / "t.sqlite"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE t (x INTEGER)")
+    proc, result = run(tmp_path, f"""
+        name = "bad-sql"
+        [target]
+        database = "{db}"
+        sql = [{{ name = "typo", sql = "SELEC x FROM t" }}]
+        [test]
+        type = "query"
+    """)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert result["status"] == "error"
+    assert result["message"] == "SQLite rejected statement 'typo': near \"SELEC\": syntax error"
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert "error" in stored_status(tmp_path)
+
+
+def test_connection_refused_names_host_and_port(tmp_path: Path) -> None:
+    with socket.socket() as s:  # a port nobody listens on: bind, note it, close
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc, result = run(tmp_path, """
+        name = "refused"
+        secrets = ["PG_DSN_UNDER_TEST"]
+        [target]
+        engine = "postgres"
+        dsn_env = "PG_DSN_UNDER_TEST"
+        sql = "SELECT 1"
+        [test]
+        type = "query"
+    """, env={"PG_DSN_UNDER_TEST": f"postgresql://someone:s3cret@127.0.0.1:{port}/nothing"})
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert f"cannot connect to PostgreSQL at 127.0.0.1:{port}" in result["message"]
+    assert "refused" in result["message"].lower()
+    assert "s3cret" not in proc.stdout + proc.stderr + json.dumps(result)
+
+
+def test_missing_dsn_variable_is_bad_input(tmp_path: Path) -> None:
+    proc, result = run(tmp_path, """
+        name = "nodsn"
+        [target]
+        engine = "postgres"
+        dsn_env = "PERFLAB_DSN_THAT_IS_NOT_SET"
+        sql = "SELECT 1"
+        [test]
+        type = "query"
+    """)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "environment variable PERFLAB_DSN_THAT_IS_NOT_SET is not set" in result["message"]
+
+
+def test_missing_sqlite_file_is_bad_input_and_not_created(tmp_path: Path) -> None:
+    proc, result = run(tmp_path, """
+        name = "nofile"
+        [target]
+        database = "missing.sqlite"
+        sql = "SELECT 1"
+        [test]
+        type = "query"
+    """)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "missing.sqlite: no such SQLite database file" in result["message"]
+    assert not (tmp_path / "missing.sqlite").exists()
+
+
+DEADLOCK = '''
+import itertools, threading, time
+
+a, b = threading.Lock(), threading.Lock()
+turn = itertools.count()
+
+def transfer():
+    """Takes the two locks in opposite orders on alternate calls: two threads deadlock quickly."""
+    first, second = (a, b) if next(turn) % 2 else (b, a)
+    with first:
+        time.sleep(0.001)
+        with second:
+            return 1
+'''
+
+
+def test_deadlocking_callable_is_reported_with_its_level_and_leaves_no_process(tmp_path: Path) -> None:
+    started = time.time()
+    proc, result = run(tmp_path, """
+        name = "deadlock"
+        [target]
+        callable = "usercode:transfer"
+        [test]
+        type = "concurrency"
+        levels = [1, 2]
+        workers = ["threads"]
+        duration = "0.3s"
+        check = "none"
+        hang_timeout = "2s"
+        gil = false
+    """, module=DEADLOCK)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert result["status"] == "error"
+    assert result["message"].startswith("deadlock suspected with threads at level 2")
+    # the level measured before the deadlock is kept
+    assert [t["level"] for t in result["data"]["trials"]] == [1]
+    assert time.time() - started < 60
+    leftovers = [p for p in psutil.process_iter(["cmdline", "create_time"])
+                 if p.info["create_time"] >= started - 1
+                 and "concurrency_harness" in " ".join(p.info["cmdline"] or [])]
+    assert leftovers == []
+    if shutil.which("py-spy"):  # py-spy dump shows where the workers were stuck
+        assert "workers stuck in transfer (usercode.py:" in result["message"]
+        stacks = list((tmp_path / "store").rglob("deadlock-stacks.txt"))
+        assert stacks and "perflab-worker-1" in stacks[0].read_text()

@@ -1,0 +1,154 @@
+"""The query runner on real SQLite: the shipped profile, plans, expectations, connections, parameters.
+
+One demo database (200,000 orders) is built per session into a temporary cache folder (~2 s); the file takes
+about 20 s in all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from perflab.core.model import PerflabError
+from perflab.demo import shopdb
+from perflab.runners.query import predicate, statements
+from tests.conftest import PROFILES, REPO, run_cli
+
+
+@pytest.fixture(scope="session")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("perflab-cache")
+    old = os.environ.get("PERFLAB_CACHE")
+    os.environ["PERFLAB_CACHE"] = str(folder)
+    try:
+        shopdb.ensure_sqlite()
+    finally:
+        if old is None:
+            os.environ.pop("PERFLAB_CACHE", None)
+        else:
+            os.environ["PERFLAB_CACHE"] = old
+    return folder
+
+
+def run(tmp_path: Path, cache: Path, profile: Path | str, module: str = "",
+        env: dict[str, str] | None = None) -> tuple[Any, dict[str, Any]]:
+    if module:
+        (tmp_path / "usercode.py").write_text(textwrap.dedent(module), encoding="utf-8")
+    if isinstance(profile, str):
+        path = tmp_path / "q.toml"
+        path.write_text(textwrap.dedent(profile), encoding="utf-8")
+        profile = path
+    out = tmp_path / "out.json"
+    proc = run_cli("--headless", str(profile), "--json", str(out), "--store", str(tmp_path / "store"),
+                   cwd=tmp_path, env={"PERFLAB_CACHE": str(cache), "PYTHONPATH": f"{tmp_path}:{REPO}", **(env or {})},
+                   timeout=180)
+    doc = json.loads(out.read_text()) if out.exists() else {}
+    return proc, (doc.get("runs") or [{}])[0].get("result", {})
+
+
+def metric(result: dict[str, Any], name: str, **lbls: str) -> float | None:
+    for m in result.get("metrics", []):
+        if m["name"] == name and all(m["labels"].get(k) == v for k, v in lbls.items()) and (lbls or not m["labels"]):
+            return float(m["value"])
+    return None
+
+
+INDEXED = "orders of one customer (indexed)"
+UNINDEXED = "big orders (no index)"
+
+
+def test_shipped_sqlite_profile_shows_percentiles_plans_and_the_full_scan(tmp_path: Path, cache: Path) -> None:
+    proc, result = run(tmp_path, cache, PROFILES / "query-sqlite.toml")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert result["status"] == "passed"
+    plans = result["data"]["plans"]
+    assert plans[INDEXED]["indexes"] == ["idx_orders_customer"]
+    assert any(line.startswith("SEARCH orders USING INDEX idx_orders_customer") for line in plans[INDEXED]["plan"])
+    assert plans[UNINDEXED]["plan"] == ["SCAN orders"]
+    assert plans[UNINDEXED]["scans"][0]["rows"] == shopdb.ORDERS
+    assert metric(result, "full_scans") == 1
+    assert metric(result, "full_scans", query=INDEXED) == 0
+    assert metric(result, "uses_index", index="idx_orders_customer") == 1
+    for q in ("p50", "p95", "p99"):
+        assert metric(result, q, query=UNINDEXED) > 0
+    assert metric(result, "executions", query=INDEXED) == 100
+    out = proc.stdout
+    assert "full scan of orders (200,000 rows)" in out  # the warning and the note
+    assert "SCAN orders" in out and "p95" in out
+
+
+def test_no_full_scan_expectation_fails_the_run(tmp_path: Path, cache: Path) -> None:
+    proc, result = run(tmp_path, cache, """
+        name = "scan"
+        [target]
+        database = "demo:shop"
+        sql = [{ name = "by alias", sql = "SELECT count(*) FROM orders o WHERE o.status = ?", params = [["paid"]] }]
+        [test]
+        type = "query"
+        warmup = 1
+        executions = 5
+        expect = ["no_full_scan"]
+    """)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert result["status"] == "failed"
+    assert "no_full_scan" in result["message"] and "'by alias' scans all of orders" in result["message"]
+
+
+def test_uses_index_expectation_fails_when_the_plan_does_not_use_it(tmp_path: Path, cache: Path) -> None:
+    proc, result = run(tmp_path, cache, """
+        name = "noindex"
+        [target]
+        database = "demo:shop"
+        sql = [{ sql = "SELECT max(total) FROM orders WHERE created > ?", params = [[0]], expect = ['uses_index("idx_orders_customer")'] }]
+        [test]
+        type = "query"
+        warmup = 0
+        executions = 3
+    """)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "did not use index idx_orders_customer" in result["message"]
+
+
+def test_concurrent_connections_and_a_generator_of_parameters(tmp_path: Path, cache: Path) -> None:
+    proc, result = run(tmp_path, cache, """
+        name = "conns"
+        [target]
+        database = "demo:shop"
+        sql = "SELECT id FROM orders WHERE customer_id = ?"
+        [test]
+        type = "query"
+        params_from = "usercode:endless_ids"
+        warmup = 5
+        executions = 40
+        connections = 3
+    """, module="""
+        import itertools
+
+        def endless_ids():
+            # an infinite generator: the agent takes only what it needs
+            for i in itertools.count(1):
+                yield [i % 5000 + 1]
+    """)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    q = result["data"]["queries"][0]
+    assert q["connections"] == 3
+    assert metric(result, "executions", query="query 1") == 120
+    assert result["data"]["indexes_used"] == ["idx_orders_customer"]
+
+
+def test_statement_validation_names_the_bad_entry() -> None:
+    assert [s["name"] for s in statements(["SELECT 1", {"name": "x", "sql": "SELECT 2"}])] == ["query 1", "x"]
+    with pytest.raises(PerflabError, match=r"target.sql\[1\]: unknown key 'sq'"):
+        statements(["SELECT 1", {"sq": "SELECT 2"}])
+    with pytest.raises(PerflabError, match="two statements are named"):
+        statements([{"name": "a", "sql": "SELECT 1"}, {"name": "a", "sql": "SELECT 2"}])
+    assert predicate('uses_index("idx_a")', "x") == ("uses_index", "idx_a")
+    assert predicate("uses_index(idx_a)", "x") == ("uses_index", "idx_a")
+    assert predicate("no_full_scan", "x") == ("no_full_scan", None)
+    with pytest.raises(PerflabError, match="unknown predicate"):
+        predicate("fast_please", "test.expect")
