@@ -126,11 +126,12 @@ def summarize(profile: Profile, trials: list[dict[str, Any]], hello: dict[str, A
             if tr.get("gil_wait") is not None:
                 metrics.append(Metric("gil_wait", tr["gil_wait"], "ratio", lb))
             problem = tr.get("problem")
-            if tr.get("errors"):
-                problem = (f"{tr['errors']:,} of {tr['calls']:,} calls raised ({tr['first_error']})"
-                           + (f"; {problem}" if problem else ""))
             if problem:
                 failures.append(f"thread-safety check failed with {kind} at level {tr['level']}: {problem}")
+            if tr.get("errors"):
+                failures.append(f"{tr['errors']:,} of {tr['calls']:,} calls raised with {kind} at level "
+                                f"{tr['level']}: {tr['first_error']}")
+                problem = problem or "raised"
             check = "FAILED" if problem else ("ok" if tr.get("check") != "none" else "-")
             rows.append((kind, str(tr["level"]), f"{tr['calls']:,}", units.rate(tr["throughput"]),
                          units.ratio(speedup), units.percent(eff, 0), units.duration(tr.get("p50")),

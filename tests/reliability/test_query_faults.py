@@ -149,3 +149,20 @@ def test_deadlocking_callable_is_reported_with_its_level_and_leaves_no_process(t
         assert "workers stuck in transfer (usercode.py:" in result["message"]
         stacks = list((tmp_path / "store").rglob("deadlock-stacks.txt"))
         assert stacks and "perflab-worker-1" in stacks[0].read_text()
+
+
+def test_unimportable_invariant_is_bad_input(tmp_path: Path) -> None:
+    proc, result = run(tmp_path, """
+        name = "badref"
+        [target]
+        callable = "perflab.demo.counter:locked_increment"
+        invariant = "perflab.demo.counter:no_such_function"
+        [test]
+        type = "concurrency"
+        levels = [1]
+        workers = ["threads"]
+        duration = "0.1s"
+    """)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert result["message"].startswith("cannot load the concurrency target: AttributeError")
+    assert "no_such_function" in result["message"]

@@ -21,6 +21,17 @@ from tests.conftest import run_cli
 TARGET_MODULE = '''
 import asyncio, threading, time
 
+def make_input():
+    return 0.002
+
+async def nap(seconds):
+    """Async and I/O-like: tasks overlap their waits."""
+    await asyncio.sleep(seconds)
+    return seconds
+
+def flaky():
+    raise ValueError("no luck")
+
 def spin():
     """CPU-bound: holds the GIL all the time."""
     x = 0
@@ -178,6 +189,46 @@ def test_gil_wait_grows_with_cpu_bound_threads(tmp_path: Path) -> None:
     assert one < 0.35
     assert four > 0.5
     assert four > one
+
+
+def test_async_callable_runs_with_every_worker_kind(tmp_path: Path) -> None:
+    proc, result = run_profile(tmp_path, """
+        name = "async-all"
+        [target]
+        callable = "usercode:nap"
+        input = "usercode:make_input"
+        [test]
+        type = "concurrency"
+        levels = [1, 4]
+        workers = ["threads", "processes", "asyncio"]
+        duration = "0.3s"
+        gil = false
+    """, module=TARGET_MODULE)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    trials = {(t["worker"], t["level"]): t for t in result["data"]["trials"]}
+    assert set(trials) == {(k, n) for k in ("threads", "processes", "asyncio") for n in (1, 4)}
+    for t in trials.values():
+        assert t["calls"] > 0 and t["problem"] is None and t["errors"] == 0
+        assert t["p50"] >= 0.002  # the input (2 ms) reached the callable
+    assert result["data"]["saturation"].keys() == {"threads", "processes", "asyncio"}
+
+
+def test_a_raising_callable_fails_with_the_exception(tmp_path: Path) -> None:
+    proc, result = run_profile(tmp_path, """
+        name = "raises"
+        [target]
+        callable = "usercode:flaky"
+        [test]
+        type = "concurrency"
+        levels = [1]
+        workers = ["threads"]
+        duration = "0.1s"
+        max_calls = 50
+        check = "none"
+        gil = false
+    """, module=TARGET_MODULE)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert result["message"] == "50 of 50 calls raised with threads at level 1: ValueError: no luck"
 
 
 def test_saturation_is_the_level_after_which_throughput_stops_improving() -> None:
