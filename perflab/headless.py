@@ -144,7 +144,7 @@ def run_profile(profile: Profile, store: SessionStore, console: Console, *, quie
 
 def run_profiles(opts: HeadlessOptions) -> int:
     console = make_console()
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)  # never wrap: one problem = one line
     try:
         loaded = profiles.load_all(opts.profiles)
     except profiles.ProfileError as e:

@@ -196,7 +196,7 @@ class SessionStore:
             # touch every table once so a damaged file is refused here, not halfway through a command
             for table in ("meta", "sessions", "series", "samples", "logs", "events"):
                 conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchall()
-            if not self.readonly:
+            if uri is None:  # even a reader (perflab sessions) marks dead runs, so it never lists them "running"
                 self._mark_crashed(conn)
         except sqlite3.OperationalError as e:
             conn.close()
