@@ -47,6 +47,7 @@ TOP_COLUMNS = ("own %", "total %", "function", "file:line")
 FLAGS = {"native": "--native", "gil_only": "--gil", "idle": "--idle", "subprocesses": "--subprocesses",
          "nonblocking": "--nonblocking"}
 _SAMPLES = re.compile(r"Samples: (\d+) Errors: (\d+)")
+MIN_SAMPLES = 20  # fewer samples than this (0.2 s at 100 Hz) from a target that ended on its own: error
 STARTUP_RETRY = 3.0  # seconds during which a failed attach is retried (the interpreter may still be starting)
 
 
@@ -97,6 +98,10 @@ class CpuRunner:
         if not sampler.total:
             why = "the target exited before py-spy could take a sample" if kind != "pid" else "no samples"
             raise ToolError(f"{why} ({sampler.error or 'py-spy saw no Python stacks'})")
+        if sampler.total < MIN_SAMPLES and (child is None or not child.signals_sent):
+            # a target that ends at once leaves a profile of interpreter start-up: not worth a verdict
+            raise ToolError(f"the target exited after {elapsed:.2f} s with only {sampler.total} samples, too few "
+                            f"to profile (run it longer, or profile a callable for a duration)")
         return summarize(profile, sampler, progress)
 
 

@@ -85,9 +85,10 @@ def attach_problem(*, pid: int, my_uid: int, target_uid: int, scope: int, cap_pt
         return (f"cannot attach to pid {pid}: kernel.yama.ptrace_scope is 3 (attaching disabled until reboot); "
                 "let perflab start the target instead (script, command or callable)")
     if not cap_ptrace:
-        if my_uid != target_uid and my_uid != 0:
-            return (f"permission denied: pid {pid} belongs to uid {target_uid}, perflab runs as uid {my_uid}; "
-                    "run perflab as that user or with sudo")
+        if my_uid != target_uid:  # without CAP_SYS_PTRACE even root may trace only its own uid's processes
+            return (f"permission denied: pid {pid} belongs to uid {target_uid}, perflab runs as uid {my_uid} "
+                    "without CAP_SYS_PTRACE; run perflab as that user, or with sudo / CAP_SYS_PTRACE "
+                    "(in a container: --cap-add SYS_PTRACE)")
         if scope == 2:
             return (f"cannot attach to pid {pid}: kernel.yama.ptrace_scope is 2 (admin only); run perflab with "
                     "sudo (CAP_SYS_PTRACE) or let perflab start the target")
