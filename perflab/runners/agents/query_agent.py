@@ -132,9 +132,9 @@ class Database:
             indexes += [m.group(1) for m in _SQLITE_INDEX.finditer(d)]
             if "INTEGER PRIMARY KEY" in d and d.startswith("SEARCH"):
                 indexes.append("PRIMARY KEY")
-            m = _SQLITE_SCAN.match(d)
-            if m:
-                name = m.group(1)
+            scan = _SQLITE_SCAN.match(d)
+            if scan:
+                name = scan.group(1)
                 table = tables.get(name.lower()) or tables.get(aliases.get(name.lower(), "").lower())
                 if table is None:
                     continue  # a subquery, CTE or constant row
