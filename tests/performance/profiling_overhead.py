@@ -1,0 +1,130 @@
+"""What profiling costs the target: the CPU runner's live top-functions view and memray, A/B in one run.
+
+    python tests/performance/profiling_overhead.py --rounds 5 --seconds 6      # the README figures, ~4 min
+
+Each round runs every arm once, in a shuffled order, on the demo targets, and reads the target's own
+throughput (calls per second, reported by the loop agent over the side channel):
+
+- ``plain``: the callable looped for ``seconds`` with nothing attached;
+- ``live``: perflab's CPU runner (py-spy windows at the default 100 Hz, 2 s refresh, thread-share probe),
+  through the real engine with the process monitor off, so only py-spy's cost is in the figure;
+- ``continuous``: one plain ``py-spy record`` for the whole run (no live view), for comparison;
+- ``memray``: ``memray run --trace-python-allocators`` (the memory runner's default) on the same callable,
+  and on the leaky demo for a fixed number of calls (it keeps every payload, so it cannot run for a duration).
+
+The cost of an arm is ``1 - median(arm / plain)`` over rounds (ratios taken within a round).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from perflab.core import profiles  # noqa: E402
+from perflab.core.engine import Engine  # noqa: E402
+from perflab.runners.process import Child  # noqa: E402
+
+BUSY = "perflab.demo.busy:crunch"
+LEAKY = "perflab.demo.leaky:process_record"
+
+
+async def _loop(config: dict[str, Any], prefix: list[str] | None = None, pyspy: bool = False,
+                folder: Path | None = None) -> float:
+    """Calls per second of the loop agent (optionally under a command prefix or a continuous py-spy)."""
+    done: dict[str, Any] = {}
+    argv = [*(prefix or [sys.executable]), "-m", "perflab.runners.agents.loop_call", json.dumps(config)]
+    child = Child(argv, cwd=REPO, on_record=lambda r: done.update(r) if r["k"] == "done" else None)
+    await child.start()
+    spy = None
+    if pyspy:
+        assert folder is not None
+        spy = Child(["py-spy", "record", "--pid", str(child.pid), "--format", "raw", "--rate", "100",
+                     "--output", str(folder / "continuous.txt")], side_channel=False)
+        await spy.start()
+    await child.wait(timeout=600)
+    if spy is not None:
+        await spy.wait(timeout=30)
+    return float(done["n"]) / float(done["elapsed"])
+
+
+def _live(seconds: float, folder: Path) -> float:
+    path = folder / "live.toml"
+    path.write_text(textwrap.dedent(f"""
+        name = "overhead-live"
+        [target]
+        callable = "{BUSY}"
+        [test]
+        type = "cpu"
+        duration = "{seconds}s"
+    """))
+    profile = profiles.load(path, base=folder)
+    engine = Engine(profile, [], session_id="perf", artifacts_dir=folder / "art", workdir=REPO, monitor=False)
+    outcome = asyncio.run(engine.run())
+    m = outcome.result.metric("calls_per_s")
+    assert m is not None, outcome.result.message
+    return m.value
+
+
+def measure(rounds: int, seconds: float, leaky_calls: int, seed: int = 0) -> dict[str, Any]:
+    rng = random.Random(seed)
+    busy = {"callable": BUSY, "duration": seconds}
+    leaky = {"callable": LEAKY, "iterations": leaky_calls}
+    rows: list[dict[str, float]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        memray = [sys.executable, "-m", "memray", "run", "--quiet", "--force", "--trace-python-allocators",
+                  "--output", str(folder / "m.bin")]
+        arms = {
+            "plain": lambda: asyncio.run(_loop(busy)),
+            "live": lambda: _live(seconds, folder),
+            "continuous": lambda: asyncio.run(_loop(busy, pyspy=True, folder=folder)),
+            "memray": lambda: asyncio.run(_loop(busy, prefix=memray)),
+            "leaky_plain": lambda: asyncio.run(_loop(leaky)),
+            "leaky_memray": lambda: asyncio.run(_loop(leaky, prefix=memray)),
+        }
+        for _ in range(rounds):
+            order = list(arms)
+            rng.shuffle(order)
+            rows.append({name: arms[name]() for name in order})
+    def cost(arm: str, base: str) -> float:
+        return 1.0 - statistics.median(r[arm] / r[base] for r in rows)
+    return {
+        "rounds": rows,
+        "live_cost": cost("live", "plain"),
+        "continuous_cost": cost("continuous", "plain"),
+        "memray_cost_busy": cost("memray", "plain"),
+        "memray_cost_leaky": cost("leaky_memray", "leaky_plain"),
+        "plain_calls_per_s": statistics.median(r["plain"] for r in rows),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--seconds", type=float, default=6.0)
+    ap.add_argument("--leaky-calls", type=int, default=5000)
+    args = ap.parse_args()
+    res = measure(args.rounds, args.seconds, args.leaky_calls)
+    for r in res["rounds"]:
+        print("  " + "  ".join(f"{k}={v:,.0f}/s" for k, v in sorted(r.items())))
+    print(f"median cost to the target over {args.rounds} rounds of {args.seconds:g} s:")
+    print(f"  live top-functions view (py-spy windows, 100 Hz): {res['live_cost'] * 100:+.1f} %")
+    print(f"  one continuous py-spy record (100 Hz):           {res['continuous_cost'] * 100:+.1f} %")
+    print(f"  memray on busy:crunch:                           {res['memray_cost_busy'] * 100:+.1f} %")
+    print(f"  memray on leaky:process_record:                  {res['memray_cost_leaky'] * 100:+.1f} %")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
