@@ -153,6 +153,13 @@ class ConcurrencyRunner:
             exit_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await exit_task
+        if p["gil"] and "threads" in cfg["workers"]:
+            if shutil.which("py-spy") is None:
+                skipped.append("GIL wait not measured: py-spy is not on PATH")
+            elif hello and not hello.get("gil_enabled", True):
+                skipped.append("GIL wait not measured: the GIL is off in this interpreter")
+            elif gil.problem and not any(tr.get("gil_wait") is not None for tr in trials):
+                skipped.append(f"GIL wait not measured: {gil.problem}")
         result = summarize(profile, trials, hello, skipped, float(p["saturation_gain"]))
         if hung is None:
             return result

@@ -41,14 +41,16 @@ def spin():
 '''
 
 
-def run_profile(tmp_path: Path, body: str, *, module: str = "") -> tuple[Any, dict[str, Any]]:
+def run_profile(tmp_path: Path, body: str, *, module: str = "",
+                env: dict[str, str] | None = None) -> tuple[Any, dict[str, Any]]:
     if module:
         (tmp_path / "usercode.py").write_text(textwrap.dedent(module), encoding="utf-8")
     prof = tmp_path / "conc.toml"
     prof.write_text(textwrap.dedent(body), encoding="utf-8")
     out = tmp_path / "out.json"
     proc = run_cli("--headless", str(prof), "--json", str(out), "--store", str(tmp_path / "store"), cwd=tmp_path,
-                   env={"PYTHONPATH": str(tmp_path) + ":" + str(Path(__file__).resolve().parents[2])}, timeout=180)
+                   env={"PYTHONPATH": str(tmp_path) + ":" + str(Path(__file__).resolve().parents[2]), **(env or {})},
+                   timeout=180)
     doc = json.loads(out.read_text()) if out.exists() else {}
     return proc, (doc.get("runs") or [{}])[0].get("result", {})
 
@@ -229,6 +231,22 @@ def test_a_raising_callable_fails_with_the_exception(tmp_path: Path) -> None:
     """, module=TARGET_MODULE)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert result["message"] == "50 of 50 calls raised with threads at level 1: ValueError: no luck"
+
+
+def test_without_py_spy_the_gil_figure_is_missing_and_says_why(tmp_path: Path) -> None:
+    proc, result = run_profile(tmp_path, """
+        name = "nospy"
+        [target]
+        callable = "usercode:spin"
+        [test]
+        type = "concurrency"
+        levels = [1]
+        workers = ["threads"]
+        duration = "0.1s"
+    """, module=TARGET_MODULE, env={"PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "GIL wait not measured: py-spy is not on PATH" in result["notes"]
+    assert metric(result, "gil_wait", kind="threads", level=1) is None
 
 
 def test_saturation_is_the_level_after_which_throughput_stops_improving() -> None:
