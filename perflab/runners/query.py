@@ -91,6 +91,8 @@ class QueryRunner:
         stmts = statements(t.value)
         for pred in p.get("expect") or []:
             predicate(pred, "test.expect")
+        if not p["explain"] and (p.get("expect") or any(s["expect"] for s in stmts)):
+            raise PerflabError("expect needs the plans: remove test.explain = false")
         engine = t.options.get("engine") or "sqlite"
         workdir = Path(t.options.get("cwd") or ctx.workdir)
         cfg: dict[str, Any] = {

@@ -17,6 +17,8 @@ from typing import Any
 
 import psutil
 
+from perflab.core.model import Status
+from perflab.store.sessions import SessionStore
 from tests.conftest import REPO, run_cli
 
 
@@ -32,9 +34,9 @@ def run(tmp_path: Path, body: str, env: dict[str, str] | None = None, module: st
     return proc, (doc.get("runs") or [{}])[0].get("result", {})
 
 
-def stored_status(tmp_path: Path) -> str:
-    proc = run_cli("sessions", "--store", str(tmp_path / "store"))
-    return proc.stdout
+def stored_session(tmp_path: Path) -> Any:
+    with SessionStore(tmp_path / "store", readonly=True) as store:
+        return store.get("last")
 
 
 def test_invalid_sql_on_sqlite_is_a_session_error_with_the_database_message(tmp_path: Path) -> None:
@@ -53,7 +55,9 @@ def test_invalid_sql_on_sqlite_is_a_session_error_with_the_database_message(tmp_
     assert result["status"] == "error"
     assert result["message"] == "SQLite rejected statement 'typo': near \"SELEC\": syntax error"
     assert "Traceback" not in proc.stdout + proc.stderr
-    assert "error" in stored_status(tmp_path)
+    row = stored_session(tmp_path)
+    assert row.status == Status.ERROR and row.exit_code == 3
+    assert row.message == result["message"]
 
 
 def test_connection_refused_names_host_and_port(tmp_path: Path) -> None:
