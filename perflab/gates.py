@@ -89,7 +89,7 @@ class Gates:
         finished = result.status in (Status.PASSED, Status.FAILED)
         if base is not None and finished:
             comparison = compare(base.raw, result.raw, base_metrics=base.metrics, cand_metrics=result.metrics,
-                                 settings=GateSettings(tolerance=profile.tolerance),
+                                 settings=settings_for(profile),
                                  base_machine=base.machine, cand_machine=self.here,
                                  baseline_label=base.label(), candidate_label=f"session {outcome.session_id}",
                                  baseline_summary_only=base.summary_only)
@@ -143,6 +143,12 @@ class Gates:
         target = markdown.append_step_summary(self.reports)
         if target:
             console.print(f"[dim]summary appended to {target}[/]")
+
+
+def settings_for(profile: Profile) -> GateSettings:
+    """The profile's ``tolerance`` and ``[gate]`` table as GateSettings."""
+    gate = dict(profile.extra.get("gate") or {})
+    return GateSettings(tolerance=profile.tolerance, **{k: v for k, v in gate.items() if v is not None})
 
 
 def comparison_dict(c: Comparison) -> dict[str, Any]:

@@ -83,6 +83,16 @@ EXTRA_TABLES["serve"] = {
 }
 
 
+# [gate]: how strict the comparison with the baseline is (core.compare, README "baselines"); the minimum
+# effect size is the top-level ``tolerance``.
+EXTRA_TABLES["gate"] = {
+    "max_cv": Param(p.ratio, default=0.10, help="a side whose process medians vary more (CV) is unstable"),
+    "confidence": Param(p.ratio, default=0.95, help="two-sided level of the ratio's confidence interval"),
+    "min_processes": Param(p.positive_int, default=2, help="fewer processes on a side: unstable"),
+    "min_rounds": Param(p.positive_int, default=5, help="a process with fewer rounds: unstable"),
+}
+
+
 def _url(v: Any) -> str:
     if isinstance(v, str) and re.match(r"^https?://[^\s/]+", v):
         return v

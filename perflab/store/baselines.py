@@ -116,8 +116,8 @@ def read(path: str | os.PathLike[str], *, profile: str | None = None) -> Baselin
     except UnicodeDecodeError:
         raise _bad(p, "not a UTF-8 JSON baseline (corrupt)") from None
     except json.JSONDecodeError as e:
-        what = "truncated" if e.pos >= len(data.rstrip()) - 1 else "corrupt"
-        raise _bad(p, f"not valid JSON ({what}: {e.msg} at line {e.lineno} column {e.colno})") from None
+        what = "truncated" if data.strip()[:1] == b"{" and not data.rstrip().endswith(b"}") else "corrupt"
+        raise _bad(p, f"not valid JSON ({what}: {e.msg}, line {e.lineno} column {e.colno})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise _bad(p, f'not a perflab baseline (no "format": "{FORMAT}")')
     version = doc.get("version")
