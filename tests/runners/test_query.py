@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -152,3 +153,35 @@ def test_statement_validation_names_the_bad_entry() -> None:
     assert predicate("no_full_scan", "x") == ("no_full_scan", None)
     with pytest.raises(PerflabError, match="unknown predicate"):
         predicate("fast_please", "test.expect")
+
+
+def test_sqlite_plan_parsing_resolves_aliases_and_ignores_small_tables(tmp_path: Path) -> None:
+    from perflab.runners.agents.query_agent import Database
+
+    path = tmp_path / "p.sqlite"
+    con = sqlite3.connect(path)
+    con.executescript("""
+        CREATE TABLE big (id INTEGER PRIMARY KEY, k INTEGER, v TEXT);
+        CREATE INDEX idx_big_k ON big(k);
+        CREATE TABLE small (id INTEGER PRIMARY KEY, name TEXT);
+    """)
+    con.executemany("INSERT INTO big VALUES (?, ?, ?)", ((i, i % 97, "x") for i in range(1, 3001)))
+    con.executemany("INSERT INTO small VALUES (?, ?)", ((i, f"n{i}") for i in range(1, 11)))
+    con.commit()
+    db = Database({"engine": "sqlite", "database": str(path), "large_table": 1000})
+    conn = db.connect()
+    by_alias = db.plan(conn, "SELECT count(*) FROM big b WHERE b.v = ?", ("x",))
+    assert [(s["table"], s["rows"], s["large"]) for s in by_alias["scans"]] == [("big", 3000, True)]
+    indexed = db.plan(conn, "SELECT * FROM big WHERE k = ?", (5,))
+    assert indexed["indexes"] == ["idx_big_k"] and indexed["scans"] == []
+    by_key = db.plan(conn, "SELECT * FROM big WHERE id = ?", (5,))
+    assert by_key["indexes"] == ["PRIMARY KEY"] and by_key["scans"] == []
+    small = db.plan(conn, "SELECT * FROM small WHERE name = ?", ("n1",))
+    assert small["scans"][0]["table"] == "small" and small["scans"][0]["large"] is False
+    # without ANALYZE statistics SQLite walks all of idx_big_k: reading a whole index is a full scan too
+    joined = db.plan(conn, "SELECT s.name FROM small s JOIN big ON big.k = s.id", ())
+    assert "idx_big_k" in joined["indexes"]
+    assert [(s["table"], s["large"]) for s in joined["scans"]] == [("big", True)]
+    assert "USING COVERING INDEX" in joined["scans"][0]["detail"]
+    conn.close()
+    con.close()
