@@ -16,7 +16,7 @@ import pytest
 from perflab.core.model import labels
 from perflab.runners.agents.concurrency_harness import interpreter
 from perflab.runners.concurrency_report import saturation
-from tests.conftest import run_cli
+from tests.conftest import PROFILES, run_cli
 
 TARGET_MODULE = '''
 import asyncio, threading, time
@@ -247,6 +247,35 @@ def test_without_py_spy_the_gil_figure_is_missing_and_says_why(tmp_path: Path) -
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "GIL wait not measured: py-spy is not on PATH" in result["notes"]
     assert metric(result, "gil_wait", kind="threads", level=1) is None
+
+
+def test_shipped_profile_catches_the_demo_race(tmp_path: Path) -> None:
+    """profiles/concurrency.toml as shipped, shortened (0.2 s per level, levels 1 and 2) to fit the budget."""
+    import asyncio
+    from dataclasses import replace
+
+    from perflab.core import profiles
+    from perflab.core.engine import Engine
+    from perflab.core.model import Status, TestSpec
+
+    shipped = profiles.load(PROFILES / "concurrency.toml")
+    params = {**shipped.test.params, "duration": 0.2, "levels": [1, 2], "gil": False}
+    profile = replace(shipped, test=TestSpec(shipped.test.type, params))
+    events: list[Any] = []
+
+    class Sink:
+        def handle(self, event: Any) -> None:
+            events.append(event)
+
+    outcome = asyncio.run(Engine(profile, [Sink()], session_id="t", artifacts_dir=tmp_path / "a",
+                                 workdir=tmp_path, monitor=False).run())
+    assert outcome.result.status == Status.FAILED
+    assert outcome.result.message.startswith("thread-safety check failed with threads at level 2")
+    table = outcome.result.tables[0]
+    assert table.columns[:4] == ("workers", "level", "calls", "throughput")
+    assert [(r[0], r[1], r[-1]) for r in table.rows] == [
+        ("threads", "1", "ok"), ("threads", "2", "FAILED"), ("processes", "1", "ok"), ("processes", "2", "ok")]
+    assert any(getattr(e, "code", "") == "concurrency.unsafe" for e in events)
 
 
 def test_saturation_is_the_level_after_which_throughput_stops_improving() -> None:
