@@ -19,6 +19,7 @@ import asyncio
 import importlib.util
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -195,12 +196,16 @@ class LocustSession:
         self.master: Child | None = None
         self.worker_children: list[Child] = []
         self.quit_seen = False
+        self.first_load: float | None = None  # monotonic time of the first tick with users
         self.warned: set[int] = set()
         self.worker_notes: list[str] = []
         opts = profile.target.options
         self.workdir = Path(opts.get("cwd") or ctx.workdir)
         self.env = dict(os.environ)
         self.env.update({k: str(v) for k, v in (opts.get("env") or {}).items()})
+        # Without user classes Locust tries pytest-style locustfiles; pytest's auto-loaded plugins (anyio's trio
+        # backend) crash under gevent and hide Locust's "No User class found" behind a traceback.
+        self.env.setdefault("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
         self.env["PYTHONPATH"] = os.pathsep.join(x for x in (str(self.workdir), self.env.get("PYTHONPATH")) if x)
         self.prefix = ctx.artifacts_dir / "locust"
 
@@ -222,6 +227,8 @@ class LocustSession:
         if rec.get("k") != "tick":
             return
         window = add_tick(self.stats, rec, self.ctx.now())
+        if window.users and self.first_load is None:
+            self.first_load = time.monotonic()
         emit_tick(self.ctx, rec, window, self.stats)
         for listener in self.listeners:
             listener(window)
@@ -290,15 +297,26 @@ class LocustSession:
                 # exit 0 is a worker the master told to quit at the end; anything else crashed
                 if w.returncode not in (None, 0) and i not in dead_workers:
                     dead_workers.add(i)
-                    msg = (f"Locust worker-{i + 1} exited mid-run ({describe_exit(w.returncode)}): "
-                           f"{_tail(w.stderr_tail)}")
+                    msg = f"Locust worker-{i + 1} exited mid-run ({describe_exit(w.returncode)})"
+                    if (w.returncode or 0) > 0:
+                        msg += f": {_tail(w.stderr_tail)}"
                     alive = len(self.worker_children) - len(dead_workers)
                     self.worker_notes.append(msg)
+                    if self.first_load is None:  # the master would wait for it up to a minute, then run short
+                        raise ToolError(msg.replace("mid-run", "before the load started"))
                     if alive == 0 and not self.remote_workers:
                         raise ToolError(msg + "; no worker left")
                     self.ctx.notice(f"{msg}; the run continues with {alive} worker(s)", Level.WARNING,
                                     "load.worker_died")
             self._check_cpu(procs, hot)
+            if dead_workers and self.duration and self.first_load is not None \
+                    and time.monotonic() > self.first_load + self.duration + 8.0:
+                # Locust's master can wait a minute for a dead worker's users to stop: stop it now (SIGINT
+                # lets it write its reports and flush the last interval).
+                self.ctx.notice("Locust's master is still waiting for a dead worker after the run time; "
+                                "stopping it", Level.WARNING, "load.master_stalled")
+                await self.master.stop(interrupt_grace=10.0, term_grace=3.0)
+                break
             if deadline is not None and time.monotonic() > deadline:
                 raise ToolError(f"Locust did not finish within {deadline - self.started:.0f} s of its start")
         await self.master.wait(timeout=10.0)
@@ -342,6 +360,7 @@ class LocustSession:
             if hit:
                 break
         hit = hit or (lines[-1] if lines else "no output")
+        hit = re.sub(r"^\[[^\]]*\] [^:]*: ", "", hit)  # Locust's log prefix: [time] host/LEVEL/logger:
         where = self.profile.target.value if self.profile.target.kind == "locustfile" else "generated locustfile"
         if "No User class found" in text or "SyntaxError" in text or "ImportError" in text or \
                 "ModuleNotFoundError" in text or "NameError" in text or code == 2:
@@ -413,11 +432,13 @@ class LoadRunner:
                   else f"open model: {p['rate']:g} req/s for {duration:g} s", 0.0)
         try:
             code = await session.run()
+            if server is not None and not server.alive():
+                raise ToolError(server.died_message())
         finally:
             session.keep_reports()
+            if server is not None and server.alive():
+                await server.stop()
         session.check_exit(code)
-        if server is not None and not server.alive():
-            raise ToolError(server.died_message())
         return summarize(profile, session, shape)
 
 

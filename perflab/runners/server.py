@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import errno
 import os
+import signal
 import socket
 import sys
 import time
@@ -55,7 +56,13 @@ class Server:
                 f"its last output: {self.stderr_tail()}")
 
     async def stop(self) -> None:
-        await self.child.stop(interrupt_grace=2.0, term_grace=2.0)
+        """SIGTERM first: servers (uvicorn, gunicorn) treat it as a clean shutdown without a traceback."""
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.child.pid, signal.SIGTERM)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self.child.proc.wait()), 3.0)  # type: ignore[union-attr]
+        await self.child.stop(interrupt_grace=1.0, term_grace=2.0)
 
 
 def free_port(host: str = HOST) -> int:
