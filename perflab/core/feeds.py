@@ -7,6 +7,7 @@ A feed's ``drive(post)`` runs on the front end's event loop and calls ``post(sna
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -84,7 +85,7 @@ class ReplayFeed:
     is_replay = True
 
     def __init__(self, index: ReplayIndex | None, title: str, test_type: str, *, speed: float = 1.0,
-                 tick: float = TICK, loader: Callable[[], tuple[Any, ReplayIndex]] | None = None,
+                 tick: float = TICK, loader: Callable[[], tuple[Any, ReplayIndex, Any]] | None = None,
                  clock: Callable[[], float] | None = None) -> None:
         self.index = index
         self.title = title
@@ -97,6 +98,7 @@ class ReplayFeed:
         self.player = self._player() if index is not None else None
         self._last = math.nan
         self._stopped = False
+        self._wake: asyncio.Event | None = None
 
     def _player(self) -> Player:
         assert self.index is not None
@@ -106,8 +108,9 @@ class ReplayFeed:
 
     @classmethod
     def from_store(cls, root: Path | None, ref: str, *, speed: float = 1.0) -> ReplayFeed:
-        """A feed that loads the session in a thread when it starts (the screen shows at once)."""
-        return cls(None, ref, "", speed=speed, loader=lambda: lab.load_replay(root, ref))
+        """A feed that opens the session in a thread when it starts: the first minute of samples before the
+        first frame, the rest in the background (a seek past what is loaded shows what is, then updates)."""
+        return cls(None, ref, "", speed=speed, loader=lambda: lab.open_replay(root, ref))
 
     def now(self) -> Snapshot:
         assert self.index is not None and self.player is not None
@@ -116,22 +119,52 @@ class ReplayFeed:
     def seek(self, t: float) -> None:
         if self.player is not None:
             self.player.seek(t)
-            self._last = math.nan
+            self.poke()
+
+    def poke(self) -> None:
+        """Re-post now (after a seek, pause or speed change) instead of at the next tick."""
+        self._last = math.nan
+        if self._wake is not None:
+            self._wake.set()
 
     async def drive(self, post: Post) -> Any:
+        rest = None
         if self.index is None and self.loader is not None:
-            self.session, self.index = await asyncio.to_thread(self.loader)
+            self.session, self.index, rest = await asyncio.to_thread(self.loader)
             self.title = f"replay {self.session.id} ({self.session.profile})"
             self.test_type = self.session.test_type
             self.player = self._player()
+        assert self.index is not None and self.player is not None
+        self._wake = asyncio.Event()
+        loading = asyncio.create_task(self._load(rest)) if rest is not None else None
+        try:
+            await self._loop(post)
+        finally:
+            if loading is not None:
+                loading.cancel()
+        return self.session
+
+    async def _load(self, rest: Any) -> None:
+        await asyncio.sleep(2 * self.tick)  # let the first frame paint before the reads compete for the GIL
+        assert self.index is not None and self.player is not None
+        while True:
+            before = self.index.loaded_until
+            if await asyncio.to_thread(next, rest, None) is None:
+                break
+            if self.player.position > before:  # only a position past what was loaded shows anything new
+                self.poke()
+
+    async def _loop(self, post: Post) -> None:
         assert self.index is not None and self.player is not None
         while not self._stopped:
             pos = self.player.position
             if pos != self._last:
                 self._last = pos
                 post(self.index.snapshot_at(pos))
-            await asyncio.sleep(self.tick)
-        return self.session
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.tick)
 
     def stop(self) -> None:
         self._stopped = True
+        self.poke()

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,35 +89,61 @@ def session_artifacts_dir(root: Path, sid: str) -> Path:
     return root / "artifacts" / sid
 
 
-def load_replay(root: Path | None, ref: str) -> tuple[SessionRow, ReplayIndex]:
-    """A stored session and its replay index. Samples are read column-wise (one query, numpy arrays)."""
+FIRST_CHUNK = 10.0  # seconds of samples read before the first frame
+CHUNK = 300.0  # seconds of samples per background read
+
+
+def _columns(st: SessionStore, series: list[tuple[int, str, dict[str, str]]], lo: float, hi: float
+             ) -> list[Column]:
+    """Samples with lo < t <= hi of each series, read straight into numpy (no per-row objects)."""
+    dt = np.dtype([("t", "f8"), ("v", "f8")])
+    out = []
+    for sid, name, lb in series:
+        rows = np.fromiter(st.conn.execute("SELECT t, value FROM samples WHERE series=? AND t > ? AND t <= ? "
+                                           "ORDER BY t", (sid, lo, hi)), dtype=dt)
+        if len(rows):
+            out.append(Column(name, tuple(sorted(lb.items())), rows["t"].copy(), rows["v"].copy()))
+    return out
+
+
+def open_replay(root: Path | None, ref: str, *, first: float = FIRST_CHUNK, chunk: float = CHUNK
+                ) -> tuple[SessionRow, ReplayIndex, Iterator[float]]:
+    """A stored session, its replay index holding the first ``first`` seconds of samples, and an iterator
+    that, on each step, reads the next ``chunk`` seconds into the index (run it off the UI thread)."""
     root = root or store_root()
     with SessionStore(root, readonly=True) as st:
         row = st.get(ref)
         series = st.series(row.id)
-        columns = []
-        if series:
-            ids = [sid for sid, _, _ in series]
-            lo, hi = min(ids), max(ids)
-            # one ordered scan over the (series, t) index; rows of the session's series ids are contiguous
-            data = st.conn.execute("SELECT series, t, value FROM samples WHERE series BETWEEN ? AND ? "
-                                   "ORDER BY series, t", (lo, hi)).fetchall()
-            arr = np.array(data, dtype=float).reshape(-1, 3)
-            wanted = {sid: (name, tuple(sorted(lb.items()))) for sid, name, lb in series}
-            sid_col = arr[:, 0].astype(np.int64)
-            bounds = np.flatnonzero(np.diff(sid_col)) + 1
-            for chunk in np.split(np.arange(len(arr)), bounds):
-                if not len(chunk):
-                    continue
-                key = wanted.get(int(sid_col[chunk[0]]))
-                if key is not None:
-                    columns.append(Column(key[0], key[1], arr[chunk, 1], arr[chunk, 2]))
         others = [*st.logs(row.id), *st.other_events(row.id)]
+        end = st.conn.execute("SELECT max(t) FROM samples WHERE series IN (SELECT id FROM series WHERE session=?)",
+                              (row.id,)).fetchone()[0] or 0.0
+        columns = _columns(st, series, -math.inf, first)
     thresholds: Sequence[str] = ()
     if row.profile_text:
         with contextlib.suppress(PerflabError):
             thresholds = profiles.parse(row.profile_text, row.profile_path or row.profile).thresholds
-    return row, ReplayIndex(columns, others, thresholds, duration=row.duration)
+    index = ReplayIndex(columns, others, thresholds, duration=max(row.duration or 0.0, end))
+    if end > first:
+        index.loaded_until = first
+
+    def rest() -> Iterator[float]:
+        with SessionStore(root, readonly=True) as st2:
+            lo = first
+            while lo < end:
+                hi = min(end, lo + chunk)
+                index.extend(_columns(st2, series, lo, hi), math.inf if hi >= end else hi)
+                lo = hi
+                yield index.loaded
+
+    return row, index, rest()
+
+
+def load_replay(root: Path | None, ref: str) -> tuple[SessionRow, ReplayIndex]:
+    """A stored session with all its samples loaded."""
+    row, index, rest = open_replay(root, ref)
+    for _ in rest:
+        pass
+    return row, index
 
 
 async def run_recorded(profile: Profile, root: Path | None, sinks: Iterable[Sink], *,

@@ -85,6 +85,28 @@ class ReplayIndex:
         ends = [float(c.t[-1]) for c in self.columns] + self._times[-1:]
         self.duration = duration if duration is not None else max(ends, default=0.0)
         self.samples = sum(len(c.t) for c in self.columns)
+        self.loaded_until = math.inf  # samples with t <= this are in; extend() grows it while loading
+
+    def extend(self, chunk: Iterable[Column], until: float) -> None:
+        """Append later samples (each chunk column starts after what is loaded). Safe against a reader on
+        another thread: the column list is replaced, never mutated."""
+        cols = {(c.name, c.labels): c for c in self.columns}
+        for c in chunk:
+            if not len(c.t):
+                continue
+            old = cols.get((c.name, c.labels))
+            cols[(c.name, c.labels)] = c if old is None else Column(
+                c.name, c.labels, np.concatenate([old.t, c.t]), np.concatenate([old.v, c.v]))
+        self.columns = list(cols.values())
+        self.samples = sum(len(c.t) for c in self.columns)
+        self.loaded_until = until
+
+    @property
+    def loaded(self) -> float:
+        """Fraction of the samples' time span loaded (1.0 when complete)."""
+        if math.isinf(self.loaded_until) or self.duration <= 0:
+            return 1.0
+        return min(1.0, self.loaded_until / self.duration)
 
     @classmethod
     def from_events(cls, events: Iterable[Event], thresholds: Iterable[str] = (), **kw: float) -> ReplayIndex:
@@ -110,7 +132,7 @@ class ReplayIndex:
         width = bucket_width(t, self.max_points)
         series: dict[str, SeriesView] = {}
         samples = 0
-        for c in self.columns:
+        for c in list(self.columns):
             view = c.view(t, width)
             if view is not None:
                 series[series_key(c.name, c.labels)] = view

@@ -96,8 +96,10 @@ class RunScreen(Screen[None]):
         status = self.query_one(StatusLine)
         if self.feed.is_replay and player is not None:
             state = "paused" if player.state == PlayState.PAUSED else player.state.value
+            index = getattr(self.feed, "index", None)
+            loading = f" loading {index.loaded * 100:.0f}%" if index is not None and index.loaded < 1 else ""
             status.extra = f"{self.feed.title[:28]} {state} {speed_name(player.speed)} " \
-                           f"{player.position:.0f}/{player.duration:.0f}s"
+                           f"{player.position:.0f}/{player.duration:.0f}s{loading}"
         else:
             status.extra = self.feed.title[:28]
 

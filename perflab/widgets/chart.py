@@ -7,22 +7,30 @@ a type without those series yet falls back to plotting whatever non-process seri
 from __future__ import annotations
 
 import math
+import time
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.reactive import reactive
+from textual.timer import Timer
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
-from perflab.core.aggregate import SeriesView, Snapshot
+from perflab.core.aggregate import RunState, SeriesView, Snapshot
 from perflab.report import units
 
 MAX_LINES = 4  # more lines than this are unreadable at 80 columns
+MIN_INTERVAL = 0.25  # seconds between two chart redraws (panels still update at every snapshot)
 
 
-def _xy(s: SeriesView) -> tuple[list[float], list[float]]:
-    return [p[0] for p in s.points], [p[1] for p in s.points]
+def _xy(s: SeriesView, width: int = 0) -> tuple[list[float], list[float]]:
+    """The series' points, averaged down to at most ``width`` (one per column: more only costs render time)."""
+    pts = s.points
+    if width and len(pts) > width:
+        k = -(-len(pts) // width)
+        pts = tuple((pts[i][0], sum(p[1] for p in pts[i:i + k]) / len(pts[i:i + k])) for i in range(0, len(pts), k))
+    return [p[0] for p in pts], [p[1] for p in pts]
 
 
 def distribution(snap: Snapshot, width: int, height: int) -> Text | None:
@@ -86,6 +94,8 @@ class MainChart(Vertical):
     def __init__(self, test_type: str, **kw: object) -> None:
         super().__init__(**kw)  # type: ignore[arg-type]
         self.test_type = test_type
+        self._drawn = 0.0
+        self._pending: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield PlotextPlot()
@@ -96,6 +106,21 @@ class MainChart(Vertical):
         return self.query_one(PlotextPlot).plt
 
     def watch_snapshot(self, snap: Snapshot | None) -> None:
+        # plotext builds the whole picture each time (tens of ms): redraw at most every MIN_INTERVAL seconds
+        # and draw the newest snapshot when the interval is over, so the last one is never lost
+        wait = MIN_INTERVAL - (time.monotonic() - self._drawn)
+        if wait > 0 and snap is not None and snap.state != RunState.FINISHED:
+            if self._pending is None:
+                self._pending = self.set_timer(wait, self._draw_latest)
+            return
+        self._draw(snap)
+
+    def _draw_latest(self) -> None:
+        self._pending = None
+        self._draw(self.snapshot)
+
+    def _draw(self, snap: Snapshot | None) -> None:
+        self._drawn = time.monotonic()
         plot, text = self.query_one(PlotextPlot), self.query_one(Static)
         if snap is not None and self.test_type == "benchmark":
             dist = distribution(snap, self.size.width - 2, self.size.height)
@@ -124,7 +149,7 @@ class MainChart(Vertical):
     def _over_time(self, lines: list[tuple[SeriesView, str, float, str]]) -> bool:
         drew = False
         for s, label, scale, side in lines:
-            x, y = _xy(s)
+            x, y = _xy(s, self.size.width)
             if x:
                 self.plt.plot(x, [v * scale for v in y], label=label, yside=side)
                 drew = True
@@ -141,8 +166,8 @@ class MainChart(Vertical):
         users = snap.find("stress.users") or snap.find("load.users")
         p95 = snap.find("load.latency.p95", endpoint="all") or snap.find("stress.p95")
         if users and p95:
-            self.plt.plot(*_xy(users[0]), label="users")
-            x, y = _xy(p95[0])
+            self.plt.plot(*_xy(users[0], self.size.width), label="users")
+            x, y = _xy(p95[0], self.size.width)
             self.plt.plot(x, [v * 1e3 for v in y], label="p95 ms", yside="right")
             self.plt.title("load (users, left) vs p95 ms (right)")
             return True
@@ -152,7 +177,7 @@ class MainChart(Vertical):
         heap = snap.find("mem.heap") or snap.find("leak.rss") or snap.find("leak.heap")
         if not heap:
             return False
-        x, y = _xy(heap[0])
+        x, y = _xy(heap[0], self.size.width)
         self.plt.plot(x, [v / 2**20 for v in y], label=heap[0].name)
         self.plt.title("heap over time (MiB)")
         self.plt.xlabel("s")
