@@ -32,6 +32,7 @@ from perflab.core.model import (
     ToolError,
 )
 from perflab.report import units
+from perflab.runners import memray_live
 from perflab.runners import profiled as pr
 from perflab.runners.base import RunContext
 from perflab.runners.benchmark import child_env
@@ -41,6 +42,7 @@ from perflab.runners.process import Child
 FLAGS = {"native": "--native", "trace_python_allocators": "--trace-python-allocators",
          "follow_fork": "--follow-fork"}
 ALLOC_COLUMNS = ("location", "allocated", "allocations")
+LIVE_COLUMNS = ("location", "heap", "blocks")
 
 
 def memray_command(p: dict[str, Any]) -> list[str]:
@@ -83,36 +85,100 @@ class MemoryRunner:
         if kind == "callable" and duration is None and iterations is None:
             duration = 5.0
         capture = ctx.artifacts_dir / "memray.bin"
+        live = bool(p.get("live"))
+        if live and p.get("follow_fork"):
+            raise PerflabError("test.follow_fork: memray cannot follow forks in live mode", ExitCode.BAD_INPUT)
+        port = memray_live.free_port() if live else 0
+        dest = ["--live-remote", "--live-port", str(port)] if live else ["--force", "--output", str(capture)]
         args = run_args(profile, ctx, duration if kind == "callable" else None, iterations)
-        argv = [*memray, "run", "--quiet", "--force", "--output", str(capture), *pr.tool_options(p, FLAGS), *args]
+        argv = [*memray, "run", "--quiet", *dest, *pr.tool_options(p, FLAGS), *args]
         workdir = pr.workdir_of(profile, ctx)
         env = child_env(workdir, profile.target.options.get("env") or {})
         progress: dict[str, Any] = {}
-        ctx.phase("run", f"running under memray{' (native frames)' if p.get('native') else ''}", 0.0)
+        ctx.phase("run", f"running under memray{' (live)' if live else ''}"
+                  f"{' (native frames)' if p.get('native') else ''}", 0.0)
         started = time.monotonic()
         child = await ctx.spawn(argv, source="target", cwd=workdir, env=env, on_record=progress.update)
+        reader, reader_task = None, None
+        if live:
+            reader = memray_live.LiveReader(port, float(p["interval"]), int(p["top"]),
+                                            lambda heap, top: _live_event(ctx, heap, top),
+                                            alive=lambda: child.returncode is None)
+            reader_task = asyncio.ensure_future(reader.run())
         stopped = False
+        code: int | None = None
         outputs: dict[str, Path] = {}
         try:
             limit = duration + 30.0 if (kind == "callable" and duration) else duration
-            try:
-                code = await child.wait(timeout=limit)
-            except TimeoutError:  # a script/command profiled for ``duration``: stopped with SIGINT, kept
-                stopped = True
-                code = child.returncode
+            code, stopped = await _wait(child, limit, reader_task)
         finally:
             elapsed = time.monotonic() - started
             if child.returncode is None:
                 stopped = True
                 await child.stop(interrupt_grace=3.0, term_grace=2.0)
-            # written even after Ctrl-C or a crash: whatever memray captured becomes a report
-            outputs = await _reports(ctx, memray, capture, p)
+            if reader is not None and reader_task is not None:
+                reader.stop()
+                await asyncio.wait({reader_task}, timeout=5.0)
+            else:
+                # written even after Ctrl-C or a crash: whatever memray captured becomes a report
+                outputs = await _reports(ctx, memray, capture, p)
         if not stopped and code != 0:
             raise pr.target_failure(code, child.stderr_tail, elapsed)
+        if reader is not None:
+            if not reader.state.snapshots:
+                raise ToolError(f"could not read memray's live session on port {port}: "
+                                f"{reader.state.error or pr.last_line(child.stderr_tail)}")
+            return summarize_live(profile, reader.state, elapsed, progress)
         if "stats" not in outputs:
             raise ToolError(f"memray wrote no usable capture ({pr.last_line(child.stderr_tail)})")
         stats = json.loads(outputs["stats"].read_text(encoding="utf-8"))
         return summarize(profile, stats, elapsed, progress, int(p["top"]))
+
+
+async def _wait(child: Child, limit: float | None,
+                reader_task: asyncio.Future[Any] | None) -> tuple[int | None, bool]:
+    """Wait for the target (exit code, stopped-by-us); a live reader that never connected stops it."""
+    waiter = asyncio.ensure_future(child.wait(timeout=limit))
+    try:
+        if reader_task is not None:
+            await asyncio.wait({waiter, reader_task}, return_when=asyncio.FIRST_COMPLETED)
+            if not waiter.done() and reader_task.done() and not reader_task.result().snapshots:
+                # memray waits for a client before running the program: without one it would wait for ever
+                await child.stop(interrupt_grace=1.0, term_grace=1.0)
+                return child.returncode, True
+        return await waiter, False
+    except TimeoutError:  # a script/command profiled for ``duration``: stopped with SIGINT, kept
+        return child.returncode, True
+    finally:
+        if not waiter.done():
+            waiter.cancel()
+
+
+def _live_event(ctx: RunContext, heap: float, top: list[tuple[memray_live.Site, float, int]]) -> None:
+    ctx.sample("mem.heap", heap)
+    ctx.table("top allocators (live heap)", LIVE_COLUMNS,
+              [(f"{f} ({short_path(file)}:{line})" if file else f, units.size(b), f"{n:,}")
+               for (f, file, line), b, n in top])
+
+
+def summarize_live(profile: Profile, st: memray_live.LiveHeap, elapsed: float,
+                   progress: dict[str, Any]) -> Result:
+    metrics = [Metric("heap_peak_observed", st.peak, "B"), Metric("heap_end", st.last, "B"),
+               Metric("run_time", elapsed, "s", comparable=False)]
+    notes = [f"largest heap seen {units.size(st.peak)} over {st.snapshots} live snapshots (a lower bound of the "
+             f"true peak); heap at the end {units.size(st.last)}",
+             "live mode: memray writes no capture, so no flamegraphs, totals or allocation counts "
+             "(run without live = true for those)"]
+    if progress.get("n") and progress.get("elapsed"):
+        cps = float(progress["n"]) / float(progress["elapsed"])
+        metrics.append(Metric("calls_per_s", cps, "/s", comparable=False))
+    rows = tuple((f"{f} ({short_path(file)}:{line})" if file else f, units.size(b), f"{n:,}")
+                 for (f, file, line), b, n in st.top)
+    tables = (SummaryTable(f"{profile.name}: live heap at its largest (memray live)", LIVE_COLUMNS, rows),)
+    data = {"heap_peak_observed": st.peak, "heap_end": st.last, "snapshots": st.snapshots,
+            "top_allocators": [{"function": f, "file": file, "line": line, "size": b, "blocks": n}
+                               for (f, file, line), b, n in st.top]}
+    return Result(Status.PASSED, notes[0], tuple(metrics), {}, data, tables, tuple(notes))
 
 
 async def _tool(ctx: RunContext, argv: list[str], what: str) -> Child | None:

@@ -1,6 +1,6 @@
 """What profiling costs the target: the CPU runner's live top-functions view and memray, A/B in one run.
 
-    python tests/performance/profiling_overhead.py --rounds 5 --seconds 6      # the README figures, ~4 min
+    python tests/performance/profiling_overhead.py --rounds 8 --seconds 4      # the README figures, ~5 min
 
 Each round runs every arm once, in a shuffled order, on the demo targets, and reads the target's own
 throughput (calls per second, reported by the loop agent over the side channel):
@@ -10,7 +10,8 @@ throughput (calls per second, reported by the loop agent over the side channel):
   through the real engine with the process monitor off, so only py-spy's cost is in the figure;
 - ``continuous``: one plain ``py-spy record`` for the whole run (no live view), for comparison;
 - ``memray``: ``memray run --trace-python-allocators`` (the memory runner's default) on the same callable,
-  and on the leaky demo for a fixed number of calls (it keeps every payload, so it cannot run for a duration).
+  ``memray_fast`` without ``--trace-python-allocators``, and both on the leak demo's fixed twin, which
+  allocates and frees a 10 KiB record per call (``fixed_*`` arms).
 
 The cost of an arm is ``1 - median(arm / plain)`` over rounds (ratios taken within a round).
 """
@@ -36,7 +37,7 @@ from perflab.core.engine import Engine  # noqa: E402
 from perflab.runners.process import Child  # noqa: E402
 
 BUSY = "perflab.demo.busy:crunch"
-LEAKY = "perflab.demo.leaky:process_record"
+FIXED = "perflab.demo.leaky:process_record_fixed"  # allocation-heavy, keeps nothing: can loop for a duration
 
 
 async def _loop(config: dict[str, Any], prefix: list[str] | None = None, pyspy: bool = False,
@@ -76,22 +77,24 @@ def _live(seconds: float, folder: Path) -> float:
     return m.value
 
 
-def measure(rounds: int, seconds: float, leaky_calls: int, seed: int = 0) -> dict[str, Any]:
+def measure(rounds: int, seconds: float, seed: int = 0) -> dict[str, Any]:
     rng = random.Random(seed)
     busy = {"callable": BUSY, "duration": seconds}
-    leaky = {"callable": LEAKY, "iterations": leaky_calls}
+    fixed = {"callable": FIXED, "duration": seconds}
     rows: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        memray = [sys.executable, "-m", "memray", "run", "--quiet", "--force", "--trace-python-allocators",
-                  "--output", str(folder / "m.bin")]
+        memray_fast = [sys.executable, "-m", "memray", "run", "--quiet", "--force", "--output", str(folder / "m.bin")]
+        memray = [*memray_fast, "--trace-python-allocators"]
         arms = {
             "plain": lambda: asyncio.run(_loop(busy)),
             "live": lambda: _live(seconds, folder),
             "continuous": lambda: asyncio.run(_loop(busy, pyspy=True, folder=folder)),
             "memray": lambda: asyncio.run(_loop(busy, prefix=memray)),
-            "leaky_plain": lambda: asyncio.run(_loop(leaky)),
-            "leaky_memray": lambda: asyncio.run(_loop(leaky, prefix=memray)),
+            "memray_fast": lambda: asyncio.run(_loop(busy, prefix=memray_fast)),
+            "fixed_plain": lambda: asyncio.run(_loop(fixed)),
+            "fixed_memray": lambda: asyncio.run(_loop(fixed, prefix=memray)),
+            "fixed_memray_fast": lambda: asyncio.run(_loop(fixed, prefix=memray_fast)),
         }
         for _ in range(rounds):
             order = list(arms)
@@ -104,7 +107,9 @@ def measure(rounds: int, seconds: float, leaky_calls: int, seed: int = 0) -> dic
         "live_cost": cost("live", "plain"),
         "continuous_cost": cost("continuous", "plain"),
         "memray_cost_busy": cost("memray", "plain"),
-        "memray_cost_leaky": cost("leaky_memray", "leaky_plain"),
+        "memray_fast_cost_busy": cost("memray_fast", "plain"),
+        "memray_cost_fixed": cost("fixed_memray", "fixed_plain"),
+        "memray_fast_cost_fixed": cost("fixed_memray_fast", "fixed_plain"),
         "plain_calls_per_s": statistics.median(r["plain"] for r in rows),
     }
 
@@ -113,16 +118,18 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=6.0)
-    ap.add_argument("--leaky-calls", type=int, default=5000)
     args = ap.parse_args()
-    res = measure(args.rounds, args.seconds, args.leaky_calls)
+    res = measure(args.rounds, args.seconds)
     for r in res["rounds"]:
         print("  " + "  ".join(f"{k}={v:,.0f}/s" for k, v in sorted(r.items())))
     print(f"median cost to the target over {args.rounds} rounds of {args.seconds:g} s:")
-    print(f"  live top-functions view (py-spy windows, 100 Hz): {res['live_cost'] * 100:+.1f} %")
-    print(f"  one continuous py-spy record (100 Hz):           {res['continuous_cost'] * 100:+.1f} %")
-    print(f"  memray on busy:crunch:                           {res['memray_cost_busy'] * 100:+.1f} %")
-    print(f"  memray on leaky:process_record:                  {res['memray_cost_leaky'] * 100:+.1f} %")
+    print(f"  {'live top-functions view (py-spy windows, 100 Hz):':<57}{res['live_cost'] * 100:+.1f} %")
+    print(f"  {'one continuous py-spy record (100 Hz):':<57}{res['continuous_cost'] * 100:+.1f} %")
+    for key, what in (("memray_cost_busy", "memray (python allocators) on busy:crunch"),
+                      ("memray_fast_cost_busy", "memray (default tracing) on busy:crunch"),
+                      ("memray_cost_fixed", "memray (python allocators) on leaky:process_record_fixed"),
+                      ("memray_fast_cost_fixed", "memray (default tracing) on leaky:process_record_fixed")):
+        print(f"  {what + ':':<57}{res[key] * 100:+.1f} %")
     return 0
 
 

@@ -1,6 +1,6 @@
 """Profiling overhead (README, "profiling"): the live top-functions view and memray, A/B in one run.
 
-The figures in the README come from ``python tests/performance/profiling_overhead.py --rounds 5 --seconds 6``.
+The figures in the README come from ``python tests/performance/profiling_overhead.py --rounds 8 --seconds 4``.
 Here one short round runs (also under ``--benchmark-disable``) so the measurement itself stays working.
 """
 
@@ -12,9 +12,10 @@ from tests.performance.profiling_overhead import measure
 
 
 def test_profiling_overhead_smoke(benchmark) -> None:  # type: ignore[no-untyped-def]
-    res = benchmark.pedantic(measure, args=(1, 1.5, 1000), rounds=1, iterations=1)
+    res = benchmark.pedantic(measure, args=(1, 1.5), rounds=1, iterations=1)
     row = res["rounds"][0]
-    assert set(row) == {"plain", "live", "continuous", "memray", "leaky_plain", "leaky_memray"}
+    assert set(row) == {"plain", "live", "continuous", "memray", "memray_fast", "fixed_plain", "fixed_memray",
+                        "fixed_memray_fast"}
     assert all(v > 0 and math.isfinite(v) for v in row.values())
-    for key in ("live_cost", "continuous_cost", "memray_cost_busy", "memray_cost_leaky"):
+    for key in ("live_cost", "continuous_cost", "memray_cost_busy", "memray_cost_fixed"):
         assert -1.0 < res[key] < 1.0, (key, res[key])

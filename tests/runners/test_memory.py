@@ -70,3 +70,28 @@ def test_python_command_target(tmp_path: Path) -> None:
 def test_shipped_memory_profile_loads() -> None:
     p = profiles.load(PROFILES / "memory.toml")
     assert p.test.type == "memory" and p.test.params["iterations"] == 3000
+
+
+def test_live_mode_streams_heap_and_top_allocators(tmp_path: Path) -> None:
+    from perflab.core.model import Finished, Sample, Table
+
+    (tmp_path / "grow.py").write_text(textwrap.dedent("""
+        import time
+        held = []
+        for _ in range(16):
+            held.append(bytearray(1 << 20))
+            time.sleep(0.1)
+    """))
+    outcome, sink = run_profile(_mem('script = "grow.py"', 'live = true\ninterval = "0.3s"'), tmp_path)
+    r = outcome.result
+    assert r.status == Status.PASSED, r.message
+    end = sink.of(Finished)[0].t
+    heap = [e for e in sink.of(Sample) if e.series == "mem.heap" and e.t < end]
+    assert len(heap) >= 3
+    assert heap[-1].value > heap[0].value  # it grew while we watched
+    tables = [e for e in sink.of(Table) if e.name == "top allocators (live heap)"]
+    assert len(tables) >= 3 and any(t.rows and "grow.py:5" in t.rows[0][0] for t in tables)
+    assert "grow.py:5" in r.tables[0].rows[0][0]  # the summary shows the heap at its largest
+    # snapshots are periodic: the largest one seen is a lower bound of the true 16 MiB peak
+    assert 8 * 2**20 <= r.metric("heap_peak_observed").value < 24 * 2**20
+    assert not any(a.kind == "flamegraph" for a in sink.of(Artifact))  # live mode writes no capture
