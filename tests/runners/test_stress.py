@@ -1,0 +1,82 @@
+"""The stress test type: a real breaking-point search against the demo server's CPU-bound endpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from perflab.core.model import PerflabError
+from perflab.runners.stress import knee, parse_slo
+from perflab.store.sessions import SessionStore
+from tests.conftest import run_cli
+
+STRESS = """
+name = "stress-test"
+[serve]
+command = "demo"
+args = ["--cpu-ms", "10"]
+[target]
+endpoints = [{ path = "/cpu" }]
+[test]
+type = "stress"
+slo = ["p95 < 150ms", "error_rate < 1%"]
+start_users = 2
+step_users = 8
+max_users = 42
+step_duration = "1.5s"
+settle = 0.5
+refine = 1
+recovery_users = 1
+recovery_timeout = "10s"
+"""
+
+
+@pytest.mark.slow
+def test_stress_finds_breaking_point_and_recovery(tmp_path: Path, store_dir: Path) -> None:
+    (tmp_path / "s.toml").write_text(STRESS)
+    out = tmp_path / "out.json"
+    proc = run_cli("--headless", "-q", str(tmp_path / "s.toml"), "--json", str(out), cwd=tmp_path,
+                   env={"PERFLAB_STORE": str(store_dir)}, timeout=150)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run = json.loads(out.read_text())["runs"][0]
+    data = run["result"]["data"]
+    curve = data["curve"]
+    # /cpu serialises requests on one core: 10 ms each, so 42 users (p95 ~ 420 ms) must break p95 < 150ms
+    assert data["first_break"] is not None and data["breaking_point"] is not None, curve
+    bp, first_break = data["breaking_point"], data["first_break"]
+    assert 2 <= bp < first_break <= 42
+    assert first_break - bp < 8  # bisection narrowed the 8-user step
+    by_users = {c["users"]: c for c in curve}
+    assert by_users[bp]["ok"] and by_users[bp]["p95"] < 0.150
+    assert not by_users[first_break]["ok"] and "p95 < 150ms" in by_users[first_break]["broken"]
+    assert data["failure_mode"] == "latency"
+    assert data["recovery_from"] == first_break or data["recovery_from"] >= first_break
+    assert data["recovery_time"] is not None and 0 <= data["recovery_time"] < 10
+    metrics = {m["name"]: m["value"] for m in run["result"]["metrics"] if not m["labels"]}
+    assert metrics["breaking_point"] == bp and "recovery_time" in metrics
+    # the load-vs-p95 / load-vs-error-rate series were recorded, one point per step
+    store = SessionStore(store_dir)
+    sid = run["session"]
+    users = [s.value for s in store.samples(sid, "stress.users")]
+    p95 = store.samples(sid, "stress.p95")
+    assert len(users) == len(p95) == len(store.samples(sid, "stress.error_rate")) == len(curve)
+    assert store.samples(sid, "load.latency.p95")
+
+
+def test_slo_parsing() -> None:
+    objs = parse_slo(["p95 < 500ms", "error_rate < 1%", "rps >= 100", "max<=2s"])
+    assert [(o.metric, o.op, o.limit) for o in objs] == [
+        ("p95", "<", 0.5), ("error_rate", "<", 0.01), ("rps", ">=", 100.0), ("max", "<=", 2.0)]
+    assert objs[0].holds({"p95": 0.4}) and not objs[0].holds({"p95": 0.5})
+    with pytest.raises(PerflabError, match=r"test.slo\[1\]: cannot read"):
+        parse_slo(["p95 < 1s", "latency is fine"])
+    with pytest.raises(PerflabError, match="duration unit"):
+        parse_slo(["p95 < 5%"])
+
+
+def test_knee_is_where_the_curve_bends() -> None:
+    flat_then_steep = [(5, 0.010), (10, 0.011), (15, 0.012), (20, 0.015), (25, 0.080), (30, 0.200)]
+    assert knee(flat_then_steep) == 20
+    assert knee([(5, 0.01), (10, 0.02)]) is None  # too few points
