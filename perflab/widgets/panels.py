@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from rich.table import Table
 from rich.text import Text
+from textual.app import RenderResult
 from textual.reactive import reactive
-from textual.widgets import Static
+from textual.widget import Widget
 
 from perflab.core.aggregate import Check, RunState, SeriesView, Snapshot
 from perflab.core.model import Status
@@ -50,11 +51,15 @@ def format_metric(metric: str, value: float) -> str:
     return f"{value:.4g}"
 
 
-class SnapshotPanel(Static):
-    snapshot: reactive[Snapshot | None] = reactive(None, always_update=True)
+class SnapshotPanel(Widget):
+    """Renders its snapshot; a new one repaints the panel without a relayout (its size never depends on the
+    data, unlike Static.update which asks for a layout of the whole screen 10 times a second)."""
 
-    def watch_snapshot(self, snap: Snapshot | None) -> None:
-        self.update(self.render_snapshot(snap) if snap is not None else Text("waiting", style="dim"))
+    snapshot: reactive[Snapshot | None] = reactive(None, always_update=True, layout=False)
+
+    def render(self) -> RenderResult:
+        snap = self.snapshot
+        return self.render_snapshot(snap) if snap is not None else Text("waiting", style="dim")
 
     def render_snapshot(self, snap: Snapshot) -> Text | Table:
         raise NotImplementedError
@@ -63,7 +68,7 @@ class SnapshotPanel(Static):
 class ProcessPanel(SnapshotPanel):
     """CPU %, RSS, threads and fds of the target's process tree: sparkline plus current value."""
 
-    DEFAULT_CSS = "ProcessPanel { height: auto; border: round $primary; padding: 0 1; }"
+    DEFAULT_CSS = "ProcessPanel { height: 6; border: round $primary; padding: 0 1; }"
 
     def render_snapshot(self, snap: Snapshot) -> Text:
         width = max(8, self.content_size.width - 19)  # title 8, value 11
@@ -81,7 +86,7 @@ class ProcessPanel(SnapshotPanel):
 
 
 class ThresholdsPanel(SnapshotPanel):
-    DEFAULT_CSS = "ThresholdsPanel { height: auto; border: round $primary; padding: 0 1; }"
+    DEFAULT_CSS = "ThresholdsPanel { height: 6; border: round $primary; padding: 0 1; }"
     STYLE = {Check.OK: "green", Check.BREACHED: "bold red", Check.PENDING: "dim"}
 
     def render_snapshot(self, snap: Snapshot) -> Text:
@@ -125,10 +130,8 @@ class StatusLine(SnapshotPanel):
     """Elapsed time, state, phase and progress on one line."""
 
     DEFAULT_CSS = "StatusLine { height: 1; padding: 0 1; background: $boost; }"
-    extra: reactive[str] = reactive("")
+    extra: reactive[str] = reactive("", layout=False)
 
-    def watch_extra(self) -> None:
-        self.watch_snapshot(self.snapshot)
 
     def render_snapshot(self, snap: Snapshot) -> Text:
         out = Text(no_wrap=True, overflow="ellipsis")
