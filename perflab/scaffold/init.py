@@ -46,7 +46,7 @@ pytest = "tests/performance/test_example_benchmarks.py"
 type = "benchmark"
 processes = 3  # independent pytest processes; a regression must show in each of them
 min_rounds = 5
-max_time = "0.1s"  # per benchmark and process; raise it for steadier figures
+max_time = "0.05s"  # per benchmark and process; raise it for steadier figures
 warmup = true
 """
 

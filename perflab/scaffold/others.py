@@ -48,7 +48,7 @@ def load(url: str, *, users: int, p95: str, run_time: str, name: str | None) -> 
     test_rel = f"tests/performance/locust_{base}.py"
     profile_name = f"load-{base.replace('_', '-')}"
     profile_rel = f"profiles/{profile_name}.toml"
-    source = render.template("locustfile.py.tmpl", command=f"new load {url}", host=host, profile=profile_rel,
+    source = render.template("locustfile.py.tmpl", command="new load", host=host, profile=profile_rel,
                              locustfile=test_rel, login_path="/login", p95_ms=f"{budget_ms:g}",
                              path=path.replace("\\", "\\\\").replace('"', '\\"'))
     profile = load_profile(profile_name, test_rel, host, users=users, p95=p95, duration=run_time,
@@ -123,8 +123,8 @@ def leak(target: TargetInfo, root: Path, *, name: str | None, limit: str) -> Fil
                     + '\n    raise NotImplementedError(f"TODO(perflab): build {what} in {__file__}")\n')
     doc = pycode.docstring(
         f"Leak check of {target.ref}, written by ``perflab new leak``.\n\n"
-        f"    run as a test:       pytest {test_rel}\n"
-        f"    with perflab:        perflab --headless {profile_rel}\n\n"
+        f"Run as a test:\n    pytest {test_rel}\n"
+        f"Fit the growth per call with perflab:\n    perflab --headless {profile_rel}\n\n"
         "The perflab profile fits the growth per call with a confidence interval and names the "
         "allocation sites that grow; this test is the quick guard that runs with the rest of the suite.")
     call_expr = f"{call}(*args)" if plan.sized else f"{call}()"
@@ -257,7 +257,8 @@ def query(sql: str, db_url: str, root: Path, *, name: str | None, dsn_env: str) 
             + "    yield conn\n    conn.close()\n")
         consts = [f"DATABASE = {where}"]
         plan_sql = 'f"EXPLAIN QUERY PLAN {SQL}"'
-        plan_check = ("    plan = \" \".join(str(row[-1]) for row in connection.execute(" + plan_sql + "))\n"
+        plan_check = ("    rows = connection.execute(" + plan_sql + ").fetchall()\n"
+                      "    plan = \" \".join(str(row[-1]) for row in rows)\n"
                       "    # TODO(perflab): assert the index you expect, e.g.\n"
                       '    # assert "USING INDEX idx_orders_customer" in plan\n'
                       "    assert plan\n")
@@ -285,8 +286,8 @@ def query(sql: str, db_url: str, root: Path, *, name: str | None, dsn_env: str) 
     consts.append("SQL = " + _py_sql(sql))
     doc = pycode.docstring(
         f"Timing and plan of one query, written by ``perflab new query``.\n\n"
-        f"    run as a test:       pytest {test_rel}\n"
-        f"    with perflab:        perflab --headless {profile_rel}")
+        f"Run as a test:\n    pytest {test_rel}\n"
+        f"Time it and check its plan with perflab:\n    perflab --headless {profile_rel}")
     test_doc = ("Requirement: the query answers within its committed baseline and its plan uses the "
                 "index it was written for (no full scan of a large table).")
     test = (f"def test_{pycode.identifier(base)}(benchmark, connection):\n" + pycode.docstring(test_doc, "    ")
