@@ -232,6 +232,22 @@ def _run_ci(a: argparse.Namespace) -> int:
     return gate_cmds.ci_github(a.profiles, a.python, a.install)
 
 
+def _worker_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    w = sub.add_parser("worker", help="join a load test's Locust master from this machine",
+                       description="Start Locust worker process(es) that join the master of a perflab load "
+                                   "profile run elsewhere with remote_workers = N (README, section load).")
+    w.add_argument("--master", required=True, metavar="HOST[:PORT]", help="the master (default port 5557)")
+    w.add_argument("--locustfile", metavar="FILE", help="local locustfile (default: download the master's)")
+    w.add_argument("--processes", type=int, default=1, help="worker processes to start (one per core)")
+    w.set_defaults(run=_run_worker)
+
+
+def _run_worker(a: argparse.Namespace) -> int:
+    from perflab.runners.load import cmd_worker
+
+    return cmd_worker(a.master, a.locustfile, a.processes)
+
+
 # Each entry adds its subcommand's parser; the parser sets ``run`` to a function that imports lazily.
 SUBCOMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {  # type: ignore[type-arg]
     "sessions": _sessions_parser,
@@ -243,6 +259,7 @@ SUBCOMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {  # type
     "replay": _replay_parser,
     "init": _scaffold_parser,
     "new": _scaffold_parser,
+    "worker": _worker_parser,
 }
 
 

@@ -94,7 +94,9 @@ class Window:
 
 
 _window = Window()
-_raw_file = open(CONFIG["raw"], "a", buffering=1 << 16) if CONFIG.get("raw") else None  # noqa: SIM115
+# Every raw response time (µs, unrounded), one per line: the accuracy benchmark computes exact percentiles.
+_RAW = CONFIG.get("raw") or os.environ.get("PERFLAB_RAW_TIMES")
+_raw_file = open(_RAW, "a", buffering=1 << 16) if _RAW else None  # noqa: SIM115
 _HTTP_CODE = re.compile(r"(?:code=|status(?: code)?[:= ]+|HTTP(?:Error)?[: ]+|^)([1-5]\d\d)\b", re.I)
 
 
@@ -122,15 +124,16 @@ def on_request(request_type: str, name: str, response_time: float, response_leng
     if (context or {}).get("perflab_dropped"):
         _window.record(f"{request_type} {name}", None, "dropped (in-flight limit)")
         return
-    us = int(round((response_time or 0.0) * 1000.0))
+    exact = (response_time or 0.0) * 1000.0  # µs
     intended = (context or {}).get("perflab_intended")
     if intended:
         # Open model: latency counts from when the request was due, so queueing in the generator is not hidden
         # (coordinated omission).
-        us = max(us, int((time.time() - float(intended)) * 1e6))
-    _window.record(f"{request_type} {name}", us, error_kind(exception) if exception is not None else None)
+        exact = max(exact, (time.time() - float(intended)) * 1e6)
+    _window.record(f"{request_type} {name}", int(round(exact)),
+                   error_kind(exception) if exception is not None else None)
     if _raw_file is not None:
-        _raw_file.write(f"{us}\n")
+        _raw_file.write(f"{exact:.3f}\n")
 
 
 def _reset() -> dict[str, Any]:
