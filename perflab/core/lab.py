@@ -11,15 +11,15 @@ import json
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from perflab.core import machine, profiles
-from perflab.core.engine import Engine, Outcome, Sink
-from perflab.core.model import Artifact, ExitCode, PerflabError, Profile, Result, Status
+from perflab.core.engine import Engine, Outcome, Sink, apply_thresholds
+from perflab.core.model import Artifact, ExitCode, Level, Notice, PerflabError, Profile, Result, Status
 from perflab.core.replay import Column, ReplayIndex
 from perflab.store.sessions import SessionRow, SessionStore, default_root
 
@@ -146,17 +146,76 @@ def load_replay(root: Path | None, ref: str) -> tuple[SessionRow, ReplayIndex]:
     return row, index
 
 
+def load_baseline(profile: Profile, folder: str | None = None) -> Any:
+    """The profile's baseline (store.baselines) or None; a corrupt or foreign file raises before any run."""
+    from perflab.store import baselines
+
+    path = baselines.path_for(profile.name, baselines.default_dir(folder))
+    return baselines.read(path, profile=profile.name) if path.exists() else None
+
+
+def judge(profile: Profile, result: Result, base: Any, session_id: str) -> Result:
+    """Compare a finished result with the baseline (core.compare), as the headless gate does: the comparison
+    table and notes join the result, and a "slower" verdict fails it."""
+    from perflab.core.compare import compare
+    from perflab.gates import comparison_dict, settings_for
+    from perflab.report import compare as compare_report
+
+    c = compare(base.raw, result.raw, base_metrics=base.metrics, cand_metrics=result.metrics,
+                settings=settings_for(profile), base_machine=base.machine, cand_machine=machine.fingerprint(),
+                baseline_label=base.label(), candidate_label=f"session {session_id}",
+                baseline_summary_only=base.summary_only)
+    status, message = result.status, result.message
+    if c.failed:
+        status, message = Status.FAILED, "regression: " + c.summary()
+    notes = list(c.notes())
+    if c.machine_differences:
+        notes.insert(0, "WARNING: the baseline was taken on another machine: " + "; ".join(c.machine_differences))
+    tables = (*result.tables, compare_report.table(c)) if c.rows else result.tables
+    return replace(result, status=status, message=message, notes=(*result.notes, *notes), tables=tables,
+                   data={**result.data, "comparison": comparison_dict(c)})
+
+
+def save_baseline(profile: Profile, outcome: Outcome, folder: str | None = None) -> str:
+    """Write a passed run as the profile's baseline; returns what happened, for people."""
+    from perflab.store import baselines
+
+    path = baselines.path_for(profile.name, baselines.default_dir(folder))
+    if outcome.result.status != Status.PASSED:
+        return f"baseline not written: the run did not pass ({outcome.result.status.value}); {path} unchanged"
+    baselines.check_writable(path, profile.name)
+    b = baselines.from_result(profile.name, profile.test.type, outcome.result, machine=machine.fingerprint(),
+                              git=machine.git_info(), session=outcome.session_id)
+    baselines.write(b, path)
+    return f"baseline written: {path}"
+
+
 async def run_recorded(profile: Profile, root: Path | None, sinks: Iterable[Sink], *,
                        on_engine: Callable[[Engine], None] | None = None,
-                       workdir: Path | None = None) -> Outcome:
-    """Run ``profile`` through the engine, recording it as a session; the session always ends with a status."""
+                       workdir: Path | None = None, baseline: bool = True) -> Outcome:
+    """Run ``profile`` through the engine, recording it as a session; the session always ends with a status.
+    Thresholds and, when ``baseline`` and the profile has a baseline file, the regression gate judge the result
+    before the engine's final event, so every sink sees the verdict."""
     workdir = workdir or Path.cwd()
+    base = load_baseline(profile) if baseline else None
     with SessionStore(root or store_root()) as st:
         sid = st.create_session(profile, machine=machine.fingerprint(), git=machine.git_info(workdir))
         secrets = tuple(os.environ.get(name, "") for name in profile.secrets)
         recorder = st.recorder(sid, secrets)
+        engine: Engine
+
+        def finalize(p: Profile, r: Result) -> Result:
+            r = apply_thresholds(p, r, engine.emit, engine.now)
+            if base is None:
+                return r
+            out = judge(p, r, base, sid)
+            for note in out.notes[len(r.notes):]:
+                level = Level.ERROR if note.startswith("regression gate failed") else Level.INFO
+                engine.emit(Notice(engine.now(), level, note, "baseline.compare"))
+            return out
+
         engine = Engine(profile, [recorder, *sinks], session_id=sid, artifacts_dir=st.artifacts_dir(sid),
-                        workdir=workdir)
+                        workdir=workdir, finalize=finalize)
         if on_engine is not None:
             on_engine(engine)
         outcome: Outcome | None = None
@@ -200,21 +259,16 @@ def get_session(root: Path | None, ref: str) -> SessionRow:
         return st.get(ref)
 
 
-def can_compare() -> bool:
-    """True once core.compare exists (built by another issue)."""
-    import importlib.util
+def compare_sessions(root: Path | None, a: str, b: str) -> Result:
+    """Session ``b`` judged against session ``a`` (core.compare on their raw samples), as a Result to show."""
+    from perflab.core.compare import compare
+    from perflab.report import compare as compare_report
 
-    return importlib.util.find_spec("perflab.core.compare") is not None
-
-
-def compare_sessions(root: Path | None, a: str, b: str) -> str:
-    """A one-paragraph comparison of two stored sessions' metrics (core.compare when present)."""
     ra, rb = get_session(root, a), get_session(root, b)
-    if ra.result is None or rb.result is None:
-        return "both sessions need a stored result to compare"
-    lines = []
-    for m in rb.result.metrics:
-        old = ra.result.metric(m.name, **dict(m.labels))
-        if old is not None and old.value:
-            lines.append(f"{m.key()}: {old.value:.4g} -> {m.value:.4g} ({(m.value / old.value - 1) * 100:+.1f} %)")
-    return "\n".join(lines[:12]) or "no metric in common"
+    if ra.result is None or rb.result is None or not ra.result.raw or not rb.result.raw:
+        return Result(Status.ERROR, "both sessions need a stored result with raw samples to compare")
+    c = compare(ra.result.raw, rb.result.raw, base_metrics=ra.result.metrics, cand_metrics=rb.result.metrics,
+                base_machine=ra.machine, cand_machine=rb.machine, baseline_label=f"session {ra.id}",
+                candidate_label=f"session {rb.id}")
+    return Result(Status.FAILED if c.failed else Status.PASSED, c.summary(),
+                  tables=(compare_report.table(c),) if c.rows else (), notes=tuple(c.notes()))

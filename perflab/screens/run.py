@@ -118,13 +118,16 @@ class RunScreen(Screen[None]):
 
     def action_baseline(self) -> None:
         from perflab.core import lab
+        from perflab.core.model import PerflabError
 
-        save = getattr(lab, "save_baseline", None)
-        if save is None or self.outcome is None:
-            self.notify("baselines: finish the run first (or baselines are not available yet)",
-                        severity="warning")
+        profile = getattr(self.feed, "profile", None)
+        if self.outcome is None or profile is None:
+            self.notify("the run has not finished yet", severity="warning")
             return
-        self.notify(save(self.outcome))
+        try:
+            self.notify(lab.save_baseline(profile, self.outcome), timeout=8)  # type: ignore[arg-type]
+        except PerflabError as e:
+            self.notify(str(e), severity="error", timeout=8)
 
     def action_results(self) -> None:
         from perflab.screens.results import ResultsScreen

@@ -140,9 +140,11 @@ class SessionsScreen(Screen[None]):
             self.marked = row.id
             self.notify(f"{row.id} marked; highlight another session and press c again")
             return
-        text = lab.compare_sessions(self.root, self.marked, row.id)
+        from perflab.screens.results import ResultsScreen
+
+        result = lab.compare_sessions(self.root, self.marked, row.id)
+        self.app.push_screen(ResultsScreen(f"{row.id} vs {self.marked}", result, row.id, None, []))
         self.marked = None
-        self.notify(text, timeout=15)
 
     def action_back(self) -> None:
         if self.focused is self.query_one(Input):

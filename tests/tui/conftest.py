@@ -36,5 +36,6 @@ def lab_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "profiles" / "slow.toml").write_text(SLOW)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PERFLAB_STORE", str(tmp_path / "store"))
+    monkeypatch.delenv("PERFLAB_BASELINES", raising=False)  # baselines/ under the folder
     yield tmp_path
     shutil.rmtree(tmp_path / "store", ignore_errors=True)

@@ -49,6 +49,9 @@ def test_run_the_real_benchmark_to_results_then_sessions_replay_and_delete(lab_d
             assert run.outcome.result.status == Status.PASSED
             await wait_for(pilot, lambda: run.snap is not None and run.snap.state == RunState.FINISHED, 5)
             assert run.snap.find("bench.median") and run.snap.find("proc.cpu")  # live panels had data
+            await pilot.press("b")  # keep this run as the baseline
+            baseline = lab_dir / "baselines" / "mini.json"
+            assert baseline.exists()
             await pilot.press("r")
             results = app.screen
             assert isinstance(results, ResultsScreen) and results.result.status == Status.PASSED
@@ -56,9 +59,21 @@ def test_run_the_real_benchmark_to_results_then_sessions_replay_and_delete(lab_d
             await pilot.press("escape", "escape")
             assert isinstance(app.screen, HomeScreen)
             assert home.entries[0].verdict == "passed"  # the home list shows the last verdict
+            await pilot.press("enter")  # again: now judged against the baseline
+            run2 = app.screen
+            await wait_for(pilot, lambda: run2.outcome is not None or run2.error)
+            result = run2.outcome.result
+            assert "comparison" in result.data
+            assert any(n.startswith("regression gate") for n in result.notes)
+            assert any("vs baseline" in t.title for t in result.tables)
+            await pilot.press("escape")
             await pilot.press("s")
             sessions = app.screen
-            assert isinstance(sessions, SessionsScreen) and len(sessions.shown) == 1
+            assert isinstance(sessions, SessionsScreen) and len(sessions.shown) == 2
+            await pilot.press("c", "down", "c")  # compare the two sessions
+            compared = app.screen
+            assert isinstance(compared, ResultsScreen) and compared.result.tables
+            await pilot.press("escape", "up")
             sid = sessions.shown[0].id
             await pilot.press("p")  # replay it through the same run screen
             replay = app.screen
@@ -77,11 +92,11 @@ def test_run_the_real_benchmark_to_results_then_sessions_replay_and_delete(lab_d
             await pilot.press("d")
             assert isinstance(app.screen, Confirm)
             await pilot.press("n")
-            assert lab.list_sessions(root)[0].id == sid  # "no" keeps it
+            assert sid in [r.id for r in lab.list_sessions(root)]  # "no" keeps it
             await pilot.press("d", "y")
             await pilot.pause(0.2)
-            assert lab.list_sessions(root) == [] and sessions.shown == []
-            assert not (root / "artifacts" / sid).exists()
+            assert [r.id for r in lab.list_sessions(root)] == [r.id for r in sessions.shown] != [sid]
+            assert len(sessions.shown) == 1 and not (root / "artifacts" / sid).exists()
 
     asyncio.run(scenario())
 
