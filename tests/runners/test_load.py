@@ -198,3 +198,57 @@ duration = "2s"
     assert _metric(doc, "error_rate", endpoint="GET pay") == 1.0
     assert _metric(doc, "error_rate", endpoint="GET browse") == 0.0
     assert doc["runs"][0]["result"]["data"]["errors"].get("HTTP 500", 0) == _metric(doc, "failures")
+
+
+def test_remote_worker_joins_with_perflab_worker(tmp_path: Path, store_dir: Path) -> None:
+    """`perflab worker --master HOST:PORT` from another folder (another machine in real life) does the load."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "p.toml").write_text(f"""
+name = "remote"
+[serve]
+command = "demo"
+[target]
+endpoints = [{{ path = "/fast" }}]
+[test]
+type = "load"
+users = 3
+duration = "2s"
+remote_workers = 1
+master_port = {port}
+""")
+    out = tmp_path / "out.json"
+    master = subprocess.Popen([sys.executable, "-m", "perflab", "--headless", "-q", str(tmp_path / "p.toml"),
+                               "--json", str(out)], cwd=tmp_path, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True,
+                              env={**os.environ, "PERFLAB_STORE": str(store_dir)})
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # the master listens once Locust is up
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        worker = run_cli("worker", "--master", f"127.0.0.1:{port}", cwd=elsewhere, timeout=60)
+        text, _ = master.communicate(timeout=60)
+    finally:
+        if master.poll() is None:
+            master.kill()
+    assert master.returncode == 0, text
+    assert worker.returncode == 0, worker.stderr
+    assert "joining the master at 127.0.0.1" in worker.stderr
+    assert "remote worker" in text  # the master told the user how to join
+    doc = json.loads(out.read_text())
+    sid = doc["runs"][0]["session"]
+    assert _metric(doc, "requests") > 50
+    assert _metric(doc, "requests") == _locust_count(store_dir, sid, "Aggregated")
