@@ -1,0 +1,185 @@
+"""`perflab init` and `perflab new` in a temporary project with a small package, then the generated suite run
+for real: ruff on every generated file, pytest (benchmarks on), and the CI workflow's own commands, which run
+`perflab --headless profiles/` as the gate.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import run_cli
+
+BIN = Path(sys.executable).parent
+RUFF = ["--select", "E,F,I,B,UP,W", "--target-version", "py311"]
+
+SAMPLE = '''\
+"""A small package standing in for the user's code."""
+
+
+def dedupe(items: list[int]) -> list[int]:
+    """Keep the first occurrence of every item, in order."""
+    seen = set()
+    out = []
+    for x in items:
+        if x not in seen:
+            seen.add(x)
+            out.append(x)
+    return out
+
+
+def dedupe_fast(items):
+    return list(dict.fromkeys(items))
+
+
+def checksum(payload: bytes) -> int:
+    return sum(payload) % 65521
+'''
+
+
+def tool(name: str) -> list[str]:
+    """A console script of this interpreter (as a user would type it), else ``python -m name``."""
+    path = BIN / name
+    return [str(path)] if path.exists() else [sys.executable, "-m", name]
+
+
+def run(argv: list[str], cwd: Path, env: dict[str, str] | None = None,
+        timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    full = {**os.environ, **(env or {})}
+    full.pop("PYTHONPATH", None)  # the generated config must make the project importable on its own
+    return subprocess.run(argv, cwd=cwd, env=full, capture_output=True, text=True, timeout=timeout)
+
+
+def ruff_clean(project: Path, files: list[str]) -> None:
+    ruff = shutil.which("ruff") or str(BIN / "ruff")
+    fmt = run([ruff, "format", "--check", "--diff", "--isolated", *files], project)
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+    chk = run([ruff, "check", "--isolated", *RUFF, *files], project)
+    assert chk.returncode == 0, chk.stdout + chk.stderr
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "proj"
+    (root / "pkg").mkdir(parents=True)
+    (root / "pkg" / "__init__.py").write_text("")
+    (root / "pkg" / "mod.py").write_text(SAMPLE)
+    (root / "pyproject.toml").write_text('[project]\nname = "proj"\nversion = "0.1.0"\n')
+    return root
+
+
+def test_init_then_new_benchmark_runs_green_under_pytest_and_the_ci_gate(project: Path, tmp_path: Path) -> None:
+    r = run_cli("init", cwd=project)
+    assert r.returncode == 0, r.stderr
+    r = run_cli("new", "benchmark", "pkg.mod:dedupe", "--compare", "pkg.mod:dedupe_fast", "--sizes", "100,1000",
+                cwd=project)
+    assert r.returncode == 0, r.stderr
+    assert "tests/performance/test_bench_dedupe.py" in r.stdout and "profiles/bench-dedupe.toml" in r.stdout
+    generated = sorted(str(p.relative_to(project)) for p in project.rglob("*.py") if "pkg" not in p.parts)
+    assert generated == ["locustfile.py", "tests/performance/conftest.py", "tests/performance/test_bench_dedupe.py",
+                         "tests/performance/test_example_benchmarks.py"]
+    ruff_clean(project, generated)
+
+    # `pytest tests/performance` as the user types it, benchmarks on (short rounds to keep the suite quick)
+    r = run([*tool("pytest"), "tests/performance", "-q", "-p", "no:cacheprovider", "--benchmark-max-time=0.01",
+             "--benchmark-warmup=off"], project)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert "11 passed" in r.stdout  # 6 membership + 1 sort + 2 sizes x 2 implementations
+
+    # the workflow's own commands, in order (the install step is replaced by this environment)
+    workflow = yaml.safe_load((project / ".github/workflows/perflab.yml").read_text())
+    steps = workflow["jobs"]["performance"]["steps"]
+    commands = [s["run"] for s in steps if "run" in s and "pip install" not in s["run"]]
+    assert [c.split()[0] for c in commands] == ["python", "perflab"]
+    env = {"PERFLAB_STORE": str(tmp_path / "store")}
+    for command in commands:
+        argv = shlex.split(command)
+        argv = [sys.executable, *argv[1:]] if argv[0] == "python" else [*tool("perflab"), *argv[1:]]
+        argv = [a.replace(".perflab/", str(tmp_path / "out") + "/") for a in argv]
+        (tmp_path / "out").mkdir(exist_ok=True)
+        r = run(argv, project, env)
+        assert r.returncode == 0, f"{command}\n{r.stdout[-4000:]}\n{r.stderr[-2000:]}"
+    assert "example-benchmarks: PASSED" in r.stdout and "bench-dedupe: PASSED" in r.stdout
+    junit = (tmp_path / "out" / "junit.xml").read_text()
+    assert "<testsuite" in junit and "bench-dedupe" in junit
+
+
+def test_new_leak_runs_green_as_a_test_and_a_profile(project: Path, tmp_path: Path) -> None:
+    r = run_cli("new", "leak", "pkg.mod:dedupe_fast", cwd=project)
+    assert r.returncode == 0, r.stderr
+    ruff_clean(project, ["tests/performance/test_leak_dedupe_fast.py"])
+    r = run([*tool("pytest"), "tests/performance/test_leak_dedupe_fast.py", "-q", "-p", "no:cacheprovider",
+             "-o", "pythonpath=."], project)
+    assert r.returncode == 0, r.stdout[-3000:]
+    r = run_cli("--headless", "profiles/leak-dedupe-fast.toml", cwd=project,
+                env={"PERFLAB_STORE": str(tmp_path / "store")})
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert "no growth" in r.stdout.lower() or "growth" in r.stdout.lower()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        body = b'{"ok": true}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def http_server() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_new_load_runs_green_against_a_local_service(project: Path, tmp_path: Path, http_server: str) -> None:
+    r = run_cli("new", "load", f"{http_server}/items", "--users", "3", "--p95", "800ms", "--duration", "4s",
+                "--name", "items", cwd=project)
+    assert r.returncode == 0, r.stderr
+    ruff_clean(project, ["tests/performance/locust_items.py"])
+    r = run_cli("--headless", "profiles/load-items.toml", cwd=project,
+                env={"PERFLAB_STORE": str(tmp_path / "store")}, timeout=120)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert "/items" in r.stdout and "load-items: PASSED" in r.stdout
+
+
+def test_new_query_on_sqlite_runs_green_as_a_test(project: Path, tmp_path: Path) -> None:
+    with sqlite3.connect(project / "shop.db") as conn:
+        conn.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, customer INTEGER, total REAL)")
+        conn.execute("CREATE INDEX idx_orders_customer ON orders (customer)")
+        conn.executemany("INSERT INTO orders (customer, total) VALUES (?, ?)",
+                         [(i % 50, i * 1.5) for i in range(2000)])
+    r = run_cli("new", "query", "--db", "sqlite:///shop.db", "SELECT id, total FROM orders WHERE customer = 7",
+                cwd=project)
+    assert r.returncode == 0, r.stderr
+    ruff_clean(project, ["tests/performance/test_query_orders.py"])
+    r = run([*tool("pytest"), "tests/performance/test_query_orders.py", "-q", "-p", "no:cacheprovider",
+             "--benchmark-max-time=0.02"], project)
+    assert r.returncode == 0, r.stdout[-3000:]
+    if not (Path(__file__).resolve().parents[2] / "perflab/runners/query.py").exists():
+        pytest.skip("the query runner (issue 7) is not built: the profile was only validated")
+    r = run_cli("--headless", "profiles/query-orders.toml", cwd=project,
+                env={"PERFLAB_STORE": str(tmp_path / "store")}, timeout=120)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
