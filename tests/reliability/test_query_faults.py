@@ -7,15 +7,20 @@ missing DSN variable, a missing SQLite file, and a callable that deadlocks under
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import socket
 import sqlite3
+import subprocess
+import sys
 import textwrap
 import time
 from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 
 from perflab.core.model import Status
 from perflab.store.sessions import SessionStore
@@ -170,3 +175,66 @@ def test_unimportable_invariant_is_bad_input(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert result["message"].startswith("cannot load the concurrency target: AttributeError")
     assert "no_such_function" in result["message"]
+
+
+LONG_RUNS = {
+    "concurrency_harness": """
+        name = "long-conc"
+        [target]
+        callable = "perflab.demo.counter:locked_increment"
+        [test]
+        type = "concurrency"
+        levels = [2]
+        workers = ["processes"]
+        duration = "60s"
+        check = "none"
+        gil = false
+    """,
+    "query_agent": """
+        name = "long-query"
+        [target]
+        database = "{db}"
+        sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000000) SELECT count(*) FROM c"
+        [test]
+        type = "query"
+        warmup = 0
+        executions = 1
+        explain = false
+    """,
+}
+
+
+@pytest.mark.parametrize("agent", sorted(LONG_RUNS))
+def test_ctrl_c_stops_the_child_and_everything_it_started(tmp_path: Path, agent: str) -> None:
+    db = tmp_path / "empty.sqlite"
+    sqlite3.connect(db).close()
+    prof = tmp_path / "long.toml"
+    prof.write_text(textwrap.dedent(LONG_RUNS[agent].replace("{db}", str(db))), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    perflab = subprocess.Popen([sys.executable, "-m", "perflab", "--headless", "-q", str(prof), "--store",
+                                str(tmp_path / "store")], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 60
+        family: list[psutil.Process] = []
+        while time.time() < deadline:
+            family = psutil.Process(perflab.pid).children(recursive=True)
+            running = [p for p in family if agent in " ".join(p.cmdline())]
+            # the concurrency run must have its worker processes up too
+            if running and (agent != "concurrency_harness" or len(family) >= 3):
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"{agent} never started: {perflab.stderr.read() if perflab.poll() is not None else ''}")
+        time.sleep(1.0)
+        family = psutil.Process(perflab.pid).children(recursive=True)
+        perflab.send_signal(signal.SIGINT)
+        out, err = perflab.communicate(timeout=30)
+    finally:
+        if perflab.poll() is None:
+            perflab.kill()
+    assert perflab.returncode == 130, out + err
+    gone, alive = psutil.wait_procs(family, timeout=5)
+    assert alive == []
+    with SessionStore(tmp_path / "store", readonly=True) as store:
+        assert store.get("last").status == Status.INTERRUPTED

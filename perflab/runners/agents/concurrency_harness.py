@@ -350,4 +350,7 @@ def main(config_path: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    try:
+        sys.exit(main(sys.argv[1]))
+    except KeyboardInterrupt:  # perflab stops us with SIGINT first: leave quietly, workers are daemons
+        sys.exit(130)
