@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Group
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -17,7 +18,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 
-from perflab.core.model import Artifact, Result, Status
+from perflab.core.model import Artifact, Result, Status, SummaryTable
 from perflab.report import units
 from perflab.report.console import STATUS_STYLE, rich_table
 
@@ -75,10 +76,18 @@ class ResultsScreen(Screen[None]):
             parts.append(verdict)
             parts.append(Text(f"session {self.session_id}", style="dim"))
             for t in r.tables:
-                parts.append(rich_table(t))
+                parts.append(_table(t))
+            bottleneck = r.data.get("bottleneck") if isinstance(r.data, dict) else None
+            for role, b in (bottleneck or {}).items():
+                line = Text()
+                line.append(f"bottleneck ({role}): ", style="bold")
+                line.append(str(b.get("label", "?")), style="bold magenta")
+                line.append(" — " + str(b.get("text", "")).partition(": ")[2], style="dim")
+                parts.append(line)
             for note in r.notes:
-                style = "red" if "breach" in note or "slower" in note else ""
-                parts.append(Text(f"• {note}", style=style))
+                if bottleneck and note.startswith("bottleneck ("):
+                    continue  # shown above with its evidence
+                parts.append(Text(f"• {note}", style=_note_style(note)))
             if r.status == Status.PASSED and not r.notes:
                 parts.append(Text("no thresholds or baseline comparison for this profile", style="dim"))
         return Group(*parts)
@@ -103,6 +112,33 @@ class ResultsScreen(Screen[None]):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+
+VERDICT_STYLE = {"slower": "bold red", "faster": "bold green", "unstable": "yellow", "same": "dim",
+                 "breached": "bold red", "ok": "green"}
+
+
+def _note_style(note: str) -> str:
+    if note.startswith("regression gate failed") or "breach" in note or note.startswith("WARNING"):
+        return "red"
+    if note.startswith(("unstable", "regression gate inconclusive", "not ")):
+        return "yellow"
+    if note.startswith("regression gate passed"):
+        return "green"
+    return ""
+
+
+def _table(t: SummaryTable) -> Table:
+    """A summary table; verdict-like cells (slower, faster, unstable, ...) coloured."""
+    table = rich_table(t)
+    if any(c.lower() in ("verdict", "status", "target is") for c in t.columns):
+        table = Table(title=t.title, title_justify="left", header_style="bold")
+        for i, col in enumerate(t.columns):
+            table.add_column(col, justify="left" if i == 0 else "right", no_wrap=i == 0)
+        for row in t.rows:
+            table.add_row(*(Text(str(c), style=next((v for k, v in VERDICT_STYLE.items()
+                                                      if str(c).lower().startswith(k)), "")) for c in row))
+    return table
 
 
 def _pairs(artifacts: Sequence[Artifact]) -> list[tuple[str, str]]:

@@ -59,10 +59,15 @@ def snapshot_of(events: list, at: float | None = None) -> Snapshot:
 
 
 RESULT = Result(
-    Status.FAILED, "1 threshold breached",
+    Status.FAILED, "regression: 1 slower",
     tables=(SummaryTable("demo: benchmarks (1 processes)", ("benchmark", "median", "rounds"),
-                         (("counting_sort[n=100]", "4 ms", "9"), ("sorted[n=100]", "2.1 µs", "146"))),),
-    notes=("threshold breached: median < 1ms (median 4 ms)", "counting_sort is 1.9e3x slower than sorted"),
+                         (("counting_sort[n=100]", "4 ms", "9"), ("sorted[n=100]", "2.1 µs", "146"))),
+            SummaryTable("session x vs baseline demo", ("metric", "change", "95% CI", "verdict"),
+                         (("median counting_sort", "+12.0 %", "+8.1 .. +15.2 %", "slower"),
+                          ("median sorted", "-0.4 %", "-3.0 .. +2.2 %", "same")))),
+    notes=("regression gate failed: vs baseline demo: 1 slower, 1 same", "bottleneck (target): cpu-bound: x"),
+    data={"bottleneck": {"target": {"label": "cpu-bound", "evidence": {},
+                                    "text": "cpu-bound: cpu 0.98 cores over 6.0 s, I/O 0 B/s"}}},
 )
 
 
