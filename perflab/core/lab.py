@@ -90,7 +90,7 @@ def session_artifacts_dir(root: Path, sid: str) -> Path:
 
 
 FIRST_CHUNK = 10.0  # seconds of samples read before the first frame
-CHUNK = 300.0  # seconds of samples per background read
+CHUNK = 600.0  # seconds of samples per background read
 
 
 def _columns(st: SessionStore, series: list[tuple[int, str, dict[str, str]]], lo: float, hi: float
