@@ -10,7 +10,8 @@ Events: ``query.latency`` (s, one per measured execution, labels query and conne
 ``query.p50|p95|p99`` (s) per statement. Metrics per statement (label ``query``): p50, p95, p99, mean, max (s),
 throughput (/s), executions, full_scans (count of full scans of tables with at least ``large_table`` rows),
 indexes_used (count); unlabelled totals ``full_scans`` and ``indexes_used``; ``uses_index{index=NAME}`` is 1
-when a statement used that index (so ``uses_index(idx_orders_customer) >= 1`` gates). ``Result.data["plans"]``
+when a statement used that index and 0 for the database's other indexes (so
+``uses_index(idx_orders_customer) >= 1`` gates). ``Result.data["plans"]``
 holds each plan (SQLite ``EXPLAIN QUERY PLAN`` rows, PostgreSQL ``EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)``).
 The ``expect`` parameter takes the predicates ``uses_index("NAME")`` and ``no_full_scan``.
 """
@@ -131,6 +132,8 @@ class QueryRunner:
             if k == "connected":
                 state["connected"] = rec
                 ctx.log(f"connected: {rec.get('version')}", source="query")
+            elif k == "indexes":
+                state["indexes"] = list(rec.get("names") or [])
             elif k == "phase":
                 ctx.phase(rec.get("name", "statement"), rec.get("detail", ""), rec.get("progress"))
             elif k == "plan":
@@ -216,8 +219,9 @@ def summarize(profile: Profile, stmts: list[dict[str, Any]], state: dict[str, An
                         "connections": run["connections"], "rows": run["rows"]})
     metrics.append(Metric("full_scans", len(flagged), "count"))
     metrics.append(Metric("indexes_used", len(used), "count"))
-    for ix in sorted(used):
-        metrics.append(Metric("uses_index", 1, "count", labels(index=ix)))
+    # 0 for every index of the database no statement used, so "uses_index(NAME) >= 1" can fail
+    for ix in sorted(used | set(state.get("indexes") or ())):
+        metrics.append(Metric("uses_index", 1 if ix in used else 0, "count", labels(index=ix)))
     metrics += per
     failures = _expectations(p.get("expect") or [], stmts, state)
     notes += failures

@@ -185,3 +185,20 @@ def test_sqlite_plan_parsing_resolves_aliases_and_ignores_small_tables(tmp_path:
     assert "USING COVERING INDEX" in joined["scans"][0]["detail"]
     conn.close()
     con.close()
+
+
+def test_uses_index_threshold_fails_when_an_existing_index_goes_unused(tmp_path: Path, cache: Path) -> None:
+    proc, result = run(tmp_path, cache, """
+        name = "threshold"
+        thresholds = ["uses_index(idx_orders_customer) >= 1"]
+        [target]
+        database = "demo:shop"
+        sql = "SELECT count(*) FROM orders WHERE status = 'paid'"
+        [test]
+        type = "query"
+        warmup = 0
+        executions = 2
+    """)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert metric(result, "uses_index", index="idx_orders_customer") == 0
+    assert "uses_index(idx_orders_customer) >= 1" in result["message"]

@@ -5,6 +5,7 @@ warms up, then times ``executions`` executions on each of ``connections`` connec
 both drivers release the GIL while the database works). Records (field ``k``):
 
 - ``connected``: engine, server version, where (never the DSN itself);
+- ``indexes``: the names of every user index in the database (after ``setup``);
 - ``plan``: statement name, plan rows or JSON, indexes used, full scans with the table's row count;
 - ``stmt``: statement name, latencies (s, one per execution), elapsed (s), rows returned;
 - ``error``: stage (connect, setup, sql, params), statement name, the database's message, host and port.
@@ -104,6 +105,17 @@ class Database:
         import psycopg
 
         return (psycopg.Error,)
+
+    def index_names(self, con: Any) -> list[str]:
+        """Every user index in the database (so an unused one can be reported as such); at most 1,000."""
+        if self.engine == "sqlite":
+            rows = con.execute("SELECT name FROM sqlite_master WHERE type = 'index' LIMIT 1000").fetchall()
+        else:
+            with con.cursor() as cur:
+                cur.execute("SELECT indexname FROM pg_indexes WHERE schemaname NOT IN ('pg_catalog', "
+                            "'information_schema') LIMIT 1000")
+                rows = cur.fetchall()
+        return sorted({str(r[0]) for r in rows})
 
     def version(self, con: Any) -> str:
         if self.engine == "sqlite":
@@ -266,6 +278,7 @@ def run(cfg: dict[str, Any], chan: wire.Channel) -> None:
             wire.resolve(cfg["setup"])(con)
         except errors as e:
             raise Fault("setup", f"setup {cfg['setup']} failed: {e}") from None
+    chan.send("indexes", names=db.index_names(con))
     cons = [con] + [db.connect() for _ in range(int(cfg["connections"]) - 1)]
     executions, warmup = int(cfg["executions"]), int(cfg["warmup"])
     for i, stmt in enumerate(cfg["statements"]):
