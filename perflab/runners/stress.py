@@ -164,7 +164,7 @@ class StressRunner:
         if profile.target.kind != "locustfile":
             spec = target_spec(profile, host, open_model=None, think_time=float(p["think_time"]),
                                timeout=float(p["request_timeout"]))
-            host = spec["host"]
+            host = spec["host"] if spec else host
         session = LocustSession(
             ctx, profile, host=host, config={"interval": 1.0, "shape": "control", "control": str(control)},
             users=0, spawn_rate=1.0, duration=None, workers=int(p["workers"]), cpu_warn=float(p["cpu_warn"]),

@@ -130,13 +130,15 @@ def test_percentiles_match_exact_ones(demo_server: str, tmp_path: Path, request:
     raw = tmp_path / "raw.txt"
     seconds = 6 if _full(request) else 3
     got = _perflab(lf, demo_server, seconds, tmp_path, raw=raw)
-    times = np.loadtxt(raw) / 1e6  # seconds
+    times = np.sort(np.loadtxt(raw) / 1e6)  # seconds
     assert len(times) == got["requests"]
     worst = 0.0
     lines = []
     for key, q in (("p50", 50), ("p90", 90), ("p95", 95), ("p99", 99), ("max", 100)):
-        # HDR reports the value at or above which q % of requests lie: the "inverted CDF" definition
-        exact = float(np.percentile(times, q, method="inverted_cdf"))
+        # the same rank rule as HdrHistogram (nearest rank, rounded half up), so only the histogram's
+        # bucketing is measured, not a difference between percentile definitions
+        rank = max(1, int(q * len(times) / 100 + 0.5))
+        exact = float(times[rank - 1])
         err = abs(got[key] - exact) / exact
         worst = max(worst, err)
         lines.append(f"{key} {got[key] * 1e3:.3f} ms vs exact {exact * 1e3:.3f} ms ({err:.3%})")
