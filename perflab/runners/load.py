@@ -407,7 +407,7 @@ class LoadRunner:
                                    "locustfile's users decide their own pacing")
             open_model = {"rate": p["rate"], "users": users, "max_in_flight": p["max_in_flight"]}
         spawn_rate = float(p.get("spawn_rate") or (users if shape != "ramp" else max(1.0, users / 10)))
-        spec = None if profile.target.kind == "locustfile" else True
+        spec: dict[str, Any] | None = None
         server = await served.start(profile, ctx)
         profiles_ = None
         if server is not None and (p.get("profile_cpu") or p.get("profile_memory")):  # issue 5
@@ -415,10 +415,10 @@ class LoadRunner:
 
             profiles_ = await ServerProfiles(profile, ctx, server.pid).start()
         host = profile.target.options.get("host") or (server.url if server else None)
-        if spec:
+        if profile.target.kind != "locustfile":
             spec = target_spec(profile, host, open_model=open_model, think_time=float(p["think_time"]),
                                timeout=float(p["request_timeout"]))
-            host = spec["host"]
+            host = spec["host"] if spec else host
         session = LocustSession(
             ctx, profile, host=host, config=config, users=users, spawn_rate=spawn_rate, duration=duration,
             workers=int(p["workers"]), remote_workers=int(p["remote_workers"]), master_bind=p["master_bind"],
@@ -562,7 +562,8 @@ async def _run_workers(argv: list[str], env: dict[str, str], processes: int, whe
             await child.start()
         waits = [asyncio.create_task(c.wait()) for c in children]
         stopper = asyncio.create_task(stop.wait())
-        await asyncio.wait([asyncio.gather(*waits), stopper], return_when=asyncio.FIRST_COMPLETED)
+        everyone: asyncio.Future[Any] = asyncio.gather(*waits)
+        await asyncio.wait([everyone, stopper], return_when=asyncio.FIRST_COMPLETED)
         if stop.is_set():
             for child in children:
                 await child.stop()
