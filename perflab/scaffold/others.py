@@ -280,7 +280,7 @@ def query(sql: str, db_url: str, root: Path, *, name: str | None, dsn_env: str) 
                       "    # TODO(perflab): assert the index you expect, e.g.\n"
                       '    # assert "idx_orders_customer" in str(plan)\n'
                       "    assert plan\n")
-        run = ("    def execute():\n        with connection.cursor() as cur:\n"
+        run = ("\n    def execute():\n        with connection.cursor() as cur:\n"
                "            cur.execute(SQL)\n            return cur.fetchall() if cur.description else []\n\n"
                "    result = benchmark(execute)\n")
     consts.append("SQL = " + _py_sql(sql))

@@ -131,7 +131,7 @@ def test_new_leak_runs_green_as_a_test_and_a_profile(project: Path, tmp_path: Pa
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         body = b'{"ok": true}'
-        self.send_response(200)
+        self.send_response(500 if self.path.startswith("/broken") else 200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -165,6 +165,23 @@ def test_new_load_runs_green_against_a_local_service(project: Path, tmp_path: Pa
     assert "/items" in r.stdout and "load-items: PASSED" in r.stdout
 
 
+def test_generated_locustfile_fails_a_broken_service_alone_and_under_perflab(project: Path, tmp_path: Path,
+                                                                          http_server: str) -> None:
+    r = run_cli("new", "load", f"{http_server}/broken", "--users", "2", "--duration", "3s", "--name", "broken",
+                cwd=project)
+    assert r.returncode == 0, r.stderr
+    # Locust alone: the locustfile's own gate turns >1 % failures into exit code 1
+    r = run([sys.executable, "-m", "locust", "-f", "tests/performance/locust_broken.py", "--headless", "-u", "2",
+             "-r", "2", "-t", "3s", "--only-summary"], project, timeout=60)
+    assert r.returncode == 1, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "HTTP 500" in r.stdout + r.stderr
+    # under perflab: the profile's thresholds give the verdict (exit 1 = gate failed)
+    r = run_cli("--headless", "profiles/load-broken.toml", cwd=project,
+                env={"PERFLAB_STORE": str(tmp_path / "store")}, timeout=120)
+    assert r.returncode == 1, r.stdout[-3000:] + r.stderr[-2000:]
+    assert "error_rate" in r.stdout
+
+
 def test_new_query_on_sqlite_runs_green_as_a_test(project: Path, tmp_path: Path) -> None:
     with sqlite3.connect(project / "shop.db") as conn:
         conn.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, customer INTEGER, total REAL)")
@@ -183,3 +200,39 @@ def test_new_query_on_sqlite_runs_green_as_a_test(project: Path, tmp_path: Path)
     r = run_cli("--headless", "profiles/query-orders.toml", cwd=project,
                 env={"PERFLAB_STORE": str(tmp_path / "store")}, timeout=120)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+
+
+def _pg_dsn() -> str | None:
+    dsn = os.environ.get("PERFLAB_PG_DSN")
+    file = Path("/tmp/perflab-ci-pg.dsn")
+    if not dsn and file.exists():
+        dsn = file.read_text().strip()
+    if not dsn:
+        return None
+    import psycopg
+
+    try:
+        psycopg.connect(dsn, connect_timeout=3).close()
+    except psycopg.Error:
+        return None
+    return dsn
+
+
+def test_new_query_on_postgres_reads_the_dsn_from_the_environment(project: Path) -> None:
+    dsn = _pg_dsn()
+    if dsn is None:
+        pytest.skip("no PostgreSQL server reachable (start it with .ci/postgres.sh)")
+    r = run_cli("new", "query", "--db", dsn, "--dsn-env", "SHOP_DSN", "--name", "pg_one",
+                "SELECT n FROM generate_series(1, 100) AS n WHERE n > 90", cwd=project)
+    assert r.returncode == 0, r.stderr
+    written = (project / "tests/performance/test_query_pg_one.py").read_text()
+    assert dsn not in written and dsn not in (project / "profiles/query-pg-one.toml").read_text()
+    ruff_clean(project, ["tests/performance/test_query_pg_one.py"])
+    r = run([*tool("pytest"), "tests/performance/test_query_pg_one.py", "-q", "-p", "no:cacheprovider",
+             "--benchmark-max-time=0.02", "-rs"], project, env={"SHOP_DSN": dsn})
+    assert r.returncode == 0 and "1 passed" in r.stdout, r.stdout[-3000:]
+    r = run_cli("--headless", "profiles/query-pg-one.toml", cwd=project,
+                env={"SHOP_DSN": dsn, "PERFLAB_STORE": str(project / "store")}, timeout=120)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    stored = b"".join(p.read_bytes() for p in (project / "store").rglob("*") if p.is_file())
+    assert dsn.encode() not in stored  # the DSN is a secret: never in the session store
