@@ -238,3 +238,32 @@ def test_ctrl_c_stops_the_child_and_everything_it_started(tmp_path: Path, agent:
     assert alive == []
     with SessionStore(tmp_path / "store", readonly=True) as store:
         assert store.get("last").status == Status.INTERRUPTED
+
+
+def test_a_worker_process_failing_to_start_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    started = time.time()
+    proc, result = run(tmp_path, """
+        name = "badworker"
+        [target]
+        callable = "usercode:work"
+        setup = "usercode:setup"
+        [test]
+        type = "concurrency"
+        levels = [2]
+        workers = ["processes"]
+        duration = "0.2s"
+        gil = false
+    """, module='''
+        import multiprocessing
+
+        def setup():
+            if multiprocessing.current_process().name != "MainProcess":
+                raise OSError("no database in worker processes")
+
+        def work():
+            return 1
+    ''')
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert result["message"] == ("the concurrency harness failed (processes x 2): RuntimeError: a worker process "
+                                 "failed while starting: OSError: no database in worker processes")
+    assert time.time() - started < 40

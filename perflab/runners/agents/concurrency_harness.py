@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import inspect
 import json
 import multiprocessing
 import os
+import queue
 import sys
 import sysconfig
 import threading
@@ -277,6 +279,27 @@ def _process_worker(cfg: dict[str, Any], quota: int, ready: Any, go: Any, out: A
         raise
 
 
+def _await_ready(procs: list[Any], ready: Any, out: Any) -> None:
+    """Wait until every worker process is set up; a worker that dies or fails first is an error, not a hang."""
+    waiting = len(procs)
+    deadline = time.monotonic() + PROCESS_READY_TIMEOUT
+    while waiting:
+        try:
+            ready.get(timeout=0.2)
+            waiting -= 1
+            continue
+        except queue.Empty:
+            pass
+        with contextlib.suppress(queue.Empty):
+            report = out.get_nowait()
+            raise RuntimeError(f"a worker process failed while starting: {report.get('fatal', report)}")
+        dead = [p for p in procs if p.exitcode is not None]
+        if dead:
+            raise RuntimeError(f"a worker process exited while starting (exit code {dead[0].exitcode})")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"worker processes not ready after {PROCESS_READY_TIMEOUT:g} s")
+
+
 def run_processes(cfg: dict[str, Any], chan: wire.Channel, level: int) -> dict[str, Any]:
     # spawn, not fork: the user's module may hold threads or locks a fork would copy half-taken.
     mp = multiprocessing.get_context("spawn")
@@ -286,8 +309,7 @@ def run_processes(cfg: dict[str, Any], chan: wire.Channel, level: int) -> dict[s
              for _ in range(level)]
     for p in procs:
         p.start()
-    for _ in procs:
-        ready.get(timeout=PROCESS_READY_TIMEOUT)
+    _await_ready(procs, ready, out)
     chan.send("trial_start", worker="processes", level=level, pid=os.getpid(), workers=[p.pid for p in procs])
     start = time.perf_counter()
     go.set()
