@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from perflab.core.model import PerflabError
-from perflab.scaffold import bench, init, others, writer
+from perflab.scaffold import bench, init, others, pytest_config, writer
 from perflab.scaffold.target import inspect_target
 
 
@@ -87,4 +87,8 @@ def run_new(a: argparse.Namespace) -> int:
         after = f"next: pytest {g.test_rel}   then   perflab --headless {g.profile_rel}"
     else:  # argparse only offers the kinds above
         raise PerflabError(f"unknown kind {kind!r}")
+    if kind != "load" and pytest_config.plan(root, "src" if (root / "src").is_dir() else ".").action != \
+            writer.Action.KEEP:
+        after += ("\nnote: pytest is not configured for these tests yet (pythonpath, benchmark options): "
+                  "run `perflab init`, or use `python -m pytest` from the project folder")
     return _finish(_pair(root, rels, srcs, a.force), root, a.dry_run, todo, after)

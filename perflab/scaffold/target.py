@@ -17,7 +17,7 @@ from pathlib import Path
 
 from perflab.core.model import PerflabError
 
-INSPECT_TIMEOUT = 60.0  # seconds allowed for importing the user's module
+INSPECT_TIMEOUT = 60.0  # seconds allowed for importing the user's module ($PERFLAB_INSPECT_TIMEOUT overrides)
 _MARK = "PERFLAB-INSPECT "
 _REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
@@ -116,11 +116,15 @@ def inspect_target(ref: str, root: Path) -> TargetInfo:
     env["PYTHONPATH"] = os.pathsep.join([*search_path(root), *filter(None, [env.get("PYTHONPATH")])])
     env.pop("PERFLAB_EVENT_FD", None)
     try:
+        timeout = float(os.environ.get("PERFLAB_INSPECT_TIMEOUT") or INSPECT_TIMEOUT)
+    except ValueError:
+        timeout = INSPECT_TIMEOUT
+    try:
         proc = subprocess.run([sys.executable, "-c", _PROBE, ref], cwd=root, env=env, capture_output=True,
-                              text=True, timeout=INSPECT_TIMEOUT, stdin=subprocess.DEVNULL)
+                              text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
-        raise PerflabError(f"importing {ref.partition(':')[0]!r} took longer than {INSPECT_TIMEOUT:.0f} s; "
-                           "nothing written") from None
+        raise PerflabError(f"importing module {ref.partition(':')[0]!r} took longer than {timeout:g} s "
+                           "(does it do work at import time?); nothing written") from None
     line = next((x for x in reversed(proc.stdout.splitlines()) if x.startswith(_MARK)), None)
     if line is None:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]

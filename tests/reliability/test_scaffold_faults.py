@@ -148,3 +148,12 @@ def test_malformed_pyproject_is_left_untouched(project: Path) -> None:
     assert r.returncode == 2
     assert "pyproject.toml: not valid TOML" in one_line_error(r)
     assert files(project) == before
+
+
+def test_target_that_hangs_at_import_is_cut_off_with_one_line(project: Path) -> None:
+    (project / "pkg" / "slow.py").write_text("import time\n\ntime.sleep(60)\n\n\ndef func(n):\n    return n\n")
+    before = files(project)
+    r = run_cli("new", "benchmark", "pkg.slow:func", cwd=project, env={"PERFLAB_INSPECT_TIMEOUT": "2"}, timeout=30)
+    assert r.returncode == 2
+    assert "importing module 'pkg.slow' took longer than 2 s" in one_line_error(r)
+    assert files(project) == before
