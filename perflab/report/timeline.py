@@ -57,7 +57,8 @@ def cmd_replay_headless(store: str | None, ref: str) -> int:
     table = Table(header_style="bold", title="series over the run", title_justify="left")
     for col in ("series", "n", "min", "mean", "max", "over time"):
         table.add_column(col, justify="left" if col in ("series", "over time") else "right")
-    for s in sorted(snap.series.values(), key=lambda s: s.key)[:MAX_SERIES]:
+    # series over time first (process, load, memory); per-benchmark round series, one per size, last
+    for s in sorted(snap.series.values(), key=lambda s: (s.name.startswith("bench."), s.key))[:MAX_SERIES]:
         table.add_row(s.key, f"{s.count:,}", _fmt(s.name, s.min), _fmt(s.name, s.mean), _fmt(s.name, s.max),
                       spark([p[1] for p in s.points]))
     console.print(table)
