@@ -27,7 +27,7 @@ from typing import Any
 from perflab.core.model import Metric, PerflabError, Profile, Result, Status, ToolError, labels
 from perflab.runners.base import RunContext
 from perflab.runners.benchmark import child_env
-from perflab.runners.concurrency_report import GilSampler, summarize
+from perflab.runners.concurrency_report import WORKER_FRAME, GilSampler, summarize
 from perflab.runners.process import Child
 
 AGENT = "perflab.runners.agents.concurrency_harness"
@@ -209,7 +209,7 @@ async def _dump_stacks(ctx: RunContext, pid: int) -> list[str]:
             lines.append(line)
         ctx.log(line, stream, "py-spy-dump")
 
-    dump = Child(["py-spy", "dump", "--pid", str(pid)], cwd=ctx.workdir, name="py-spy-dump", on_line=on_line,
+    dump = Child(["py-spy", "dump", "--subprocesses", "--pid", str(pid)], cwd=ctx.workdir, name="py-spy-dump", on_line=on_line,
                  side_channel=False)
     await dump.start()
     ctx.children.append(dump)  # reaped by the engine whatever happens
@@ -222,8 +222,29 @@ async def _dump_stacks(ctx: RunContext, pid: int) -> list[str]:
     path = ctx.artifacts_dir / "deadlock-stacks.txt"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     ctx.artifact("py-spy-dump", path, "stacks of the harness threads when the deadlock was suspected")
+    return stuck_frames(lines)
+
+
+def stuck_frames(dump: list[str]) -> list[str]:
+    """The distinct top frames of the threads running the harness's worker loop, from ``py-spy dump`` text."""
     tops: list[str] = []
-    for i, line in enumerate(lines[:-1]):
-        if '"perflab-worker-' in line and lines[i + 1].strip() not in tops:
-            tops.append(lines[i + 1].strip())
+    frames: list[str] = []
+
+    def close() -> None:
+        harness = [i for i, f in enumerate(frames) if f.startswith((WORKER_FRAME + " ", "_sync_call."))]
+        if not harness or harness[0] == 0:
+            return
+        user = frames[harness[0] - 1]  # the target's own frame, just above the harness's call
+        where = user if user == frames[0] else f"{user} -> {frames[0]}"
+        if where not in tops:
+            tops.append(where)
+
+    for raw in dump:
+        line = raw.strip()
+        if raw.startswith(("Thread ", "Process ")):
+            close()
+            frames = []
+        elif raw.startswith(" ") and line:
+            frames.append(line)
+    close()
     return tops

@@ -290,3 +290,30 @@ def test_interpreter_reports_the_gil_state() -> None:
     info = interpreter()
     assert info["free_threaded"] in (True, False)
     assert info["gil_enabled"] is True or info["free_threaded"] is True
+
+
+def test_stuck_frames_name_the_targets_own_frame() -> None:
+    from perflab.runners.concurrency import stuck_frames
+
+    # the shape of `py-spy dump --subprocesses` output (0.4), trimmed
+    dump = """Process 101: python -m perflab.runners.agents.concurrency_harness c.json
+Python v3.11.7 (/usr/bin/python3.11)
+
+Thread 101 (idle): "MainThread"
+    Thread.join (threading.py:1119)
+    run_threads (perflab/runners/agents/concurrency_harness.py:208)
+Thread 102 (idle): "perflab-worker-0"
+    transfer (usercode.py:8)
+    _sync_call.<locals>.<lambda> (perflab/runners/agents/concurrency_harness.py:63)
+    _thread_loop (perflab/runners/agents/concurrency_harness.py:156)
+Process 103: python -c from multiprocessing.spawn import spawn_main
+Thread 103 (idle): "MainThread"
+    Condition.wait (threading.py:327)
+    Event.wait (threading.py:629)
+    block (usercode.py:4)
+    _sync_call.<locals>.<lambda> (perflab/runners/agents/concurrency_harness.py:63)
+    _thread_loop (perflab/runners/agents/concurrency_harness.py:156)
+    _process_worker (perflab/runners/agents/concurrency_harness.py:260)
+""".splitlines()
+    assert stuck_frames(dump) == ["transfer (usercode.py:8)",
+                                  "block (usercode.py:4) -> Condition.wait (threading.py:327)"]
