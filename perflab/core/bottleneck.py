@@ -25,9 +25,10 @@ CPU_BOUND = 0.85  # cores busy (of one core) above which the run is CPU-bound
 IDLE = 0.15  # cores busy below which, without I/O or switching, the run is mostly idle
 IO_RATE = 1 * MIB  # bytes/s of storage I/O that counts as I/O activity
 SWITCH_RATE = 200.0  # voluntary+involuntary context switches per second that suggest waiting on something
-MEM_GROWTH = 100 * MIB  # RSS growth that makes a run memory-bound on its own
-MEM_GROWTH_RATIO = 1.0  # ... or doubling the starting RSS with at least MEM_GROWTH_MIN
-MEM_GROWTH_MIN = 20 * MIB
+# RSS growth that makes a run memory-bound: large in absolute terms AND large against where it started (the
+# first monitor tick comes before the target's imports, so tens of MiB of growth is just start-up)
+MEM_GROWTH = 100 * MIB
+MEM_GROWTH_RATIO = 0.5
 GIL_CONTENDED = 0.6  # below this share of active samples holding the GIL, threads wait for each other
 
 
@@ -87,7 +88,7 @@ def classify(monitor: Mapping[str, float] | None, shares: Mapping[str, float] | 
     evidence.update({k: float(v) for k, v in s.items() if k in ("idle_share", "gil_share", "active_threads")})
     gil = s.get("gil_share")
 
-    if growth >= MEM_GROWTH or (first and growth / first >= MEM_GROWTH_RATIO and growth >= MEM_GROWTH_MIN):
+    if growth >= MEM_GROWTH and growth >= MEM_GROWTH_RATIO * first:
         return Classification(Bottleneck.MEMORY, evidence, "RSS kept growing")
     # contention needs two or more threads wanting the GIL; one thread without it is just in C code
     if gil is not None and gil < GIL_CONTENDED and s.get("active_threads", 0.0) >= 1.5 and cpu >= IDLE:

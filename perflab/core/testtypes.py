@@ -117,6 +117,8 @@ TEST_TYPES: dict[str, TestType] = {
                 "web_port": Param(p.port, default=8089),
                 "cpu_warn": Param(p.ratio, default=0.85, help="warn when a load generator's CPU exceeds this"),
                 "locust_args": Param(p.string_list, default=[], help="extra Locust command-line arguments"),
+                "profile_cpu": Param(p.boolean, default=False, help="py-spy the [serve] server under load"),
+                "profile_memory": Param(p.boolean, default=False, help="run the [serve] server under memray"),
             },
             target_options={
                 "host": Param(p.string, help="base URL (default: the [serve] server's)"),

@@ -121,7 +121,7 @@ class MemoryRunner:
                 await asyncio.wait({reader_task}, timeout=5.0)
             else:
                 # written even after Ctrl-C or a crash: whatever memray captured becomes a report
-                outputs = await _reports(ctx, memray, capture, p)
+                outputs = await write_reports(ctx, memray, capture, p)
         if not stopped and code != 0:
             raise pr.target_failure(code, child.stderr_tail, elapsed)
         if reader is not None:
@@ -194,7 +194,7 @@ async def _tool(ctx: RunContext, argv: list[str], what: str) -> Child | None:
     return child
 
 
-async def _reports(ctx: RunContext, memray: list[str], capture: Path, p: dict[str, Any]) -> dict[str, Path]:
+async def write_reports(ctx: RunContext, memray: list[str], capture: Path, p: dict[str, Any]) -> dict[str, Path]:
     if _size(capture) == 0:
         return {}
     ctx.artifact("memray", capture, "memray capture (memray summary/table/tree work on it)")
@@ -244,7 +244,7 @@ def summarize(profile: Profile, stats: dict[str, Any], elapsed: float, progress:
     notes = [f"peak memory {units.size(peak)}; {units.size(total)} allocated in {count:,.0f} allocations"]
     if allocators:
         loc, size, _ = allocators[0]
-        notes.append(f"top allocator: {_location(loc)} ({units.size(size)}, "
+        notes.append(f"top allocator: {location_label(loc)} ({units.size(size)}, "
                      f"{units.percent(size / total if total else 0)} of all bytes allocated)")
     if progress.get("n") and progress.get("elapsed"):
         cps = float(progress["n"]) / float(progress["elapsed"])
@@ -252,7 +252,7 @@ def summarize(profile: Profile, stats: dict[str, Any], elapsed: float, progress:
         notes.append(f"{int(progress['n']):,} calls in {float(progress['elapsed']):.2f} s under memray "
                      f"({units.rate(cps)}; not comparable, never gated)")
     notes.append("timings taken under memray are not comparable and never gated")
-    rows = tuple((_location(loc), units.size(size), f"{c:,}" if c is not None else "-")
+    rows = tuple((location_label(loc), units.size(size), f"{c:,}" if c is not None else "-")
                  for loc, size, c in allocators)
     tables = (
         SummaryTable(f"{profile.name}: memory (memray)", ("peak memory", "total allocated", "allocations"),
@@ -265,7 +265,7 @@ def summarize(profile: Profile, stats: dict[str, Any], elapsed: float, progress:
     return Result(Status.PASSED, notes[0], tuple(metrics), {}, data, tables, tuple(notes))
 
 
-def _location(loc: str) -> str:
+def location_label(loc: str) -> str:
     """memray's ``function:file:line`` as ``function (file:line)`` with a short file path."""
     func, _, rest = loc.partition(":")
     file, _, line = rest.rpartition(":")

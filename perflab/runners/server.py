@@ -135,6 +135,10 @@ async def start(profile: Profile, ctx: RunContext) -> Server | None:
     else:
         port = free_port()
     argv = server_argv(spec, port)
+    if profile.test.params.get("profile_memory"):  # issue 5: run the server under memray
+        from perflab.runners.serverprof import memray_argv
+
+        argv = memray_argv(profile, ctx, argv)
     cwd = spec.get("cwd")
     base = Path(profile.path).parent if profile.path else ctx.workdir
     workdir = (base / cwd) if cwd else ctx.workdir

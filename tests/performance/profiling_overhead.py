@@ -123,13 +123,13 @@ def main() -> int:
     for r in res["rounds"]:
         print("  " + "  ".join(f"{k}={v:,.0f}/s" for k, v in sorted(r.items())))
     print(f"median cost to the target over {args.rounds} rounds of {args.seconds:g} s:")
-    print(f"  {'live top-functions view (py-spy windows, 100 Hz):':<57}{res['live_cost'] * 100:+.1f} %")
-    print(f"  {'one continuous py-spy record (100 Hz):':<57}{res['continuous_cost'] * 100:+.1f} %")
+    print(f"  {'live top-functions view (py-spy windows, 100 Hz):':<60}{res['live_cost'] * 100:+.1f} %")
+    print(f"  {'one continuous py-spy record (100 Hz):':<60}{res['continuous_cost'] * 100:+.1f} %")
     for key, what in (("memray_cost_busy", "memray (python allocators) on busy:crunch"),
                       ("memray_fast_cost_busy", "memray (default tracing) on busy:crunch"),
                       ("memray_cost_fixed", "memray (python allocators) on leaky:process_record_fixed"),
                       ("memray_fast_cost_fixed", "memray (default tracing) on leaky:process_record_fixed")):
-        print(f"  {what + ':':<57}{res[key] * 100:+.1f} %")
+        print(f"  {what + ':':<60}{res[key] * 100:+.1f} %")
     return 0
 
 

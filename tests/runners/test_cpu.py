@@ -97,3 +97,33 @@ def test_attach_to_running_pid_leaves_it_running(tmp_path: Path) -> None:
 def test_shipped_cpu_profile_loads() -> None:
     p = profiles.load(PROFILES / "cpu.toml")
     assert p.test.type == "cpu" and p.test.params["rate"] == 100
+
+
+def test_load_profile_profiles_its_server(tmp_path: Path) -> None:
+    """profile_cpu / profile_memory on a load profile: py-spy on the served demo app under load, memray too."""
+    text = textwrap.dedent("""
+        name = "api-profiled"
+        timeout = "90s"
+        [serve]
+        command = "demo"
+        args = ["--slow-delay", "0.01", "--cpu-ms", "3", "--fail-rate", "0"]
+        [target]
+        endpoints = [ { method = "GET", path = "/cpu", weight = 1 } ]
+        [test]
+        type = "load"
+        users = 4
+        duration = "3s"
+        profile_cpu = true
+        profile_memory = true
+    """)
+    outcome, sink = run_profile(text, tmp_path)
+    r = outcome.result
+    assert r.status == Status.PASSED, r.message
+    # the demo's /cpu handler burns CPU in the event loop: it is the server's hottest function
+    assert r.data["server_cpu"]["top"][0]["function"].endswith("cpu")
+    assert r.data["server_memory"]["peak_memory"] > 0
+    kinds = {a.kind for a in sink.of(Artifact)}
+    assert {"flamegraph", "speedscope", "memray", "memray-stats", "memray-leaks"} <= kinds
+    # CPU samples of the server share the load test's time axis: they arrive while the load runs
+    live = [e for e in sink.of(Table) if e.name == "top functions"]
+    assert live and live[0].t < sink.of(Finished)[0].t

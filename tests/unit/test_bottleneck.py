@@ -24,7 +24,8 @@ def mon(cpu: float, wall: float = 10.0, io: float = 0.0, ctx: float = 0.0, first
     (mon(0.3, ctx=2000), None, Bottleneck.IO),
     (mon(0.5), None, Bottleneck.MIXED),
     (mon(0.9, first=50 * MIB, last=400 * MIB), None, Bottleneck.MEMORY),
-    (mon(0.9, first=30 * MIB, last=70 * MIB), None, Bottleneck.MEMORY),
+    (mon(0.9, first=10 * MIB, last=60 * MIB), None, Bottleneck.CPU),  # start-up imports, not memory-bound
+    (mon(0.9, first=2000 * MIB, last=2150 * MIB), None, Bottleneck.CPU),  # +7.5 % of a big process
     (mon(0.9, first=300 * MIB, last=330 * MIB), None, Bottleneck.CPU),  # +10 % is not memory-bound
     (mon(1.0), {"gil_share": 0.3, "idle_share": 0.1, "active_threads": 4.0}, Bottleneck.CONTENDED),
     (mon(1.0), {"gil_share": 0.3, "idle_share": 0.1, "active_threads": 1.0}, Bottleneck.CPU),
