@@ -149,6 +149,9 @@ def summarize(profile: Profile, trials: list[dict[str, Any]], hello: dict[str, A
                              f"({units.rate(best['throughput'])}; level {top['level']} gives "
                              f"{units.ratio(top['throughput'] / best['throughput'])} of that).")
     metrics.append(Metric("check_failures", len(failures), "count"))
+    if any(tr.get("blind_check") for tr in trials):
+        notes.append("the callable returns None, so comparing its results with a serial run can only catch "
+                     "exceptions: name target.invariant (and target.setup) to check its shared state.")
     notes.extend(failures)
     notes.extend(skipped)
     notes.append(_interpreter_note(hello))

@@ -32,6 +32,9 @@ async def nap(seconds):
 def flaky():
     raise ValueError("no luck")
 
+def returns_nothing():
+    pass
+
 def spin():
     """CPU-bound: holds the GIL all the time."""
     x = 0
@@ -150,6 +153,23 @@ def test_async_race_is_caught_with_asyncio_tasks(tmp_path: Path) -> None:
     """)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "asyncio at level 3" in result["message"]
+
+
+def test_serial_check_of_a_callable_returning_none_says_it_is_blind(tmp_path: Path) -> None:
+    proc, result = run_profile(tmp_path, """
+        name = "blind"
+        [target]
+        callable = "usercode:returns_nothing"
+        [test]
+        type = "concurrency"
+        levels = [1, 2]
+        workers = ["threads"]
+        duration = "0.1s"
+        max_calls = 1000
+        gil = false
+    """, module=TARGET_MODULE)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert any(n.startswith("the callable returns None, so comparing its results") for n in result["notes"])
 
 
 def test_sync_callable_skips_asyncio_with_a_note(tmp_path: Path) -> None:

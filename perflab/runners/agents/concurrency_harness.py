@@ -212,7 +212,7 @@ def run_threads(cfg: dict[str, Any], chan: wire.Channel, level: int) -> dict[str
     calls, lat, res, errors = tally.merged()
     chan.send("checking", worker="threads", level=level, calls=calls)
     problem = verify(cfg, _sync_call(fn, is_async, args), res, calls)
-    return _trial("threads", level, calls, elapsed, lat, errors, tally.first_error, problem)
+    return _trial("threads", level, calls, elapsed, lat, errors, tally.first_error, problem, _blind(cfg, res))
 
 
 def run_asyncio(cfg: dict[str, Any], chan: wire.Channel, level: int) -> dict[str, Any]:
@@ -254,7 +254,7 @@ def run_asyncio(cfg: dict[str, Any], chan: wire.Channel, level: int) -> dict[str
     calls, lat, res, errors = tally.merged()
     chan.send("checking", worker="asyncio", level=level, calls=calls)
     problem = verify(cfg, _sync_call(fn, is_async, args), res, calls)
-    return _trial("asyncio", level, calls, elapsed, lat, errors, tally.first_error, problem)
+    return _trial("asyncio", level, calls, elapsed, lat, errors, tally.first_error, problem, _blind(cfg, res))
 
 
 def _process_worker(cfg: dict[str, Any], quota: int, ready: Any, go: Any, out: Any) -> None:
@@ -272,7 +272,7 @@ def _process_worker(cfg: dict[str, Any], quota: int, ready: Any, go: Any, out: A
         _thread_loop(0, call, tally, started, until, quota)
         calls, lat, res, errors = tally.merged()
         problem = verify(cfg, call, res, calls)
-        out.put({"calls": calls, "latencies": _thin(lat, 20_000), "errors": errors,
+        out.put({"calls": calls, "latencies": _thin(lat, 20_000), "errors": errors, "blind": _blind(cfg, res),
                  "first_error": tally.first_error, "problem": problem})
     except BaseException as e:  # the parent must hear about it, whatever it is
         out.put({"fatal": f"{type(e).__name__}: {e}"})
@@ -326,12 +326,18 @@ def run_processes(cfg: dict[str, Any], chan: wire.Channel, level: int) -> dict[s
     first = next((r["first_error"] for r in reports if r["first_error"]), None)
     problems = [r["problem"] for r in reports if r["problem"]]
     problem = f"{problems[0]} (in {len(problems)} of {level} worker processes)" if problems else None
-    return _trial("processes", level, calls, elapsed, lat, errors, first, problem)
+    return _trial("processes", level, calls, elapsed, lat, errors, first, problem,
+                  all(r.get("blind") for r in reports))
+
+
+def _blind(cfg: dict[str, Any], results: list[Any]) -> bool:
+    """A serial comparison of results that are all None (or exceptions) can only catch exceptions."""
+    return cfg["check"] == "serial" and all(r is None or isinstance(r, BaseException) for r in results)
 
 
 def _trial(kind: str, level: int, calls: int, elapsed: float, lat: list[float], errors: int,
-           first_error: str | None, problem: str | None) -> dict[str, Any]:
-    return {"worker": kind, "level": level, "calls": calls, "elapsed": elapsed,
+           first_error: str | None, problem: str | None, blind: bool = False) -> dict[str, Any]:
+    return {"worker": kind, "level": level, "calls": calls, "elapsed": elapsed, "blind_check": blind,
             "throughput": calls / elapsed if elapsed > 0 else 0.0, **_percentiles(lat),
             "latencies": _thin(lat), "errors": errors, "first_error": first_error, "problem": problem}
 
