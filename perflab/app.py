@@ -6,6 +6,8 @@ Data sources are injected (``start_feed``) so tests swap in a fake feed; everyth
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 from pathlib import Path
 
 from textual import on, work
@@ -24,7 +26,7 @@ from perflab.screens.run import RunScreen
 class PerflabApp(App[int]):
     CSS_PATH = "perflab.tcss"
     TITLE = "perflab"
-    BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False)]
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True)]
 
     def __init__(self, profiles_dir: Path | str = "profiles", root: Path | None = None, *,
                  replay: str | None = None, workdir: Path | None = None) -> None:
@@ -55,6 +57,20 @@ class PerflabApp(App[int]):
         self.push_screen(screen)
         self.drive(feed, screen)
         return screen
+
+    async def action_quit(self) -> None:
+        """Quit; a live run is stopped first and its children reaped (the session ends "interrupted")."""
+        await self.stop_run()
+        self.exit()
+
+    async def stop_run(self, timeout: float = 30.0) -> None:
+        running = [w for w in self.workers if w.group == "run" and not w.is_finished]
+        if self.run_screen is None or not running:
+            return
+        self.run_screen.feed.stop()
+        if not self.run_screen.feed.is_replay:
+            with contextlib.suppress(Exception):  # its outcome or error is handled by _run_state
+                await asyncio.wait_for(running[0].wait(), timeout)
 
     # -- the one worker -----------------------------------------------------------------
     @work(exclusive=True, group="run", exit_on_error=False)

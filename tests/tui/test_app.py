@@ -191,3 +191,20 @@ def test_adhoc_form_validates_as_you_type_and_saves(lab_dir: Path):
             assert "made" in [e.name for e in home.entries]
 
     asyncio.run(scenario())
+
+
+def test_quitting_during_a_run_stops_it_and_leaves_no_child(lab_dir: Path):
+    root = lab_dir / "store"
+
+    async def scenario() -> None:
+        app = PerflabApp(lab_dir / "profiles", root, workdir=lab_dir)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("down", "enter")
+            run = app.screen
+            await wait_for(pilot, lambda: run.snap is not None and run.snap.find("proc.cpu"), 30)
+            assert psutil.Process().children(recursive=True)  # pytest is running
+            await pilot.press("ctrl+q")
+        assert psutil.Process().children(recursive=True) == []
+        assert [r.status for r in lab.list_sessions(root)] == [Status.INTERRUPTED]
+
+    asyncio.run(scenario())
