@@ -24,7 +24,7 @@ MIB = 1024 * 1024
 CPU_BOUND = 0.85  # cores busy (of one core) above which the run is CPU-bound
 IDLE = 0.15  # cores busy below which, without I/O or switching, the run is mostly idle
 IO_RATE = 1 * MIB  # bytes/s of storage I/O that counts as I/O activity
-SWITCH_RATE = 200.0  # voluntary+involuntary context switches per second that suggest waiting on something
+SWITCH_RATE = 1000.0  # context switches per second (voluntary + involuntary) that suggest waiting on something
 # RSS growth that makes a run memory-bound: large in absolute terms AND large against where it started (the
 # first monitor tick comes before the target's imports, so tens of MiB of growth is just start-up)
 MEM_GROWTH = 100 * MIB
