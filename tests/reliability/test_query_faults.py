@@ -267,3 +267,21 @@ def test_a_worker_process_failing_to_start_is_an_error_not_a_hang(tmp_path: Path
     assert result["message"] == ("the concurrency harness failed (processes x 2): RuntimeError: a worker process "
                                  "failed while starting: OSError: no database in worker processes")
     assert time.time() - started < 40
+
+
+def test_postgres_tests_skip_loudly_outside_ci_and_fail_under_ci(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PERFLAB_TEST_PG_DSN": f"postgresql://nobody@127.0.0.1:{port}/none",
+           "PYTHONPATH": str(REPO)}
+    argv = [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
+            str(REPO / "tests/runners/test_query_postgres.py"), "-k", "shipped"]
+    env.pop("CI", None)
+    local = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert local.returncode == 0, local.stdout + local.stderr
+    assert "1 skipped" in local.stdout
+    assert "SKIPPING the PostgreSQL query tests: PostgreSQL not reachable: Connection refused" in local.stdout
+    ci = subprocess.run(argv, cwd=REPO, env={**env, "CI": "true"}, capture_output=True, text=True, timeout=120)
+    assert ci.returncode == 1, ci.stdout + ci.stderr
+    assert "CI=true but PostgreSQL not reachable: Connection refused" in ci.stdout

@@ -40,7 +40,8 @@ def pg_dsn() -> str:
             with psycopg.connect(dsn, connect_timeout=3) as con:
                 con.execute("SELECT 1")
         except psycopg.Error as e:
-            problem = f"PostgreSQL not reachable: {str(e).strip().splitlines()[-1]}"
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            problem = f"PostgreSQL not reachable: {first.rsplit('failed:', 1)[-1].strip()}"
     if problem:
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(f"CI=true but {problem}")
