@@ -256,7 +256,6 @@ TEST_TYPES: dict[str, TestType] = {
             },
             metrics=frozenset({"throughput", "efficiency", "p50", "p95", "p99", "saturation_level", "gil_wait",
                                "check_failures"}),
-            note="concurrency scaling is being built (issue 7)",
         ),
         TestType(
             name="query",
@@ -284,7 +283,6 @@ TEST_TYPES: dict[str, TestType] = {
             },
             metrics=frozenset({"p50", "p95", "p99", "mean", "max", "throughput", "executions", "full_scans",
                                "indexes_used", "uses_index"}),
-            note="query timing is being built (issue 7)",
         ),
     )
 }
