@@ -145,7 +145,7 @@ class ReplayFeed:
         return self.session
 
     async def _load(self, rest: Any) -> None:
-        await asyncio.sleep(2 * self.tick)  # let the first frame paint before the reads compete for the GIL
+        await asyncio.sleep(0.5)  # let the first frame paint before the reads compete for the GIL
         assert self.index is not None and self.player is not None
         while True:
             before = self.index.loaded_until

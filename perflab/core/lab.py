@@ -115,8 +115,10 @@ def open_replay(root: Path | None, ref: str, *, first: float = FIRST_CHUNK, chun
         row = st.get(ref)
         series = st.series(row.id)
         others = [*st.logs(row.id), *st.other_events(row.id)]
-        end = st.conn.execute("SELECT max(t) FROM samples WHERE series IN (SELECT id FROM series WHERE session=?)",
-                              (row.id,)).fetchone()[0] or 0.0
+        # max(t) per series is one index probe each; over "series IN (...)" SQLite would scan every entry
+        ends = [st.conn.execute("SELECT max(t) FROM samples WHERE series=?", (sid,)).fetchone()[0]
+                for sid, _, _ in series]
+        end = max((e for e in ends if e is not None), default=0.0)
         columns = _columns(st, series, -math.inf, first)
     thresholds: Sequence[str] = ()
     if row.profile_text:
