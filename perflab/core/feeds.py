@@ -155,13 +155,13 @@ class ReplayFeed:
                 self.poke()
 
     async def _loop(self, post: Post) -> None:
-        assert self.index is not None and self.player is not None
+        assert self.index is not None and self.player is not None and self._wake is not None
         while not self._stopped:
+            self._wake.clear()  # before reading the position: a seek from now on wakes the next wait
             pos = self.player.position
             if pos != self._last:
                 self._last = pos
                 post(self.index.snapshot_at(pos))
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.tick)
 
