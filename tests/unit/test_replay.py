@@ -106,3 +106,24 @@ def test_player_pause_seek_speed_and_end():
     p.resume()  # from the end: starts over
     assert p.position == 0.0 and p.playing
     assert p.next_speed() == math.inf and p.position == 100.0
+
+
+def test_replay_feed_posts_at_once_on_seek_and_stops():
+    from perflab.core.feeds import ReplayFeed
+
+    index = ReplayIndex.from_events(_run(10.0))
+    feed = ReplayFeed(index, "t", "load", tick=30.0, clock=lambda: 0.0)  # frozen clock, a tick never comes
+    posted: list = []
+
+    async def main() -> None:
+        task = asyncio.create_task(feed.drive(posted.append))
+        await asyncio.sleep(0.01)
+        assert [s.t for s in posted] == [0.0]
+        feed.seek(5.0)
+        await asyncio.sleep(0.01)
+        assert [s.t for s in posted] == [0.0, 5.0]
+        assert posted[-1] == index.snapshot_at(5.0)
+        feed.stop()
+        await asyncio.wait_for(task, 1.0)
+
+    asyncio.run(main())
