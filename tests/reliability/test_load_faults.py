@@ -188,7 +188,7 @@ def _loading(procs: list[psutil.Process]) -> bool:
 
 
 def test_worker_crash_is_reported_and_the_run_continues(tmp_path: Path, store_dir: Path) -> None:
-    proc, mark = _start(tmp_path, store_dir, "6s")
+    proc, mark = _start(tmp_path, store_dir, "4s")
     try:
         procs = _wait_for(mark, _loading)
         _workers(procs)[0].kill()

@@ -23,10 +23,10 @@ endpoints = [{ path = "/cpu" }]
 type = "stress"
 slo = ["p95 < 150ms", "error_rate < 1%"]
 start_users = 2
-step_users = 8
+step_users = 10
 max_users = 42
-step_duration = "1.5s"
-settle = 0.5
+step_duration = "1s"
+settle = 0.3
 refine = 1
 recovery_users = 1
 recovery_timeout = "10s"
@@ -47,7 +47,7 @@ def test_stress_finds_breaking_point_and_recovery(tmp_path: Path, store_dir: Pat
     assert data["first_break"] is not None and data["breaking_point"] is not None, curve
     bp, first_break = data["breaking_point"], data["first_break"]
     assert 2 <= bp < first_break <= 42
-    assert first_break - bp < 8  # bisection narrowed the 8-user step
+    assert first_break - bp < 10  # bisection narrowed the 10-user step
     by_users = {c["users"]: c for c in curve}
     assert by_users[bp]["ok"] and by_users[bp]["p95"] < 0.150
     assert not by_users[first_break]["ok"] and "p95 < 150ms" in by_users[first_break]["broken"]
