@@ -19,10 +19,10 @@ import secrets as _secrets
 import socket
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import psutil
 
@@ -50,11 +50,15 @@ class StoreError(PerflabError):
     exit_code = ExitCode.BAD_INPUT
 
 
-def _guarded(fn: Any) -> Any:
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _guarded(fn: Callable[Concatenate[SessionStore, _P], _R]) -> Callable[Concatenate[SessionStore, _P], _R]:
     """Reading a damaged page surfaces late: turn it into the one-line StoreError (exit 2), not a traceback."""
 
     @functools.wraps(fn)
-    def wrapper(self: SessionStore, *args: Any, **kw: Any) -> Any:
+    def wrapper(self: SessionStore, *args: _P.args, **kw: _P.kwargs) -> _R:
         try:
             return fn(self, *args, **kw)
         except sqlite3.DatabaseError as e:
@@ -324,7 +328,8 @@ class SessionStore:
     @_guarded
     def sessions(self, *, profile: str | None = None, test_type: str | None = None, status: str | None = None,
                  since: float | None = None, limit: int | None = None) -> list[SessionRow]:
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         for col, val in (("profile", profile), ("test_type", test_type), ("status", status)):
             if val:
                 where.append(f"{col} = ?")
@@ -401,10 +406,11 @@ class SessionStore:
         """Every stored event of a session in time order (samples, logs and the rest merged)."""
         import heapq
 
-        samples = ((s.t, 0, i, s) for i, s in enumerate(self.samples(sid)))
-        logs = ((e.t, 1, i, e) for i, e in enumerate(self.logs(sid)))
-        others = ((e.t, 2, i, e) for i, e in enumerate(self.other_events(sid)))
-        for item in heapq.merge(samples, logs, others):
+        def keyed(events: Sequence[Event], rank: int) -> Iterator[tuple[float, int, int, Event]]:
+            return ((e.t, rank, i, e) for i, e in enumerate(events))
+
+        for item in heapq.merge(keyed(self.samples(sid), 0), keyed(self.logs(sid), 1),
+                                keyed(self.other_events(sid), 2)):
             yield item[3]
 
 
