@@ -166,6 +166,16 @@ def annotate(result: Result) -> Result:
             continue
         found[role] = {"label": c.label.value, "evidence": dict(c.evidence), "text": c.describe()}
         notes.append(f"bottleneck ({role}): {c.describe()}")
-    if not found:
+    levels = result.data.get("levels")
+    extra: dict[str, object] = {}
+    if isinstance(levels, list | tuple) and len(levels) >= 2:
+        lc = load_limit([tuple(map(float, lv)) for lv in levels])  # type: ignore[misc]
+        if lc.limit is not LoadLimit.UNKNOWN:
+            extra["load_limit"] = {"limit": lc.limit.value, "evidence": dict(lc.evidence), "text": lc.describe()}
+            notes.append(lc.describe())
+    if not found and not extra:
         return result
-    return replace(result, data={**result.data, "bottleneck": found}, notes=tuple(notes))
+    data = {**result.data, **extra}
+    if found:
+        data["bottleneck"] = found
+    return replace(result, data=data, notes=tuple(notes))

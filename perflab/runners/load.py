@@ -98,6 +98,8 @@ class LoadStats:
     peak_users: int = 0
     series_p95: list[float] = field(default_factory=list)  # per interval, for baselines' raw samples
     series_rps: list[float] = field(default_factory=list)
+    # per user level: [requests, seconds, histogram] -- core.bottleneck.load_limit reads it (issue 5)
+    levels: dict[int, list[Any]] = field(default_factory=dict)
 
     def total(self) -> tuple[int, int]:
         return sum(c[0] for c in self.count.values()), sum(c[1] for c in self.count.values())
@@ -130,6 +132,11 @@ def add_tick(stats: LoadStats, rec: dict[str, Any], t: float) -> Window:
     stats.peak_users = max(stats.peak_users, window.users)
     if window.requests or window.users:
         stats.elapsed += window.dt
+    if window.users and window.requests:
+        level = stats.levels.setdefault(window.users, [0, 0.0, new_histogram()])
+        level[0] += window.requests
+        level[1] += window.dt
+        level[2].add(window.hist)
     return window
 
 
@@ -495,7 +502,10 @@ def summarize(profile: Profile, session: LocustSession, shape: str) -> Result:
     data = {"requests": n, "failures": f, "elapsed": elapsed, "peak_users": stats.peak_users,
             "errors": dict(stats.errors), "endpoints": sorted(stats.hist), "shape": shape,
             "workers": session.workers + session.remote_workers,
-            "histogram": agg.encode().decode("ascii")}
+            "histogram": agg.encode().decode("ascii"),
+            # (users, requests/s, median latency s) per user level, for the latency-vs-throughput label
+            "levels": [(u, lv[0] / lv[1], lv[2].get_value_at_percentile(50) / 1e6)
+                       for u, lv in sorted(stats.levels.items()) if lv[1] > 0]}
     return Result(Status.PASSED, "", tuple(metrics), raw, data, tuple(tables), tuple(notes))
 
 

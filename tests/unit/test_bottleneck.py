@@ -60,3 +60,18 @@ def test_load_limit() -> None:
     q = load_limit([(10, 500, 0.02), (40, 520, 0.077)])
     assert q.limit is LoadLimit.THROUGHPUT and "requests queue" in q.describe()
     assert load_limit([(10, 100, 0.1)]).limit is LoadLimit.UNKNOWN
+
+
+def test_annotate_adds_label_and_load_limit_notes() -> None:
+    from perflab.core.bottleneck import annotate
+    from perflab.core.model import Result, Status
+
+    r = Result(Status.PASSED, data={"monitor": {"server": mon(0.99)},
+                                    "levels": [(5, 100.0, 0.05), (10, 105.0, 0.095), (20, 104.0, 0.19)]})
+    out = annotate(r)
+    assert out.data["bottleneck"]["server"]["label"] == "CPU-bound"
+    assert out.data["load_limit"]["limit"] == "throughput"
+    assert any(n.startswith("load limit: throughput") for n in out.notes)
+    assert any(n.startswith("bottleneck (server): CPU-bound: cpu 0.99 cores") for n in out.notes)
+    # an interrupted run is left alone
+    assert annotate(Result(Status.INTERRUPTED, data=r.data)).notes == ()
