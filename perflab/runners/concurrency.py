@@ -160,6 +160,8 @@ class ConcurrencyRunner:
                 skipped.append("GIL wait not measured: the GIL is off in this interpreter")
             elif gil.problem and not any(tr.get("gil_wait") is not None for tr in trials):
                 skipped.append(f"GIL wait not measured: {gil.problem}")
+        if not trials and hung is None:
+            raise PerflabError("nothing was measured: " + "; ".join(skipped or ["no worker kind ran"]))
         result = summarize(profile, trials, hello, skipped, float(p["saturation_gain"]))
         if hung is None:
             return result

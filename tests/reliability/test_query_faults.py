@@ -285,3 +285,17 @@ def test_postgres_tests_skip_loudly_outside_ci_and_fail_under_ci(tmp_path: Path)
     ci = subprocess.run(argv, cwd=REPO, env={**env, "CI": "true"}, capture_output=True, text=True, timeout=120)
     assert ci.returncode == 1, ci.stdout + ci.stderr
     assert "CI=true but PostgreSQL not reachable: Connection refused" in ci.stdout
+
+
+def test_asyncio_only_with_a_sync_callable_is_bad_input(tmp_path: Path) -> None:
+    proc, result = run(tmp_path, """
+        name = "nothing"
+        [target]
+        callable = "perflab.demo.counter:locked_increment"
+        [test]
+        type = "concurrency"
+        workers = ["asyncio"]
+    """)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert result["message"] == ("nothing was measured: asyncio skipped: asyncio tasks need an async callable "
+                                 "(async def); this one is synchronous")
