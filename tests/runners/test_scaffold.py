@@ -54,10 +54,11 @@ def tool(name: str) -> list[str]:
     return [str(path)] if path.exists() else [sys.executable, "-m", name]
 
 
-def run(argv: list[str], cwd: Path, env: dict[str, str] | None = None,
-        timeout: float = 240) -> subprocess.CompletedProcess[str]:
+def run(argv: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 240,
+        unset: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
     full = {**os.environ, **(env or {})}
-    full.pop("PYTHONPATH", None)  # the generated config must make the project importable on its own
+    for name in ("PYTHONPATH", *unset):  # the generated config must make the project importable on its own
+        full.pop(name, None)
     return subprocess.run(argv, cwd=cwd, env=full, capture_output=True, text=True, timeout=timeout)
 
 
@@ -102,17 +103,18 @@ def test_init_then_new_benchmark_runs_green_under_pytest_and_the_ci_gate(project
     steps = workflow["jobs"]["performance"]["steps"]
     commands = [s["run"] for s in steps if "run" in s and "pip install" not in s["run"]]
     assert [c.split()[0] for c in commands] == ["python", "perflab"]
-    env = {"PERFLAB_STORE": str(tmp_path / "store")}
     for command in commands:
         argv = shlex.split(command)
         argv = [sys.executable, *argv[1:]] if argv[0] == "python" else [*tool("perflab"), *argv[1:]]
-        argv = [a.replace(".perflab/", str(tmp_path / "out") + "/") for a in argv]
-        (tmp_path / "out").mkdir(exist_ok=True)
-        r = run(argv, project, env)
+        r = run(argv, project, unset=("PERFLAB_STORE",))  # the default store, .perflab/, as in CI
         assert r.returncode == 0, f"{command}\n{r.stdout[-4000:]}\n{r.stderr[-2000:]}"
     assert "example-benchmarks: PASSED" in r.stdout and "bench-dedupe: PASSED" in r.stdout
-    junit = (tmp_path / "out" / "junit.xml").read_text()
+    junit = (project / ".perflab" / "junit.xml").read_text()
     assert "<testsuite" in junit and "bench-dedupe" in junit
+    assert (project / ".perflab" / "summary.md").read_text().strip()
+    # what the upload step collects: one folder per session with pytest-benchmark's JSON of each process
+    uploaded = [p for p in (project / ".perflab" / "artifacts").iterdir() if p.is_dir()]
+    assert len(uploaded) == 2 and all(len(list(p.glob("pytest-benchmark-*.json"))) == 3 for p in uploaded)
 
 
 def test_new_leak_runs_green_as_a_test_and_a_profile(project: Path, tmp_path: Path) -> None:
