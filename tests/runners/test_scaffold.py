@@ -5,6 +5,7 @@ for real: ruff on every generated file, pytest (benchmarks on), and the CI workf
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -130,14 +131,32 @@ def test_new_leak_runs_green_as_a_test_and_a_profile(project: Path, tmp_path: Pa
     assert "no growth" in r.stdout.lower() or "growth" in r.stdout.lower()
 
 
+PASSWORD = "s3cret-pw-4711"  # the test's credential: must reach the server, never the session store
+TOKEN = "tok-9f8e7d"
+
+
 class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        body = b'{"ok": true}'
-        self.send_response(500 if self.path.startswith("/broken") else 200)
+    """GET answers 200 (500 under /broken); POST /login trades the right credentials for a token."""
+
+    seen_auth: list[str] = []
+
+    def _reply(self, status: int, body: bytes) -> None:
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        self.seen_auth.append(self.headers.get("Authorization", ""))
+        self._reply(500 if self.path.startswith("/broken") else 200, b'{"ok": true}')
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        if self.path == "/login" and body == {"username": "ada", "password": PASSWORD}:
+            self._reply(200, json.dumps({"token": TOKEN}).encode())
+        else:
+            self._reply(401, b'{"error": "bad credentials"}')
 
     def log_message(self, *args: object) -> None:
         pass
@@ -161,10 +180,15 @@ def test_new_load_runs_green_against_a_local_service(project: Path, tmp_path: Pa
                 "--name", "items", cwd=project)
     assert r.returncode == 0, r.stderr
     ruff_clean(project, ["tests/performance/locust_items.py"])
-    r = run_cli("--headless", "profiles/load-items.toml", cwd=project,
-                env={"PERFLAB_STORE": str(tmp_path / "store")}, timeout=120)
+    _Handler.seen_auth.clear()
+    r = run_cli("--headless", "profiles/load-items.toml", cwd=project, timeout=120,
+                env={"PERFLAB_STORE": str(tmp_path / "store"), "PERF_USERNAME": "ada", "PERF_PASSWORD": PASSWORD})
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
-    assert "/items" in r.stdout and "load-items: PASSED" in r.stdout
+    assert "/items" in r.stdout and "login" in r.stdout and "load-items: PASSED" in r.stdout
+    # the sign-in flow ran: every page view carried the token the credentials from the environment bought
+    assert _Handler.seen_auth and set(_Handler.seen_auth) == {f"Bearer {TOKEN}"}
+    stored = b"".join(p.read_bytes() for p in (tmp_path / "store").rglob("*") if p.is_file())
+    assert PASSWORD.encode() not in stored
 
 
 def test_generated_locustfile_fails_a_broken_service_alone_and_under_perflab(project: Path, tmp_path: Path,
