@@ -160,6 +160,8 @@ class QueryRunner:
         code = await child.wait()
         err = state["error"]
         if err is not None:
+            if err.get("stage") == "params":  # the profile's parameter source: the user's to fix
+                raise PerflabError(self._error_message(engine, err, stmts))
             raise ToolError(self._error_message(engine, err, stmts))
         if code != 0 or len(state["runs"]) < len(stmts):
             tail = [x for x in child.stderr_tail if x.strip()]

@@ -299,3 +299,24 @@ def test_asyncio_only_with_a_sync_callable_is_bad_input(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert result["message"] == ("nothing was measured: asyncio skipped: asyncio tasks need an async callable "
                                  "(async def); this one is synchronous")
+
+
+def test_a_failing_parameter_source_is_bad_input_naming_it(tmp_path: Path) -> None:
+    db = tmp_path / "t.sqlite"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE t (x INTEGER)")
+    proc, result = run(tmp_path, f"""
+        name = "badparams"
+        [target]
+        database = "{db}"
+        sql = "SELECT x FROM t WHERE x = ?"
+        [test]
+        type = "query"
+        params_from = "usercode:ids"
+    """, module='''
+        def ids():
+            raise KeyError("customers")
+    ''')
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert result["message"] == ("statement 'query 1': parameters from usercode:ids failed: "
+                                 "KeyError: 'customers'")

@@ -210,14 +210,19 @@ class Database:
 def parameter_rows(stmt: dict[str, Any], cfg: dict[str, Any], needed: int) -> list[Any]:
     """The parameter rows one statement cycles through (at most ``needed`` are taken from a generator)."""
     source: Iterable[Any]
+    ref = stmt.get("params_from") or (cfg.get("params_from") if not cfg.get("params") else None)
     if stmt.get("params") is not None:
         source = stmt["params"]
-    elif stmt.get("params_from"):
-        source = wire.resolve(stmt["params_from"])()
+    elif ref:
+        try:
+            source = iter(wire.resolve(ref)())
+            rows = [r if isinstance(r, list | tuple | dict) else (r,) for r in itertools.islice(source, needed)]
+        except Exception as e:
+            raise Fault("params", f"statement {stmt['name']!r}: parameters from {ref} failed: "
+                                  f"{type(e).__name__}: {e}") from None
+        source = rows
     elif cfg.get("params"):
         source = cfg["params"]
-    elif cfg.get("params_from"):
-        source = wire.resolve(cfg["params_from"])()
     else:
         return [()]
     rows = [r if isinstance(r, list | tuple | dict) else (r,) for r in itertools.islice(source, needed)]
@@ -276,8 +281,8 @@ def run(cfg: dict[str, Any], chan: wire.Channel) -> None:
     if cfg.get("setup"):
         try:
             wire.resolve(cfg["setup"])(con)
-        except errors as e:
-            raise Fault("setup", f"setup {cfg['setup']} failed: {e}") from None
+        except Exception as e:  # the database's error or the user's code: either way one line
+            raise Fault("setup", f"setup {cfg['setup']} failed: {type(e).__name__}: {e}") from None
     chan.send("indexes", names=db.index_names(con))
     cons = [con] + [db.connect() for _ in range(int(cfg["connections"]) - 1)]
     executions, warmup = int(cfg["executions"]), int(cfg["warmup"])
