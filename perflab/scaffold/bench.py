@@ -159,6 +159,8 @@ def _test_function(func: str, target: TargetInfo, compares: list[TargetInfo], lo
     if any_async:
         fn = f"blocking({fn}, runner)"
     if sized:
+        lines.append("    # every round reuses args: a target that changes them in place needs")
+        lines.append("    # benchmark.pedantic(fn, setup=...) to get fresh arguments each round")
         lines.append("    args = make_args(n)")
     if compares:
         ref = locals_[1]

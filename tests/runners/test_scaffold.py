@@ -262,3 +262,18 @@ def test_new_query_on_postgres_reads_the_dsn_from_the_environment(project: Path)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     stored = b"".join(p.read_bytes() for p in (project / "store").rglob("*") if p.is_file())
     assert dsn.encode() not in stored  # the DSN is a secret: never in the session store
+
+
+def test_src_layout_project_is_importable_by_the_generated_config(tmp_path: Path) -> None:
+    root = tmp_path / "srcproj"
+    (root / "src" / "lib").mkdir(parents=True)
+    (root / "src" / "lib" / "__init__.py").write_text("async def double(n: int) -> int:\n    return 2 * n\n")
+    r = run_cli("init", cwd=root)  # no pyproject.toml: pytest.ini is written
+    assert r.returncode == 0, r.stderr
+    assert "pythonpath = src" in (root / "pytest.ini").read_text()
+    r = run_cli("new", "benchmark", "lib:double", "--sizes", "3", cwd=root)
+    assert r.returncode == 0, r.stderr
+    ruff_clean(root, ["tests/performance/test_bench_double.py"])
+    r = run([*tool("pytest"), "tests/performance/test_bench_double.py", "-q", "-p", "no:cacheprovider",
+             "--benchmark-disable"], root)
+    assert r.returncode == 0 and "1 passed" in r.stdout, r.stdout[-3000:]
