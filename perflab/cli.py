@@ -185,6 +185,8 @@ def _gate_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     c.add_argument("--store", metavar="DIR")
     c.add_argument("--baseline-dir", metavar="DIR")
     c.add_argument("--tolerance", type=float, help="minimum effect size as a ratio (default 0.05)")
+    c.add_argument("--max-cv", type=float, default=0.10,
+                   help="process medians varying more than this (CV) make a metric unstable (default 0.10)")
     c.set_defaults(run=_run_compare)
 
     h = sub.add_parser("history", help="a metric across stored sessions, with change points")
@@ -217,7 +219,7 @@ def _run_baseline(a: argparse.Namespace) -> int:
 def _run_compare(a: argparse.Namespace) -> int:
     from perflab import gate_cmds
 
-    return gate_cmds.compare_cmd(a.a, a.b, a.store, a.baseline_dir, a.tolerance)
+    return gate_cmds.compare_cmd(a.a, a.b, a.store, a.baseline_dir, a.tolerance, a.max_cv)
 
 
 def _run_history(a: argparse.Namespace) -> int:

@@ -102,9 +102,10 @@ def _side(ref: str, store_dir: str | None, folder: str | None) -> Baseline:
         raise PerflabError(f"{ref}: not a baseline file, a baseline name or a session ({e})") from None
 
 
-def compare_cmd(a: str, b: str, store_dir: str | None, folder: str | None, tolerance: float | None) -> int:
+def compare_cmd(a: str, b: str, store_dir: str | None, folder: str | None, tolerance: float | None,
+                max_cv: float = 0.10) -> int:
     base, cand = _side(a, store_dir, folder), _side(b, store_dir, folder)
-    settings = GateSettings(tolerance=tolerance if tolerance is not None else 0.05)
+    settings = GateSettings(tolerance=tolerance if tolerance is not None else 0.05, max_cv=max_cv)
     c: Comparison = compare(base.raw, cand.raw, base_metrics=base.metrics, cand_metrics=cand.metrics,
                             settings=settings, base_machine=base.machine, cand_machine=cand.machine,
                             baseline_label=_name(a, base), candidate_label=_name(b, cand),

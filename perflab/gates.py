@@ -15,6 +15,7 @@ Policy (README, "baselines"):
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from perflab.core.engine import Outcome
+    from perflab.store.sessions import SessionStore
 
 
 @dataclass(frozen=True)
@@ -81,8 +83,11 @@ class Gates:
                                        "and --strict-machine is set")
             self.baselines[p.name] = b
 
-    def after_run(self, profile: Profile, outcome: Outcome, console: Console) -> Outcome:
-        """Compare with the baseline, print the verdicts, save or update the baseline; the gated outcome."""
+    def after_run(self, profile: Profile, outcome: Outcome, console: Console,
+                  store: SessionStore | None = None) -> Outcome:
+        """Compare with the baseline, print the verdicts, save or update the baseline; the gated outcome.
+
+        With ``store``, the session's stored result and exit code are updated to include the gate."""
         result = outcome.result
         comparison: Comparison | None = None
         base = self.baselines.get(profile.name)
@@ -113,6 +118,9 @@ class Gates:
             if comparison.failed and code == ExitCode.OK:
                 code = ExitCode.FAILED
             outcome = replace(outcome, result=result, exit_code=code)
+            if store is not None:
+                secrets = tuple(v for v in (os.environ.get(n) for n in profile.secrets) if v)
+                store.finish_session(outcome.session_id, result, int(code), outcome.duration, secrets)
         self._maybe_save(profile, outcome, console)
         self.reports.append(ProfileReport(profile.name, outcome.session_id, outcome.result, int(outcome.exit_code),
                                           outcome.duration, comparison))

@@ -163,7 +163,7 @@ def run_profiles(opts: HeadlessOptions) -> int:
         for profile in loaded:
             outcome = run_profile(profile, store, console, quiet=opts.quiet)
             print_result(console, profile.name, outcome.result, outcome.session_id, outcome.duration)
-            outcome = gates.after_run(profile, outcome, console)
+            outcome = gates.after_run(profile, outcome, console, store)
             outcomes.append((profile, outcome))
             if outcome.exit_code == ExitCode.INTERRUPTED:
                 break

@@ -86,7 +86,8 @@ EXTRA_TABLES["serve"] = {
 # [gate]: how strict the comparison with the baseline is (core.compare, README "baselines"); the minimum
 # effect size is the top-level ``tolerance``.
 EXTRA_TABLES["gate"] = {
-    "max_cv": Param(p.ratio, default=0.10, help="a side whose process medians vary more (CV) is unstable"),
+    "max_cv": Param(p.positive_number, default=0.10,
+                    help="a side whose process medians vary more (CV, 0.10 = 10 %) is unstable"),
     "confidence": Param(p.ratio, default=0.95, help="two-sided level of the ratio's confidence interval"),
     "min_processes": Param(p.positive_int, default=2, help="fewer processes on a side: unstable"),
     "min_rounds": Param(p.positive_int, default=5, help="a process with fewer rounds: unstable"),
