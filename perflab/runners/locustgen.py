@@ -122,6 +122,18 @@ def _task(ep):
 
 if SPEC.get("open"):
     OPEN = SPEC["open"]
+    _rate = [float(OPEN["rate"]), 0.0]  # requests/s, monotonic time it was last read
+
+    def current_rate():
+        """The stress runner changes the rate through its control file; re-read it twice a second."""
+        if OPEN.get("control") and time.monotonic() - _rate[1] > 0.5:
+            _rate[1] = time.monotonic()
+            try:
+                with open(OPEN["control"], encoding="utf-8") as f:
+                    _rate[0] = float(json.load(f).get("rate", _rate[0]))
+            except (OSError, ValueError):
+                pass
+        return _rate[0]
 
     class PerflabArrivals(FastHttpUser):
         """Open model: starts requests on a schedule, independent of answers."""
@@ -133,10 +145,17 @@ if SPEC.get("open"):
 
         @task
         def arrivals(self):
-            period = max(1, int(OPEN["users"])) / float(OPEN["rate"])
+            rate = current_rate()
+            period = max(1, int(OPEN["users"])) / rate if rate > 0 else 0.2
             pool = Pool(self.concurrency)
             due = time.time() + random.random() * period  # users start out of phase
             while True:
+                rate = current_rate()
+                if rate <= 0:
+                    gevent.sleep(0.2)
+                    due = time.time()
+                    continue
+                period = max(1, int(OPEN["users"])) / rate
                 delay = due - time.time()
                 if delay > 0:
                     gevent.sleep(delay)

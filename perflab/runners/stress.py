@@ -11,9 +11,13 @@ Steps go up by ``step_users`` until one breaks (or ``max_users``); then the load
 the recovery time is the time until one interval meets the objectives again; then ``refine`` bisection steps
 between the last good and the first bad load narrow the breaking point.
 
-Series: ``stress.users`` (count), ``stress.p95`` (s), ``stress.error_rate`` (ratio), ``stress.rps`` (/s), one
+``load = "arrival_rate"`` (url/endpoints targets) steps the open model's arrival rate instead of the users:
+``start_rate``, ``step_rate``, ``max_rate``, ``recovery_rate`` in requests/s, sent by ``arrival_users``
+scheduling users; latency then includes queueing (no coordinated omission).
+
+Series: ``stress.users`` (count) or ``stress.rate`` (/s), ``stress.p95`` (s), ``stress.error_rate`` (ratio), ``stress.rps`` (/s), one
 point per measured step at the same time stamp, so a chart can pair load with p95 and error rate; plus the
-load test's own ``load.*`` series. Metrics: breaking_point and knee (users), recovery_time (s), and at the
+load test's own ``load.*`` series. Metrics: breaking_point and knee (users or requests/s), recovery_time (s), and at the
 breaking point p95 (s), error_rate (ratio), rps (/s).
 """
 
@@ -81,9 +85,26 @@ def parse_slo(items: list[str]) -> list[Objective]:
     return out
 
 
+@dataclass(frozen=True)
+class Mode:
+    """What the search steps: users (closed model) or arrival rate (open model)."""
+
+    name: str  # users | arrival_rate
+    unit: str  # shown after a load value: "users" or "req/s"
+    series: str  # stress.users | stress.rate
+    metric_unit: str  # count | /s
+    sched_users: int = 0  # arrival_rate: users that schedule the arrivals
+
+    def show(self, load: float) -> str:
+        return f"{load:g} {self.unit}"
+
+
+USERS = Mode("users", "users", "stress.users", "count")
+
+
 @dataclass
 class Step:
-    users: int
+    users: float  # the load: users, or requests/s in arrival_rate mode
     values: dict[str, float]  # p50..max (s), error_rate, rps, requests
     ok: bool
     broken: list[str]
@@ -95,7 +116,7 @@ class Step:
 class Search:
     steps: list[Step] = field(default_factory=list)
     recovery_time: float | None = None
-    recovery_from: int | None = None
+    recovery_from: float | None = None
 
 
 def measure_windows(windows: list[Window]) -> tuple[dict[str, float], dict[str, int]]:
@@ -128,7 +149,7 @@ def failure_mode(step: Step) -> str:
     return "latency" if step.broken else "none"
 
 
-def knee(points: list[tuple[int, float]]) -> int | None:
+def knee(points: list[tuple[float, float]]) -> float | None:
     """The load where the latency curve bends: the point farthest below the chord from first to last point
     (Kneedle on a convex, increasing curve). None with fewer than 3 points or a flat curve."""
     pts = sorted(set(points))
@@ -152,9 +173,20 @@ class StressRunner:
     async def run(self, profile: Profile, ctx: RunContext) -> Result:
         p = profile.test.params
         objectives = parse_slo(list(p["slo"]))
-        start, step_users, max_users = int(p["start_users"]), int(p["step_users"]), int(p["max_users"])
-        if start > max_users:
-            raise PerflabError("test.start_users: larger than test.max_users")
+        if p["load"] == "arrival_rate":
+            if profile.target.kind == "locustfile":
+                raise PerflabError('test.load: "arrival_rate" (open model) needs a url or endpoints target')
+            mode = Mode("arrival_rate", "req/s", "stress.rate", "/s", int(p["arrival_users"]))
+            start, step, top = float(p["start_rate"]), float(p["step_rate"]), float(p["max_rate"])
+            recovery = float(p.get("recovery_rate") or start)
+            what = "rate"
+        else:
+            mode = USERS
+            start, step, top = int(p["start_users"]), int(p["step_users"]), int(p["max_users"])
+            recovery = int(p.get("recovery_users") or start)
+            what = "users"
+        if start > top:
+            raise PerflabError(f"test.start_{what}: larger than test.max_{what}")
         control = ctx.artifacts_dir / "control.json"
         ctx.artifacts_dir.mkdir(parents=True, exist_ok=True)
         _write(control, {"users": 0})
@@ -162,7 +194,11 @@ class StressRunner:
         host = profile.target.options.get("host") or (server.url if server else None)
         spec = None
         if profile.target.kind != "locustfile":
-            spec = target_spec(profile, host, open_model=None, think_time=float(p["think_time"]),
+            open_model = None
+            if mode.sched_users:
+                open_model = {"rate": start, "users": mode.sched_users, "max_in_flight": p["max_in_flight"],
+                              "control": str(control)}
+            spec = target_spec(profile, host, open_model=open_model, think_time=float(p["think_time"]),
                                timeout=float(p["request_timeout"]))
             host = spec["host"] if spec else host
         session = LocustSession(
@@ -174,8 +210,8 @@ class StressRunner:
         task = asyncio.create_task(session.run())
         search = Search()
         try:
-            prober = Prober(ctx, session, task, windows, control, objectives, p, max_users)
-            await prober.search(start, step_users, max_users, search)
+            prober = Prober(ctx, session, task, windows, control, objectives, p, mode, top, recovery)
+            await prober.search(start, step, top, search)
         finally:
             _write(control, {"stop": True})
             with contextlib.suppress(Exception):
@@ -189,20 +225,21 @@ class StressRunner:
                 await server.stop()
         if task.done() and not task.cancelled() and task.exception() is not None:
             raise task.exception()  # type: ignore[misc]
-        return summarize(profile, search, objectives, max_users)
+        return summarize(profile, search, objectives, top, mode)
 
 
 class Prober:
     """Sets loads and judges them against the objectives, watching the Locust session as it goes."""
 
     def __init__(self, ctx: RunContext, session: LocustSession, task: asyncio.Task[int], windows: list[Window],
-                 control: Path, objectives: list[Objective], p: Any, max_users: int) -> None:
+                 control: Path, objectives: list[Objective], p: Any, mode: Mode, top: float,
+                 recovery: float) -> None:
         self.ctx, self.session, self.task, self.windows = ctx, session, task, windows
-        self.control, self.objectives, self.max_users = control, objectives, max_users
+        self.control, self.objectives, self.mode, self.top = control, objectives, mode, top
         self.settle = float(p["settle"])
         self.step_duration = float(p["step_duration"])
         self.refine = int(p["refine"])
-        self.recovery_users = int(p.get("recovery_users") or p["start_users"])
+        self.recovery_load = recovery
         self.recovery_timeout = float(p["recovery_timeout"])
 
     async def _tick(self) -> None:
@@ -216,8 +253,14 @@ class Prober:
                                and self.session.master.stderr_tail else "no output"))
         await asyncio.sleep(0.2)
 
-    async def set_users(self, users: int) -> float:
-        _write(self.control, {"users": users, "spawn_rate": max(users, 1)})
+    def _want(self, load: float, spawn: float) -> dict[str, Any]:
+        if self.mode.sched_users:
+            return {"users": self.mode.sched_users, "spawn_rate": self.mode.sched_users, "rate": load}
+        return {"users": int(load), "spawn_rate": max(spawn, 1)}
+
+    async def set_load(self, load: float) -> float:
+        _write(self.control, self._want(load, load))
+        users = self.mode.sched_users or int(load)
         t0 = self.ctx.now()
         deadline = time.monotonic() + 60.0
         while not (self.windows and self.windows[-1].users == users and self.windows[-1].t > t0):
@@ -226,9 +269,9 @@ class Prober:
             await self._tick()
         return self.ctx.now()
 
-    async def measure(self, users: int, phase: str, search: Search) -> Step:
-        self.ctx.phase(phase, f"{users} users", min(1.0, users / self.max_users))
-        reached = await self.set_users(users)
+    async def measure(self, load: float, phase: str, search: Search) -> Step:
+        self.ctx.phase(phase, self.mode.show(load), min(1.0, load / self.top))
+        reached = await self.set_load(load)
         begin = reached + self.settle
         end = begin + self.step_duration
         while self.ctx.now() < end + 0.05 or not self.windows or self.windows[-1].t < end:
@@ -236,23 +279,23 @@ class Prober:
         chosen = [w for w in self.windows if begin < w.t <= end + 1.0 and w.dt >= 0.3]
         values, errors = measure_windows(chosen)
         broken = [o.text for o in self.objectives if not o.holds(values)]
-        step = Step(users, values, not broken, broken, errors, phase)
+        step = Step(load, values, not broken, broken, errors, phase)
         search.steps.append(step)
-        for series, key in (("stress.users", None), ("stress.p95", "p95"), ("stress.error_rate", "error_rate"),
+        for series, key in ((self.mode.series, None), ("stress.p95", "p95"), ("stress.error_rate", "error_rate"),
                             ("stress.rps", "rps")):
-            self.ctx.sample(series, users if key is None else values[key])
-        self.ctx.table("stress.curve", ("users", "p95", "error rate", "rps", "objectives"),
+            self.ctx.sample(series, load if key is None else values[key])
+        self.ctx.table("stress.curve", (self.mode.unit, "p95", "error rate", "rps", "objectives"),
                        [_curve_row(s) for s in sorted(search.steps, key=lambda s: s.users)])
-        self.ctx.log(f"{phase} {users} users: p95 {units.duration(values['p95'])}, errors "
+        self.ctx.log(f"{phase} {self.mode.show(load)}: p95 {units.duration(values['p95'])}, errors "
                      f"{values['error_rate']:.2%}, {values['rps']:.0f} req/s: "
                      + ("within objectives" if step.ok else "broke " + ", ".join(broken)), source="perflab")
         return step
 
-    async def recovery(self, search: Search, overload: int) -> None:
-        """Drop to recovery_users right after an overload; time until one interval meets the objectives."""
-        self.ctx.phase("recovery", f"back to {self.recovery_users} users after {overload}")
+    async def recovery(self, search: Search, overload: float) -> None:
+        """Drop to the recovery load right after an overload; time until one interval meets the objectives."""
+        self.ctx.phase("recovery", f"back to {self.mode.show(self.recovery_load)} after {self.mode.show(overload)}")
         dropped = self.ctx.now()
-        _write(self.control, {"users": self.recovery_users, "spawn_rate": max(overload, 1)})
+        _write(self.control, self._want(self.recovery_load, overload))
         search.recovery_from = overload
         seen = len(self.windows)
         while self.ctx.now() - dropped < self.recovery_timeout:
@@ -266,24 +309,26 @@ class Prober:
                     search.recovery_time = max(0.0, w.t - dropped)
                     return
 
-    async def search(self, start: int, step: int, max_users: int, search: Search) -> None:
-        users, last_good, first_bad = start, 0, None
-        while users <= max_users:
-            s = await self.measure(users, "step", search)
+    async def search(self, start: float, step: float, top: float, search: Search) -> None:
+        load, last_good, first_bad = start, 0.0, None
+        while load <= top + 1e-9:
+            s = await self.measure(load, "step", search)
             if not s.ok:
-                first_bad = users
+                first_bad = load
                 break
-            last_good = users
-            users += step
+            last_good = load
+            load += step
         if first_bad is None:
             return
         await self.recovery(search, first_bad)
         lo, hi = last_good, first_bad
+        resolution = 1.0 if not self.mode.sched_users else max(step / 8, 0.5)
         for _ in range(self.refine):
-            if hi - lo <= 1:
+            if hi - lo <= resolution:
                 break
-            mid = (lo + hi) // 2
-            if mid <= 0:
+            mid = (lo + hi) / 2
+            mid = float(int(mid)) if not self.mode.sched_users else round(mid, 1)
+            if mid <= 0 or mid in (lo, hi):
                 break
             s = await self.measure(mid, "bisect", search)
             lo, hi = (mid, hi) if s.ok else (lo, mid)
@@ -296,53 +341,63 @@ def _write(path: Path, data: dict[str, Any]) -> None:
 
 
 def _curve_row(s: Step) -> tuple[str, ...]:
-    return (str(s.users), units.duration(s.values["p95"]), f"{s.values['error_rate']:.2%}",
+    return (f"{s.users:g}", units.duration(s.values["p95"]), f"{s.values['error_rate']:.2%}",
             units.rate(s.values["rps"]), "ok" if s.ok else "broke: " + ", ".join(s.broken))
 
 
-def summarize(profile: Profile, search: Search, objectives: list[Objective], max_users: int) -> Result:
+def _num(x: float) -> float | int:
+    return int(x) if float(x).is_integer() else x
+
+
+def summarize(profile: Profile, search: Search, objectives: list[Objective], top: float,
+              mode: Mode = USERS) -> Result:
     if not search.steps:
         raise ToolError("the stress search measured no step")
-    by_users = sorted(search.steps, key=lambda s: s.users)
-    good = [s for s in by_users if s.ok]
-    bad = [s for s in by_users if not s.ok]
+    by_load = sorted(search.steps, key=lambda s: s.users)
+    good = [s for s in by_load if s.ok]
+    bad = [s for s in by_load if not s.ok]
     # highest load within the objectives that is below every load that broke them
     first_bad = bad[0].users if bad else None
     good_below = [s for s in good if first_bad is None or s.users < first_bad]
     bp = good_below[-1] if good_below else None
-    kn = knee([(s.users, s.values["p95"]) for s in by_users])
-    mode = failure_mode(bad[0]) if bad else "none"
+    kn = knee([(s.users, s.values["p95"]) for s in by_load])
+    how = failure_mode(bad[0]) if bad else "none"
     metrics: list[Metric] = []
     if bp is not None:
-        metrics += [Metric("breaking_point", bp.users, "count"), Metric("p95", bp.values["p95"], "s"),
+        metrics += [Metric("breaking_point", bp.users, mode.metric_unit), Metric("p95", bp.values["p95"], "s"),
                     Metric("error_rate", bp.values["error_rate"], "ratio"), Metric("rps", bp.values["rps"], "/s")]
     if kn is not None:
-        metrics.append(Metric("knee", kn, "count"))
+        metrics.append(Metric("knee", kn, mode.metric_unit))
     if search.recovery_time is not None:
         metrics.append(Metric("recovery_time", search.recovery_time, "s"))
     objective_text = ", ".join(o.text for o in objectives)
+    limit = "test.max_users" if mode is USERS else "test.max_rate"
     if bp is None and bad:
-        message_bp = f"the objectives ({objective_text}) already broke at {by_users[0].users} users"
-    elif not bad:
-        message_bp = f"the objectives ({objective_text}) held up to {max_users} users (test.max_users): no break"
+        message_bp = f"the objectives ({objective_text}) already broke at {mode.show(by_load[0].users)}"
+    elif bp is None or first_bad is None:
+        message_bp = f"the objectives ({objective_text}) held up to {mode.show(top)} ({limit}): no break"
     else:
-        message_bp = (f"breaking point: {bp.users} users ({units.rate(bp.values['rps'])} within "  # type: ignore[union-attr]
-                      f"{objective_text}); broke at {first_bad} users by {mode}")
+        message_bp = (f"breaking point: {mode.show(bp.users)} ({units.rate(bp.values['rps'])} within "
+                      f"{objective_text}); broke at {mode.show(first_bad)} by {how}")
     notes = [message_bp]
     if kn is not None:
-        notes.append(f"knee of the latency curve at {kn} users")
+        notes.append(f"knee of the latency curve at {mode.show(kn)}")
     if search.recovery_from is not None:
-        notes.append(f"recovery after {search.recovery_from} users: "
+        notes.append(f"recovery after {mode.show(search.recovery_from)}: "
                      + (f"{units.duration(search.recovery_time)} until the objectives held again"
                         if search.recovery_time is not None else "did not recover within test.recovery_timeout"))
-    rows = tuple(_curve_row(s) for s in by_users)
-    tables = (SummaryTable(f"{profile.name}: load vs latency and errors", ("users", "p95", "error rate", "rps",
-                                                                          "objectives"), rows),)
-    curve = [{"users": s.users, **{k: s.values[k] for k in ("p50", "p90", "p95", "p99", "max", "error_rate", "rps")},
+    rows = tuple(_curve_row(s) for s in by_load)
+    title = f"{profile.name}: load vs latency and errors" + ("" if mode is USERS else " (open model)")
+    tables = (SummaryTable(title, (mode.unit, "p95", "error rate", "rps", "objectives"), rows),)
+    key = "users" if mode is USERS else "rate"
+    curve = [{key: _num(s.users), **{k: s.values[k] for k in ("p50", "p90", "p95", "p99", "max", "error_rate", "rps")},
               "requests": int(s.values["requests"]), "ok": s.ok, "broken": s.broken, "errors": s.errors,
-              "phase": s.phase} for s in by_users]
-    data = {"curve": curve, "breaking_point": bp.users if bp else None, "first_break": first_bad, "knee": kn,
-            "failure_mode": mode, "recovery_time": search.recovery_time, "recovery_from": search.recovery_from,
+              "phase": s.phase} for s in by_load]
+    data = {"mode": mode.name, "curve": curve, "breaking_point": _num(bp.users) if bp else None,
+            "first_break": _num(first_bad) if first_bad is not None else None,
+            "knee": _num(kn) if kn is not None else None, "failure_mode": how,
+            "recovery_time": search.recovery_time,
+            "recovery_from": _num(search.recovery_from) if search.recovery_from is not None else None,
             "objectives": [o.text for o in objectives]}
-    raw = {"p95": (tuple(s.values["p95"] for s in by_users),)}
+    raw = {"p95": (tuple(s.values["p95"] for s in by_load),)}
     return Result(Status.PASSED, "", tuple(metrics), raw, data, tables, tuple(notes))

@@ -80,3 +80,45 @@ def test_knee_is_where_the_curve_bends() -> None:
     flat_then_steep = [(5, 0.010), (10, 0.011), (15, 0.012), (20, 0.015), (25, 0.080), (30, 0.200)]
     assert knee(flat_then_steep) == 20
     assert knee([(5, 0.01), (10, 0.02)]) is None  # too few points
+
+
+@pytest.mark.slow
+def test_stress_by_arrival_rate_open_model(tmp_path: Path, store_dir: Path) -> None:
+    """Open model: past the server's capacity (/cpu at 10 ms: at most ~100 req/s) the queue, and so p95, grows."""
+    (tmp_path / "s.toml").write_text("""
+name = "stress-open"
+[serve]
+command = "demo"
+args = ["--cpu-ms", "10"]
+[target]
+endpoints = [{ path = "/cpu" }]
+[test]
+type = "stress"
+load = "arrival_rate"
+slo = ["p95 < 200ms"]
+start_rate = 20
+step_rate = 60
+max_rate = 260
+step_duration = "1.5s"
+settle = 0.5
+refine = 0
+recovery_rate = 5
+recovery_timeout = "15s"
+""")
+    out = tmp_path / "out.json"
+    proc = run_cli("--headless", "-q", str(tmp_path / "s.toml"), "--json", str(out), cwd=tmp_path,
+                   env={"PERFLAB_STORE": str(store_dir)}, timeout=150)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run = json.loads(out.read_text())["runs"][0]
+    data = run["result"]["data"]
+    assert data["mode"] == "arrival_rate"
+    curve = {c["rate"]: c for c in data["curve"]}
+    assert data["breaking_point"] is not None and data["first_break"] is not None, curve
+    assert 20 <= data["breaking_point"] < data["first_break"] <= 260
+    # below capacity the generator kept the schedule
+    assert curve[20]["rps"] == pytest.approx(20, rel=0.3)
+    assert curve[data["first_break"]]["p95"] >= 0.200
+    assert data["recovery_time"] is not None
+    units = {m["name"]: m["unit"] for m in run["result"]["metrics"]}
+    assert units["breaking_point"] == "/s"
+    assert len(SessionStore(store_dir).samples(run["session"], "stress.rate")) == len(curve)
