@@ -6,8 +6,9 @@ process can be stopped for sure on timeout or Ctrl-C; the drivers' work (SQLite 
 shows up in the process monitor as the target's CPU and memory, not perflab's; and the engine's event loop
 stays free to draw progress while N connections hammer the database. Starting the child costs ~0.2 s.
 
-Events: ``query.latency`` (s, one per measured execution, labels query and connection count) and
-``query.p50|p95|p99`` (s) per statement. Metrics per statement (label ``query``): p50, p95, p99, mean, max (s),
+Events, twice a second while a statement runs (label ``query``): ``query.latency`` (s, a thinned batch of the
+executions completed since the last one), ``query.p50|p95|p99`` (s, over that batch) and ``query.executions``
+(count done so far). Metrics per statement (label ``query``): p50, p95, p99, mean, max (s),
 throughput (/s), executions, full_scans (count of full scans of tables with at least ``large_table`` rows),
 indexes_used (count); unlabelled totals ``full_scans`` and ``indexes_used``; ``uses_index{index=NAME}`` is 1
 when a statement used that index and 0 for the database's other indexes (so
@@ -143,14 +144,16 @@ class QueryRunner:
                     if scan["large"]:
                         ctx.notice(f"{name}: full scan of {scan['table']} ({scan['rows']:,} rows)",
                                    Level.WARNING, "query.full_scan")
+            elif k == "lat":  # live: a thinned batch of latencies and the window's percentiles
+                lb = labels(query=rec["name"])
+                for v in rec["values"]:
+                    ctx.sample("query.latency", v, lb)
+                for q in (50, 95, 99):
+                    ctx.sample(f"query.p{q}", stats.percentile(rec["values"], q), lb)
+                ctx.sample("query.executions", rec["done"], lb)
             elif k == "stmt":
                 name = rec["name"]
                 state["runs"][name] = rec
-                lb = labels(query=name, connections=rec["connections"])
-                for v in rec["latencies"][:5000]:
-                    ctx.sample("query.latency", v, lb)
-                for q in (50, 95, 99):
-                    ctx.sample(f"query.p{q}", stats.percentile(rec["latencies"], q), lb)
             elif k == "error":
                 state["error"] = rec
 

@@ -202,3 +202,38 @@ def test_uses_index_threshold_fails_when_an_existing_index_goes_unused(tmp_path:
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert metric(result, "uses_index", index="idx_orders_customer") == 0
     assert "uses_index(idx_orders_customer) >= 1" in result["message"]
+
+
+def test_latencies_stream_while_a_statement_runs(tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from perflab.core import profiles
+    from perflab.core.engine import Engine
+    from perflab.core.model import Sample, Status
+
+    monkeypatch.setenv("PERFLAB_CACHE", str(cache))
+    profile = profiles.parse(textwrap.dedent("""
+        name = "live"
+        [target]
+        database = "demo:shop"
+        sql = [{ name = "scan", sql = "SELECT count(*) FROM orders WHERE total > ?", params = [[250]] }]
+        [test]
+        type = "query"
+        warmup = 0
+        executions = 40
+        connections = 2
+    """), "live.toml")
+    samples: list[Sample] = []
+
+    class Sink:
+        def handle(self, event: object) -> None:
+            if isinstance(event, Sample) and event.series.startswith("query."):
+                samples.append(event)
+
+    outcome = asyncio.run(Engine(profile, [Sink()], session_id="t", artifacts_dir=tmp_path / "a",
+                                 workdir=tmp_path, monitor=False).run())
+    assert outcome.result.status == Status.PASSED, outcome.result.message
+    done = [s.value for s in samples if s.series == "query.executions"]
+    assert done and done == sorted(done) and done[-1] == 80  # 40 executions x 2 connections, counted up
+    assert all(s.value > 0 for s in samples if s.series == "query.latency")
+    assert {s.series for s in samples} >= {"query.latency", "query.p50", "query.p95", "query.p99"}

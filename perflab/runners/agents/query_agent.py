@@ -7,6 +7,8 @@ both drivers release the GIL while the database works). Records (field ``k``):
 - ``connected``: engine, server version, where (never the DSN itself);
 - ``indexes``: the names of every user index in the database (after ``setup``);
 - ``plan``: statement name, plan rows or JSON, indexes used, full scans with the table's row count;
+- ``lat``: twice a second while a statement is timed, the latencies (s) completed since the last batch
+  (thinned to 200) and how many executions are done;
 - ``stmt``: statement name, latencies (s, one per execution), elapsed (s), rows returned;
 - ``error``: stage (connect, setup, sql, params), statement name, the database's message, host and port.
 
@@ -237,8 +239,46 @@ def _execute(con: Any, sql: str, params: Any) -> int:
     return len(rows)
 
 
+LIVE_EVERY = 0.5  # seconds between live latency batches
+LIVE_VALUES = 200  # latencies per batch at most (evenly thinned)
+
+
+class Live:
+    """Sends the latencies completed since the last batch, twice a second, so the run can be watched."""
+
+    def __init__(self, chan: wire.Channel, name: str, per: list[list[float]]) -> None:
+        self.chan, self.name, self.per = chan, name, per
+        self.seen = [0] * len(per)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="perflab-live")
+
+    def flush(self) -> None:
+        new: list[float] = []
+        for i, lat in enumerate(self.per):
+            n = len(lat)  # list.append is atomic: reading the length, then the slice, is safe
+            new += lat[self.seen[i]:n]
+            self.seen[i] = n
+        if new:
+            step = max(1, len(new) // LIVE_VALUES)
+            self.chan.send("lat", name=self.name, values=new[::step], count=len(new),
+                           done=sum(self.seen))
+
+    def _run(self) -> None:
+        while not self._stop.wait(LIVE_EVERY):
+            self.flush()
+
+    def __enter__(self) -> Live:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.flush()
+
+
 def time_statement(db: Database, cons: list[Any], stmt: dict[str, Any], rows: list[Any],
-                   executions: int) -> tuple[list[float], float, int]:
+                   executions: int, chan: wire.Channel | None = None) -> tuple[list[float], float, int]:
     """Latencies (s) of ``executions`` executions on every connection at once, the wall time, rows returned."""
     per: list[list[float]] = [[] for _ in cons]
     failure: list[BaseException] = []
@@ -261,12 +301,14 @@ def time_statement(db: Database, cons: list[Any], stmt: dict[str, Any], rows: li
             start_gate.abort()
 
     threads = [threading.Thread(target=work, args=(i, c), daemon=True) for i, c in enumerate(cons)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - t0
+    live = Live(chan or wire.Channel(None), stmt["name"], per)
+    with live:
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - t0
     real = [f for f in failure if not isinstance(f, threading.BrokenBarrierError)]
     if real:
         raise real[0]
@@ -298,7 +340,7 @@ def run(cfg: dict[str, Any], chan: wire.Channel) -> None:
                 _execute(con, stmt["sql"], rows[j % len(rows)])
             chan.send("phase", name="statement", detail=f"{name}: {executions:,} executions x {len(cons)}",
                       progress=(i + 0.2) / len(cfg["statements"]))
-            lat, elapsed, returned = time_statement(db, cons, stmt, rows, executions)
+            lat, elapsed, returned = time_statement(db, cons, stmt, rows, executions, chan)
         except errors as e:
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise Fault("sql", msg, name=name) from None
