@@ -43,13 +43,10 @@ def _metric(result: dict, name: str, **lbls: str) -> float:
                 if m["name"] == name and all(m["labels"].get(k) == v for k, v in lbls.items()))
 
 
-def test_query_agent_latency_matches_an_in_process_loop(tmp_path: Path) -> None:
+def test_query_agent_latency_matches_an_in_process_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cache = tmp_path / "cache"
-    os.environ["PERFLAB_CACHE"] = str(cache)
-    try:
-        path = shopdb.ensure_sqlite()
-    finally:
-        del os.environ["PERFLAB_CACHE"]
+    monkeypatch.setenv("PERFLAB_CACHE", str(cache))
+    path = shopdb.ensure_sqlite()
     sql = "SELECT id, total FROM orders WHERE customer_id = ?"
     ids = shopdb.customer_ids(200)
     via_agent, direct = [], []
