@@ -254,3 +254,49 @@ master_port = {port}
     sid = doc["runs"][0]["session"]
     assert _metric(doc, "requests") > 50
     assert _metric(doc, "requests") == _locust_count(store_dir, sid, "Aggregated")
+
+
+def test_saturated_generator_is_warned_about(tmp_path: Path, store_dir: Path) -> None:
+    """Refused connections fail in microseconds, so 20 users spin Locust's one process as hard as it can.
+    ``cpu_warn`` is lowered to 15 % so that the test checks the warning path whatever else the shared machine
+    is running (at the default 85 % it fired on an idle machine, not under a load average of 9)."""
+    with __import__("socket").socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]  # nothing listens once the socket is closed
+    text = f"""
+name = "hot"
+[target]
+url = "http://127.0.0.1:{closed}/"
+[test]
+type = "load"
+users = 20
+duration = "4s"
+cpu_warn = 0.15
+"""
+    proc, doc = _run(tmp_path, store_dir, text)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert doc["runs"][0]["result"]["data"]["errors"].get("connection refused", 0) > 100
+    assert "latency figures are no longer trustworthy" in proc.stdout + proc.stderr
+    assert "ran above 15% CPU" in proc.stdout + proc.stderr  # and the result says so too
+    sid = doc["runs"][0]["session"]
+    assert max(s.value for s in SessionStore(store_dir).samples(sid, "load.generator.cpu")) > 0.15
+
+
+def test_endpoint_spec_errors_name_the_key() -> None:
+    from perflab.core.model import PerflabError
+    from perflab.runners.locustgen import endpoints_from_target
+
+    cases = [
+        ([{"path": "/a"}, {"path": "b"}], 'target.endpoints[1].path: expected a path starting with "/"'),
+        ([{"path": "/a", "method": "FETCH"}], "target.endpoints[0].method: expected one of GET"),
+        ([{"path": "/a", "weight": 0}], "target.endpoints[0].weight: expected a positive integer"),
+        ([{"path": "/a", "body": {}}], "target.endpoints[0].body: unknown key"),
+        ([{"path": "/a", "headers": {"X": 1}}], "target.endpoints[0].headers: expected a table of strings"),
+    ]
+    for spec, message in cases:
+        with pytest.raises(PerflabError) as e:
+            endpoints_from_target("endpoints", spec)
+        assert str(e.value).startswith(message), str(e.value)
+        assert e.value.exit_code == 2
+    host, eps = endpoints_from_target("url", "http://127.0.0.1:8000/items?page=2")
+    assert host == "http://127.0.0.1:8000" and eps[0]["path"] == "/items?page=2"
