@@ -21,6 +21,7 @@ import contextlib
 import json
 import shutil
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,21 @@ from perflab.runners.process import Child
 AGENT = "perflab.runners.agents.concurrency_harness"
 START_TIMEOUT = 60.0  # seconds for the harness to import the target and say hello
 PREPARE_SLACK = 30.0  # seconds beyond hang_timeout for a level's workers to start (spawned processes import)
+
+
+class Stage(StrEnum):
+    """Where the harness is, as far as the watchdog knows (a deadlock report says which)."""
+
+    START = "start"
+    PREPARE = "prepare"
+    RUN = "run"
+    CHECK = "check"
+    BETWEEN = "between"
+
+    @property
+    def doing(self) -> str:
+        return {"start": "starting", "prepare": "starting its workers", "run": "running",
+                "check": "checking the outcome", "between": "between levels"}[self.value]
 
 
 class ConcurrencyRunner:
@@ -74,7 +90,7 @@ class ConcurrencyRunner:
         skipped: list[str] = []
         hello: dict[str, Any] = {}
         current: dict[str, Any] | None = None
-        stage = "start"
+        stage = Stage.START
         loop = asyncio.get_running_loop()
         deadline = loop.time() + START_TIMEOUT
         hung: str | None = None
@@ -96,11 +112,11 @@ class ConcurrencyRunner:
                                    code="concurrency.free_threaded")
                     deadline = loop.time() + PREPARE_SLACK + hang
                 elif k == "prepare":
-                    current, stage = {"worker": rec["worker"], "level": rec["level"], "calls": 0}, "prepare"
+                    current, stage = {"worker": rec["worker"], "level": rec["level"], "calls": 0}, Stage.PREPARE
                     ctx.phase("level", f"{rec['worker']} x {rec['level']}: starting workers", len(trials) / total)
                     deadline = loop.time() + PREPARE_SLACK + hang
                 elif k == "trial_start":
-                    stage = "run"
+                    stage = Stage.RUN
                     ctx.phase("level", f"{rec['worker']} x {rec['level']}: running", len(trials) / total)
                     deadline = loop.time() + cfg["duration"] + hang
                     if rec["worker"] == "threads" and hello.get("gil_enabled", True):
@@ -111,7 +127,7 @@ class ConcurrencyRunner:
                     current["calls"] = int(rec["calls"])
                     ctx.sample("conc.calls", rec["calls"], kind=current["worker"], level=current["level"])
                 elif k == "checking" and current is not None:
-                    stage = "check"
+                    stage = Stage.CHECK
                     current["calls"] = int(rec["calls"])
                     # a serial re-run of the same calls takes at most ~level times the trial's duration
                     deadline = loop.time() + hang + cfg["duration"] * max(1, rec["level"])
@@ -127,7 +143,7 @@ class ConcurrencyRunner:
                         rec["gil_wait"] = await gil.stop()
                     trials.append(rec)
                     self._emit_trial(ctx, rec)
-                    current, stage = None, "between"
+                    current, stage = None, Stage.BETWEEN
                     deadline = loop.time() + PREPARE_SLACK + hang
                 elif k == "skip":
                     skipped.append(f"{rec['worker']} skipped: {rec['reason']}")
@@ -183,10 +199,10 @@ class ConcurrencyRunner:
             ctx.notice(f"{rec['worker']} at level {rec['level']}: {rec['problem']}", code="concurrency.unsafe")
 
     @staticmethod
-    async def _deadlock(ctx: RunContext, child: Any, current: dict[str, Any], stage: str, hang: float,
+    async def _deadlock(ctx: RunContext, child: Any, current: dict[str, Any], stage: Stage, hang: float,
                         gil: GilSampler) -> str:
         await gil.stop()
-        what = {"prepare": "starting its workers", "run": "running", "check": "checking the outcome"}.get(stage, stage)
+        what = stage.doing
         msg = (f"deadlock suspected with {current['worker']} at level {current['level']}: no progress for "
                f"{hang:g} s while {what} ({current.get('calls', 0):,} calls completed); the harness was stopped")
         stuck = await _dump_stacks(ctx, child.pid)
