@@ -54,6 +54,7 @@ class BenchmarkRunner:
         runs: dict[str, dict[str, Any]] = {}  # benchmark name -> info and per-process rounds
         state = {"total": 0, "done": 0, "process": 0}
         failures: list[str] = []
+        collect_errors: list[str] = []
 
         def on_record(rec: dict[str, Any]) -> None:
             kind = rec["k"]
@@ -75,6 +76,8 @@ class BenchmarkRunner:
                 ctx.phase("bench", f"process {state['process'] + 1}/{processes}: {name} done", _progress(state))
                 if rec.get("outcome") == "failed":
                     failures.append(f"{rec['nodeid']}: {rec.get('error') or _last_line(rec.get('longrepr', ''))}")
+            elif kind == "collect_error":
+                collect_errors.append(f"{rec.get('nodeid') or test_path}: {rec.get('error')}")
             elif kind == "test" and rec.get("outcome") in ("failed", "error"):
                 state["done"] += 1
                 failures.append(f"{rec['nodeid']}: {rec.get('error') or _last_line(rec.get('longrepr', ''))}")
@@ -105,6 +108,9 @@ class BenchmarkRunner:
             if code == 5:
                 raise PerflabError(f"{test_path}: no benchmarks found (pytest collected no test using the "
                                    "benchmark fixture)", ExitCode.BAD_INPUT)
+            if collect_errors:
+                raise ToolError("pytest could not collect " + collect_errors[0]
+                                + (f" (and {len(collect_errors) - 1} more)" if len(collect_errors) > 1 else ""))
             if code in (3, 4) or (code == 2 and not runs):
                 tail = _tail(child.stderr_tail) or _tail(child.stdout_tail)
                 raise ToolError(f"pytest could not run {test_path} (exit code {code}): {tail}")

@@ -173,3 +173,10 @@ def test_benchmark_that_raises_exits_3_with_its_error_line(tmp_path: Path) -> No
     assert "benchmark test failed: test_bad.py::test_broken" in text or "benches/test_bad.py::test_broken" in text
     assert "KeyError: 'missing-key'" in text
     assert "Traceback" not in out.stderr
+
+
+def test_benchmark_file_that_does_not_import_exits_3_naming_it(tmp_path: Path) -> None:
+    folder_profile(tmp_path, {"test_syntax.py": "def test_x(benchmark:\n    pass\n"}, processes=1)
+    out = run_cli("--headless", "folder.toml", "--store", "store", "-q", cwd=tmp_path)
+    assert out.returncode == 3, out.stdout + out.stderr
+    assert "pytest could not collect benches/test_syntax.py: SyntaxError" in out.stdout + out.stderr

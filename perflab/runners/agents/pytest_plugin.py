@@ -17,11 +17,18 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     wire.channel().send("collected", count=len(session.items))
 
 
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    if report.failed:  # a syntax or import error in a benchmark file: say which, in one line
+        lines = [x[1:].strip() for x in str(report.longrepr).splitlines() if x.startswith("E ")]
+        error = lines[-1] if lines else _error(report)  # type: ignore[arg-type]
+        wire.channel().send("collect_error", nodeid=report.nodeid, error=error)
+
+
 def pytest_runtest_logstart(nodeid: str, location: Any) -> None:
     wire.channel().send("started", nodeid=nodeid)
 
 
-def _error(report: pytest.TestReport) -> str:
+def _error(report: pytest.TestReport | pytest.CollectReport) -> str:
     """The failure in one line, "file:line: ExcType: message", from pytest's own crash summary."""
     crash = getattr(report.longrepr, "reprcrash", None)
     if crash is not None:
