@@ -199,3 +199,21 @@ def test_worker_crash_is_reported_and_the_run_continues(tmp_path: Path, store_di
     assert proc.returncode == 0, out
     assert "exited mid-run (killed by SIGKILL)" in out and "continues with 1 worker" in out
     assert _marked(mark) == []
+
+
+def test_server_dies_during_a_stress_search(tmp_path: Path, store_dir: Path) -> None:
+    text = (f'name = "x"\n[serve]\ncommand = ["{sys.executable}", "dying.py", "{{port}}"]\n'
+            '[target]\nendpoints = [{ path = "/fast" }]\n'
+            '[test]\ntype = "stress"\nstart_users = 2\nstep_users = 2\nmax_users = 40\nstep_duration = "2s"\n')
+    proc, out = _run(tmp_path, store_dir, text, ("dying.py", DYING))
+    assert proc.returncode == 3, out
+    assert "died during the test" in out and "out of widgets" in out
+    assert SessionStore(store_dir).sessions()[0].status == "error"
+
+
+def test_bad_stress_objective_is_bad_input(tmp_path: Path, store_dir: Path) -> None:
+    text = ('name = "x"\n[serve]\ncommand = "demo"\n[target]\nendpoints = [{ path = "/fast" }]\n'
+            '[test]\ntype = "stress"\nslo = ["p95 < 5%"]\n')
+    proc, out = _run(tmp_path, store_dir, text)
+    assert proc.returncode == 2, out
+    assert 'test.slo[0]' in out or "duration unit" in out
