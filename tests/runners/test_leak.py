@@ -73,3 +73,24 @@ def test_shipped_leak_profile_loads() -> None:
     p = profiles.load(PROFILES / "leak.toml")
     assert p.test.type == "leak" and p.target.value == "perflab.demo.leaky:process_record"
     assert "growth_per_iter < 1KB" in p.thresholds
+
+
+def test_shipped_profiles_gate_the_leak_and_pass_the_fix(tmp_path: Path) -> None:
+    """The done criterion, through the real CLI: leak.toml finds ~10 KiB/iteration and fails its gate
+    (exit 1); leak-fixed.toml reports no growth and passes (exit 0)."""
+    import json
+
+    from tests.conftest import run_cli
+
+    env = {"PERFLAB_STORE": str(tmp_path / "store")}
+    leaky = run_cli("--headless", str(PROFILES / "leak.toml"), "--json", str(tmp_path / "leak.json"), env=env)
+    fixed = run_cli("--headless", str(PROFILES / "leak-fixed.toml"), "--json", str(tmp_path / "fixed.json"),
+                    env=env)
+    assert leaky.returncode == 1, leaky.stdout + leaky.stderr
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    text = " ".join(leaky.stdout.split())
+    assert "grows ~" in text and "threshold" in text and "growth_per_iter < 1KB" in text
+    assert "no growth detected" in fixed.stdout
+    doc = json.loads((tmp_path / "leak.json").read_text())
+    growth = [m for m in doc["runs"][0]["result"]["metrics"] if m["name"] == "growth_per_iter"][0]
+    assert growth["unit"] == "B" and abs(growth["value"] - PAYLOAD) / PAYLOAD < 0.2
