@@ -14,6 +14,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
@@ -125,10 +126,10 @@ class MainChart(Vertical):
         if snap is not None and self.test_type == "benchmark":
             dist = distribution(snap, self.size.width - 2, self.size.height)
             if dist is not None:
-                plot.display, text.display = False, True
+                self._show(text, plot)
                 text.update(dist)
                 return
-        plot.display, text.display = True, False
+        self._show(plot, text)
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
@@ -144,6 +145,14 @@ class MainChart(Vertical):
             if not drew and not self._generic(snap):
                 plt.title(f"{self.test_type}: no chart data yet")
         plot.refresh()
+
+    @staticmethod
+    def _show(on: Widget, off: Widget) -> None:
+        # only on a change: setting ``display`` asks for a layout of the whole screen
+        if not on.display:
+            on.display = True
+        if off.display:
+            off.display = False
 
     # -- per test type ------------------------------------------------------------
     def _over_time(self, lines: list[tuple[SeriesView, str, float, str]]) -> bool:
