@@ -247,6 +247,7 @@ class LocustSession:
                 "--html", str(self.ctx.artifacts_dir / "locust-report.html"), "--exit-code-on-error", "0",
                 "--only-summary", "--stop-timeout", "1"]
         if self.web_ui:
+            served.check_port_free(self.web_port, "127.0.0.1", "test.web_port")
             argv += ["--web-host", "127.0.0.1", "--web-port", str(self.web_port), "--autostart", "--autoquit", "0"]
         else:
             argv.append("--headless")
@@ -258,6 +259,8 @@ class LocustSession:
                 argv += ["-t", f"{max(1, round(self.duration))}s"]
         expected = self.workers + self.remote_workers
         if expected:
+            if self.master_port:
+                served.check_port_free(self.master_port, self.master_bind, "test.master_port")
             port = self.master_port or served.free_port(self.master_bind)
             self.master_port = port
             argv += ["--master", "--master-bind-host", self.master_bind, "--master-bind-port", str(port),

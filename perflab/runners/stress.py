@@ -269,7 +269,12 @@ class Prober:
             await self._tick()
         return self.ctx.now()
 
+    def _forget(self) -> None:
+        # Each window holds a decoded histogram (~200 KB): keep only what the current step can still use.
+        del self.windows[:-1]
+
     async def measure(self, load: float, phase: str, search: Search) -> Step:
+        self._forget()
         self.ctx.phase(phase, self.mode.show(load), min(1.0, load / self.top))
         reached = await self.set_load(load)
         begin = reached + self.settle
@@ -297,6 +302,7 @@ class Prober:
         dropped = self.ctx.now()
         _write(self.control, self._want(self.recovery_load, overload))
         search.recovery_from = overload
+        self._forget()
         seen = len(self.windows)
         while self.ctx.now() - dropped < self.recovery_timeout:
             await self._tick()
