@@ -59,7 +59,7 @@ def run_once(profile: Path, store: Path, slowdown: float) -> dict:
             env["PERFLAB_DEMO_SLOWDOWN"] = str(slowdown)
         t0 = time.monotonic()
         proc = subprocess.run([sys.executable, "-m", "perflab", "--headless", str(profile), "-q",
-                               "--json", str(out), "--store", str(store)],
+                               "--no-baseline", "--json", str(out), "--store", str(store)],
                               cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
         if proc.returncode != 0:
             raise RuntimeError(f"perflab exited {proc.returncode}: {proc.stderr.strip()[-500:]}")
