@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -81,6 +82,25 @@ def distribution(snap: Snapshot, width: int, height: int) -> Text | None:
     return out
 
 
+def top_table(snap: Snapshot, width: int, height: int) -> Table | None:
+    """The newest "top ..." table (top functions for CPU, top allocators for memory), cut to the height."""
+    tables = [t for name, t in snap.tables.items() if name.startswith("top")]
+    if not tables:
+        return None
+    t = max(tables, key=lambda t: t.t)
+    table = Table(title=f"{t.name} at {t.t:.0f} s", title_justify="left", header_style="bold", box=None,
+                  padding=(0, 1), expand=True)
+    for i, col in enumerate(t.columns):
+        table.add_column(str(col), justify="left" if i == 0 else "right", no_wrap=True,
+                         overflow="ellipsis", ratio=3 if i == 0 else 1)
+    for row in t.rows[: max(1, height - 3)]:
+        table.add_row(*(f"{c:.4g}" if isinstance(c, float) else str(c) for c in row))
+    return table
+
+
+TEXT_VIEWS = {"benchmark": distribution, "cpu": top_table}  # types whose main view is text, not a plot
+
+
 class MainChart(Vertical):
     """Plotext for series over time; a text distribution for benchmarks (readable at 80 columns)."""
 
@@ -123,11 +143,11 @@ class MainChart(Vertical):
     def _draw(self, snap: Snapshot | None) -> None:
         self._drawn = time.monotonic()
         plot, text = self.query_one(PlotextPlot), self.query_one(Static)
-        if snap is not None and self.test_type == "benchmark":
-            dist = distribution(snap, self.size.width - 2, self.size.height)
-            if dist is not None:
+        if snap is not None and self.test_type in TEXT_VIEWS:
+            view = TEXT_VIEWS[self.test_type](snap, self.size.width - 2, self.size.height)
+            if view is not None:
                 self._show(text, plot)
-                text.update(dist)
+                text.update(view)
                 return
         self._show(plot, text)
         plt = self.plt
@@ -172,14 +192,16 @@ class MainChart(Vertical):
         return self._over_time(lines)
 
     def _stress(self, snap: Snapshot) -> bool:
-        users = snap.find("stress.users") or snap.find("load.users")
-        p95 = snap.find("load.latency.p95", endpoint="all") or snap.find("stress.p95")
-        if users and p95:
-            self.plt.plot(*_xy(users[0], self.size.width), label="users")
-            x, y = _xy(p95[0], self.size.width)
-            self.plt.plot(x, [v * 1e3 for v in y], label="p95 ms", yside="right")
-            self.plt.title("load (users, left) vs p95 ms (right)")
-            return True
+        """p95 against the load of each step: stress.users (or stress.rate) and stress.p95 share timestamps."""
+        load = snap.find("stress.users") or snap.find("stress.rate")
+        p95 = snap.find("stress.p95")
+        if load and p95:
+            by_t = dict(load[0].points)
+            pairs = sorted((by_t[t], v * 1e3) for t, v in p95[0].points if t in by_t)
+            if pairs:
+                self.plt.plot([a for a, _ in pairs], [b for _, b in pairs], marker="dot")
+                self.plt.title(f"p95 (ms) against load ({'users' if load[0].name == 'stress.users' else 'req/s'})")
+                return True
         return self._load(snap)
 
     def _memory(self, snap: Snapshot) -> bool:

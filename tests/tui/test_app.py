@@ -182,7 +182,7 @@ def test_adhoc_form_validates_as_you_type_and_saves(lab_dir: Path):
             form.query_one("#params").value = "n = [100], processes = 1"
             form.query_one("#name").value = "made"
             await pilot.pause(0.1)
-            assert form.profile is not None, str(form.query_one("#problems").renderable)
+            assert form.profile is not None, str(form.query_one("#problems").content)
             await pilot.press("ctrl+s")
             saved = lab_dir / "profiles" / "made.toml"
             assert saved.exists() and "counting_sort" in saved.read_text()
