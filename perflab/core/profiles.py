@@ -320,19 +320,34 @@ def _target(c: _Collector, data: Any, tt: testtypes.TestType | None, base: Path 
         if not path.exists():
             c.add(f"target.{kind}", f"{value}: no such file or directory")
     if kind == "callable":
-        _check_importable(c, "target.callable", value)
+        _check_importable(c, "target.callable", value, _search_root(root, options))
     for key in ("input",):
         if isinstance(options.get(key), str):
-            _check_importable(c, f"target.{key}", options[key])
+            _check_importable(c, f"target.{key}", options[key], _search_root(root, options))
     return Target(kind=kind, value=value, options=options)
 
 
-def _check_importable(c: _Collector, key: str, ref: str) -> None:
+def _search_root(root: Path, options: Mapping[str, Any]) -> Path:
+    cwd = options.get("cwd")
+    return (root / cwd) if isinstance(cwd, str) else root
+
+
+def _check_importable(c: _Collector, key: str, ref: str, root: Path) -> None:
+    """Look the module up where the child will: the project folder first, as the runners put it on
+    PYTHONPATH (the installed ``perflab`` script does not have the working folder on sys.path)."""
+    import sys
+
     module = ref.partition(":")[0]
+    added = str(root.resolve()) not in sys.path and str(root) not in sys.path
+    if added:
+        sys.path.insert(0, str(root))
     try:
         found = importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
         found = False
+    finally:
+        if added:
+            sys.path.remove(str(root))
     if not found:
         c.add(key, f"cannot import module {module!r}")
 
