@@ -1,6 +1,7 @@
 """What profiling costs the target: the CPU runner's live top-functions view and memray, A/B in one run.
 
     python tests/performance/profiling_overhead.py --rounds 8 --seconds 4      # the README figures, ~5 min
+    python tests/performance/profiling_overhead.py --alternate 20              # live view on/off in one run
 
 Each round runs every arm once, in a shuffled order, on the demo targets, and reads the target's own
 throughput (calls per second, reported by the loop agent over the side channel):
@@ -114,11 +115,82 @@ def measure(rounds: int, seconds: float, seed: int = 0) -> dict[str, Any]:
     }
 
 
+async def alternate(pairs: int, window: float, rate: int = 100) -> dict[str, Any]:
+    """One long target run; py-spy windows switched on and off in turns (on/off order alternates per pair).
+
+    Adjacent phases share the machine's state, so this ratio is far less noisy than separate runs. The
+    target's throughput in each phase comes from its progress records (every 0.05 s), interpolated at the
+    phase boundaries.
+    """
+    import time
+
+    marks: list[tuple[float, int]] = []
+
+    def on_record(rec: dict[str, Any]) -> None:
+        if rec["k"] in ("progress", "done"):
+            marks.append((time.monotonic(), int(rec["n"])))
+
+    total = pairs * 2 * (window + 0.3) + 5
+    cfg = {"callable": BUSY, "duration": total, "report": 0.05}
+    target = Child([sys.executable, "-m", "perflab.runners.agents.loop_call", json.dumps(cfg)], cwd=REPO,
+                   on_record=on_record)
+    await target.start()
+    with tempfile.TemporaryDirectory() as tmp:
+        await asyncio.sleep(1.0)  # warm-up: imports done, loop running
+
+        async def phase(on: bool) -> float:
+            start = time.monotonic()
+            if on:
+                spy = Child(["py-spy", "record", "--pid", str(target.pid), "--format", "raw", "--rate", str(rate),
+                             "--output", f"{tmp}/w.txt"], side_channel=False)
+                await spy.start()
+                await asyncio.sleep(window)
+                await spy.stop(interrupt_grace=3.0)
+            else:
+                await asyncio.sleep(window)
+            end = time.monotonic()
+            await asyncio.sleep(0.1)  # let the records of the boundary arrive
+
+            def n_at(t: float) -> float:
+                before = [m for m in marks if m[0] <= t]
+                after = [m for m in marks if m[0] > t]
+                if not before or not after:
+                    return float(before[-1][1] if before else 0)
+                (t0, n0), (t1, n1) = before[-1], after[0]
+                return n0 + (n1 - n0) * (t - t0) / (t1 - t0)
+
+            return (n_at(end) - n_at(start)) / (end - start)
+
+        ratios = []
+        rows = []
+        for i in range(pairs):
+            if i % 2:
+                on = await phase(True)
+                off = await phase(False)
+            else:
+                off = await phase(False)
+                on = await phase(True)
+            ratios.append(on / off)
+            rows.append({"off": off, "on": on})
+    await target.stop()
+    return {"pairs": rows, "ratios": ratios, "cost": 1.0 - statistics.median(ratios)}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=6.0)
+    ap.add_argument("--alternate", type=int, metavar="PAIRS",
+                    help="instead: one target run with py-spy windows (2 s, 100 Hz) switched on and off PAIRS times")
     args = ap.parse_args()
+    if args.alternate:
+        alt = asyncio.run(alternate(args.alternate, 2.0))
+        for row in alt["pairs"]:
+            print(f"  off={row['off']:,.0f}/s  on={row['on']:,.0f}/s  ratio={row['on'] / row['off']:.3f}")
+        q = statistics.quantiles(alt["ratios"], n=4)
+        print(f"live-view windows on vs off, {args.alternate} adjacent pairs of 2 s: median cost "
+              f"{alt['cost'] * 100:+.1f} % (ratio quartiles {q[0]:.3f} .. {q[2]:.3f})")
+        return 0
     res = measure(args.rounds, args.seconds)
     for r in res["rounds"]:
         print("  " + "  ".join(f"{k}={v:,.0f}/s" for k, v in sorted(r.items())))

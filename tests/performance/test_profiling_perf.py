@@ -19,3 +19,14 @@ def test_profiling_overhead_smoke(benchmark) -> None:  # type: ignore[no-untyped
     assert all(v > 0 and math.isfinite(v) for v in row.values())
     for key in ("live_cost", "continuous_cost", "memray_cost_busy", "memray_cost_fixed"):
         assert -1.0 < res[key] < 1.0, (key, res[key])
+
+
+def test_alternating_live_view_smoke() -> None:
+    import asyncio
+
+    from tests.performance.profiling_overhead import alternate
+
+    res = asyncio.run(alternate(2, 0.5))
+    assert len(res["ratios"]) == 2
+    assert all(r["on"] > 0 and r["off"] > 0 for r in res["pairs"])
+    assert -1.0 < res["cost"] < 1.0
