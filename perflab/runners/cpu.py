@@ -149,7 +149,9 @@ class Sampler:
                     w = min(w, deadline - time.monotonic())
                     if w < 0.05:
                         break
-                probe = self.windows == 1 and bool(self.p.get("thread_shares", True)) and not self.shares
+                # the shares compare against plain windows' active-sample rate: meaningless with --idle/--gil
+                probe = (self.windows == 1 and bool(self.p.get("thread_shares", True)) and not self.shares
+                         and not self.p.get("idle") and not self.p.get("gil_only"))
                 ok = await self._window(w, target_done, probe)
                 if not ok and self.alive():
                     if time.monotonic() - start > STARTUP_RETRY or self.windows:
@@ -197,7 +199,9 @@ class Sampler:
         children = []
         start = time.monotonic()
         for mode, out in outs.items():
-            argv = self._argv(out) + ["--" + mode]
+            argv = self._argv(out)
+            if "--" + mode not in argv:  # the user may have asked for --idle / --gil already
+                argv.append("--" + mode)
             children.append(await self.ctx.spawn(argv, source=f"py-spy-{mode}", role="tool", side_channel=False))
         waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(asyncio.sleep(seconds))]
         if target_done is not None:
