@@ -245,7 +245,7 @@ def _worker_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
 
 
 def _run_worker(a: argparse.Namespace) -> int:
-    from perflab.runners.load import cmd_worker
+    from perflab.runners.loadworker import cmd_worker
 
     return cmd_worker(a.master, a.locustfile, a.processes)
 

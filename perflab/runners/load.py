@@ -23,7 +23,6 @@ import re
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +45,14 @@ from perflab.report import units
 from perflab.runners import locustgen
 from perflab.runners import server as served
 from perflab.runners.base import RunContext
+from perflab.runners.loadstats import (
+    LoadStats,
+    Window,
+    add_tick,
+    emit_tick,
+    percentiles,
+)
 from perflab.runners.process import Child, describe_exit
-
-PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0))
-LOWEST_US, HIGHEST_US, DIGITS = 1, 3_600_000_000, 3  # as in agents/locust_plugin.py
 
 
 def plugin_path() -> str:
@@ -57,110 +60,6 @@ def plugin_path() -> str:
     spec = importlib.util.find_spec("perflab.runners.agents.locust_plugin")
     assert spec is not None and spec.origin
     return spec.origin
-
-
-def new_histogram() -> HdrHistogram:
-    return HdrHistogram(LOWEST_US, HIGHEST_US, DIGITS)
-
-
-def percentiles(h: HdrHistogram) -> dict[str, float]:
-    """p50..p99 and max in seconds (0 for an empty histogram)."""
-    if h.get_total_count() == 0:
-        return {**{k: 0.0 for k, _ in PERCENTILES}, "max": 0.0}
-    vals = h.get_percentile_to_value_dict([q for _, q in PERCENTILES])
-    out = {k: vals[q] / 1e6 for k, q in PERCENTILES}
-    out["max"] = h.get_max_value() / 1e6
-    return out
-
-
-@dataclass
-class Window:
-    """One streamed interval, all endpoints merged: what stress steps are judged on."""
-
-    t: float
-    dt: float
-    users: int
-    requests: int
-    failures: int
-    hist: HdrHistogram
-    errors: dict[str, int]
-
-
-@dataclass
-class LoadStats:
-    """Cumulative per-endpoint histograms and counts, built from the plugin's ticks."""
-
-    hist: dict[str, HdrHistogram] = field(default_factory=dict)
-    count: dict[str, list[int]] = field(default_factory=dict)
-    errors: dict[str, int] = field(default_factory=dict)
-    elapsed: float = 0.0  # seconds covered by ticks that carried requests or users
-    ticks: int = 0
-    peak_users: int = 0
-    series_p95: list[float] = field(default_factory=list)  # per interval, for baselines' raw samples
-    series_rps: list[float] = field(default_factory=list)
-    # per user level: [requests, seconds, histogram] -- core.bottleneck.load_limit reads it (issue 5)
-    levels: dict[int, list[Any]] = field(default_factory=dict)
-
-    def total(self) -> tuple[int, int]:
-        return sum(c[0] for c in self.count.values()), sum(c[1] for c in self.count.values())
-
-    def merged(self) -> HdrHistogram:
-        h = new_histogram()
-        for x in self.hist.values():
-            h.add(x)
-        return h
-
-
-def add_tick(stats: LoadStats, rec: dict[str, Any], t: float) -> Window:
-    """Fold one tick record into ``stats``; return the interval merged over endpoints."""
-    window = Window(t, float(rec.get("dt") or 0.0), int(rec.get("users") or 0), 0, 0, new_histogram(),
-                    {k: int(v) for k, v in (rec.get("errors") or {}).items()})
-    for endpoint, ep in (rec.get("endpoints") or {}).items():
-        h = HdrHistogram.decode(ep["h"])
-        if endpoint not in stats.hist:
-            stats.hist[endpoint] = new_histogram()
-            stats.count[endpoint] = [0, 0]
-        stats.hist[endpoint].add(h)
-        window.hist.add(h)
-        stats.count[endpoint][0] += int(ep["n"])
-        stats.count[endpoint][1] += int(ep["f"])
-        window.requests += int(ep["n"])
-        window.failures += int(ep["f"])
-    for kind, n in window.errors.items():
-        stats.errors[kind] = stats.errors.get(kind, 0) + n
-    stats.ticks += 1
-    stats.peak_users = max(stats.peak_users, window.users)
-    if window.requests or window.users:
-        stats.elapsed += window.dt
-    if window.users and window.requests:
-        level = stats.levels.setdefault(window.users, [0, 0.0, new_histogram()])
-        level[0] += window.requests
-        level[1] += window.dt
-        level[2].add(window.hist)
-    return window
-
-
-def emit_tick(ctx: RunContext, rec: dict[str, Any], window: Window, stats: LoadStats) -> None:
-    """Samples for one interval. Very short intervals (the final flush) carry counts but no rates."""
-    ctx.sample("load.users", window.users)
-    if window.dt < 0.3:
-        return
-    dt = window.dt
-    for endpoint, ep in (rec.get("endpoints") or {}).items():
-        ctx.sample("load.rps", ep["n"] / dt, endpoint=endpoint)
-        ctx.sample("load.failures", ep["f"] / dt, endpoint=endpoint)
-        for key, value in (ep.get("p") or {}).items():
-            ctx.sample(f"load.latency.{key}", value, endpoint=endpoint)
-    ctx.sample("load.rps", window.requests / dt, endpoint="all")
-    ctx.sample("load.failures", window.failures / dt, endpoint="all")
-    if window.requests:
-        agg = percentiles(window.hist)
-        for key, value in agg.items():
-            ctx.sample(f"load.latency.{key}", value, endpoint="all")
-        stats.series_p95.append(agg["p95"])
-        stats.series_rps.append(window.requests / dt)
-    for kind, n in window.errors.items():
-        ctx.sample("load.errors", n, kind=kind)
 
 
 def target_spec(profile: Profile, host: str | None, *, open_model: dict[str, Any] | None,
@@ -516,81 +415,3 @@ def _row(name: str, h: HdrHistogram, n: int, f: int, elapsed: float) -> tuple[st
     pct = percentiles(h)
     return (name, f"{n:,}", f"{f:,}" + (f" ({f / n:.1%})" if n and f else ""), units.rate(n / elapsed),
             *(units.duration(pct[k]) for k in ("p50", "p90", "p95", "p99", "max")))
-
-
-# ---------------------------------------------------------------- perflab worker --master HOST[:PORT]
-
-
-def parse_master(value: str) -> tuple[str, int]:
-    """``HOST[:PORT]`` (default port 5557, Locust's) -> (host, port); PerflabError (exit 2) when malformed."""
-    host, sep, port_text = value.rpartition(":") if ":" in value else (value, "", "")
-    host = host.strip("[]")
-    if not host:
-        raise PerflabError(f"--master: expected HOST[:PORT], got {value!r}")
-    port = 5557
-    if sep:
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-            raise PerflabError(f"--master: {port_text!r} is not a TCP port (1-65535)")
-        port = int(port_text)
-    return host, port
-
-
-def cmd_worker(master: str, locustfile: str | None = None, processes: int = 1) -> int:
-    """Run Locust worker process(es) joining a perflab load master; returns an exit code.
-
-    Without ``locustfile`` the worker downloads the master's locustfiles (the user's or the generated one, and
-    perflab's plugin, so this worker's histograms reach the master). Output goes to this terminal.
-    """
-    host, port = parse_master(master)
-    if processes < 1:
-        raise PerflabError("--processes: expected a positive integer")
-    files = "-"
-    if locustfile:
-        if not Path(locustfile).is_file():
-            raise PerflabError(f"{locustfile}: no such locustfile")
-        files = f"{Path(locustfile).resolve()},{plugin_path()}"
-    argv = [sys.executable, "-m", "locust", "--worker", "--master-host", host, "--master-port", str(port),
-            "-f", files]
-    env = dict(os.environ)
-    env.setdefault("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
-    env["PYTHONPATH"] = os.pathsep.join(x for x in (os.getcwd(), env.get("PYTHONPATH")) if x)
-    return asyncio.run(_run_workers(argv, env, processes, f"{host}:{port}"))
-
-
-async def _run_workers(argv: list[str], env: dict[str, str], processes: int, where: str) -> int:
-    import signal
-
-    def echo(stream: str, line: str) -> None:
-        print(line, file=sys.stderr if stream == "stderr" else sys.stdout, flush=True)
-
-    children = [Child(argv, env=env, name=f"worker-{i + 1}", on_line=echo, side_channel=False)
-                for i in range(processes)]
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    print(f"perflab worker: {processes} Locust worker(s) joining the master at {where}", file=sys.stderr)
-    try:
-        for child in children:
-            await child.start()
-        waits = [asyncio.create_task(c.wait()) for c in children]
-        stopper = asyncio.create_task(stop.wait())
-        everyone: asyncio.Future[Any] = asyncio.gather(*waits)
-        await asyncio.wait([everyone, stopper], return_when=asyncio.FIRST_COMPLETED)
-        if stop.is_set():
-            for child in children:
-                await child.stop()
-            for w in waits:
-                w.cancel()
-            return int(ExitCode.INTERRUPTED)
-        stopper.cancel()
-        codes = [c.returncode or 0 for c in children]
-    finally:
-        for child in children:
-            if child.proc is not None and child.returncode is None:
-                await child.stop()
-    bad = [c for c in codes if c != 0]
-    if bad:
-        print(f"perflab worker: a Locust worker failed ({describe_exit(bad[0])})", file=sys.stderr)
-        return int(ExitCode.RUNNER_ERROR)
-    return 0

@@ -47,7 +47,8 @@ from perflab.core.model import (
 from perflab.report import units
 from perflab.runners import server as served
 from perflab.runners.base import RunContext
-from perflab.runners.load import LocustSession, Window, new_histogram, percentiles, target_spec
+from perflab.runners.load import LocustSession, target_spec
+from perflab.runners.loadstats import Window, new_histogram, percentiles
 
 OPS: dict[str, Callable[[float, float], bool]] = {"<": operator.lt, "<=": operator.le, ">": operator.gt,
                                                   ">=": operator.ge}
