@@ -153,6 +153,7 @@ class Engine:
                 with contextlib.suppress(asyncio.CancelledError):
                     await monitor_task
         if self.monitor is not None:
+            self.monitor.close()  # its kept /proc descriptors, even if the task was cancelled before it ran
             result = replace(result, data={**result.data, "monitor": self.monitor.summary()})
             from perflab.core import bottleneck
 
