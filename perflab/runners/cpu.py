@@ -87,6 +87,10 @@ class CpuRunner:
                 pr.ensure_running(pid)
         elapsed = time.monotonic() - started
         if child is not None:
+            if kind == "callable" and child.returncode is None:
+                # the loop agent ends on its own a moment after the sampling deadline (it started later)
+                with contextlib.suppress(TimeoutError):
+                    await child.wait(timeout=3.0)
             if child.returncode is None:
                 await child.stop(interrupt_grace=2.0, term_grace=1.0)
             else:

@@ -58,8 +58,11 @@ def test_callable_hottest_function_live_table_and_artifacts(tmp_path: Path) -> N
     assert not r.metric("calls_per_s").comparable
     # one busy thread: the thread-share probe sees it active, and the bottleneck note carries the figures
     assert r.data["threads"]["idle_share"] < 0.5
-    assert r.data["bottleneck"]["target"]["label"] == "CPU-bound"
-    assert any(n.startswith("bottleneck (target): CPU-bound: cpu ") for n in r.notes)
+    # CPU-bound on a quiet machine; on a saturated shared one the target may get too little CPU for the
+    # rule to be sure (the rules themselves are unit-tested): never I/O, memory or idle
+    label = r.data["bottleneck"]["target"]["label"]
+    assert label in ("CPU-bound", "mixed (CPU and waiting)"), label
+    assert any(n.startswith(f"bottleneck (target): {label}: cpu ") and "idle threads" in n for n in r.notes)
 
 
 def test_script_with_args(tmp_path: Path) -> None:
