@@ -155,6 +155,16 @@ def _wait_for(mark: str, predicate, timeout: float = 30.0) -> list[psutil.Proces
     raise AssertionError(f"processes never matched: {[p.cmdline()[-4:] for p in _marked(mark)]}")
 
 
+def _finish(proc: subprocess.Popen[str]) -> None:
+    """On a failed assertion, stop perflab with SIGTERM so it reaps its server and Locust (SIGKILL cannot)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def _workers(procs: list[psutil.Process]) -> list[psutil.Process]:
     return [p for p in procs if "--worker" in p.cmdline()]
 
@@ -169,8 +179,7 @@ def test_sigterm_mid_run_leaves_no_process(tmp_path: Path, store_dir: Path) -> N
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        _finish(proc)
     assert proc.returncode == 130, out
     assert _marked(mark) == [], "master, workers or server survived SIGTERM"
     assert SessionStore(store_dir).sessions()[0].status == "interrupted"
@@ -194,8 +203,7 @@ def test_worker_crash_is_reported_and_the_run_continues(tmp_path: Path, store_di
         _workers(procs)[0].kill()
         out, _ = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        _finish(proc)
     assert proc.returncode == 0, out
     assert "exited mid-run (killed by SIGKILL)" in out and "continues with 1 worker" in out
     assert _marked(mark) == []

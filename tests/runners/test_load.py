@@ -244,8 +244,12 @@ master_port = {port}
         worker = run_cli("worker", "--master", f"127.0.0.1:{port}", cwd=elsewhere, timeout=60)
         text, _ = master.communicate(timeout=60)
     finally:
-        if master.poll() is None:
-            master.kill()
+        if master.poll() is None:  # SIGTERM lets perflab reap its server and Locust; SIGKILL would orphan them
+            master.terminate()
+            try:
+                master.wait(30)
+            except subprocess.TimeoutExpired:
+                master.kill()
     assert master.returncode == 0, text
     assert worker.returncode == 0, worker.stderr
     assert "joining the master at 127.0.0.1" in worker.stderr
