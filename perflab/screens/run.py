@@ -39,6 +39,7 @@ class RunScreen(Screen[None]):
         self.snap: Snapshot | None = None
         self.outcome: object = None
         self.error = ""
+        self._mounted = False
 
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status")
@@ -56,6 +57,9 @@ class RunScreen(Screen[None]):
         self.query_one(ProcessPanel).border_title = "process"
         self.query_one(ThresholdsPanel).border_title = "thresholds"
         self.query_one(LogPanel).border_title = "log"
+        self._mounted = True
+        if self.snap is not None:
+            self._apply(self.snap)
         self._extra()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -76,9 +80,14 @@ class RunScreen(Screen[None]):
 
     @on(SnapshotReady)
     def show(self, message: SnapshotReady) -> None:
-        snap = message.snapshot
         was_finished = self._finished()
-        self.snap = snap
+        self.snap = message.snapshot
+        if self._mounted:  # a snapshot can arrive before the panels exist; on_mount shows it then
+            self._apply(self.snap)
+        if self._finished() != was_finished:
+            self.refresh_bindings()
+
+    def _apply(self, snap: Snapshot) -> None:
         chart = self.query_one(MainChart)
         chart.test_type = self.feed.test_type
         with self.app.batch_update():
@@ -88,8 +97,6 @@ class RunScreen(Screen[None]):
             self.query_one(LogPanel).snapshot = snap
             self.query_one(StatusLine).snapshot = snap
             self._extra()
-        if self._finished() != was_finished:
-            self.refresh_bindings()
 
     def _extra(self) -> None:
         player = getattr(self.feed, "player", None)

@@ -1,4 +1,4 @@
-"""The run screen's main chart: one frozen Snapshot in, one plotext picture out, chosen by test type.
+"""The run screen's main view: one frozen Snapshot in, one picture out (plotext or text), chosen by test type.
 
 Charts key on stable series names (bench.median, load.rps, load.latency.p95 {endpoint=all}, mem.heap, ...);
 a type without those series yet falls back to plotting whatever non-process series it has, or says so.
@@ -6,18 +6,18 @@ a type without those series yet falls back to plotting whatever non-process seri
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 
+from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Static
-from textual_plotext import PlotextPlot
+from textual_plotext.plot import Plot
 
 from perflab.core.aggregate import RunState, SeriesView, Snapshot
 from perflab.report import units
@@ -101,58 +101,20 @@ def top_table(snap: Snapshot, width: int, height: int) -> Table | None:
 TEXT_VIEWS = {"benchmark": distribution, "cpu": top_table}  # types whose main view is text, not a plot
 
 
-class MainChart(Vertical):
-    """Plotext for series over time; a text distribution for benchmarks (readable at 80 columns)."""
+class PlotBuilder:
+    """Draws one snapshot with plotext into text. Pure and self-contained (its own plotext figure), so it
+    runs in a thread: a build takes tens of milliseconds that the event loop must not wait for."""
 
-    DEFAULT_CSS = """
-    MainChart { height: 1fr; min-height: 8; }
-    MainChart > PlotextPlot { height: 1fr; }
-    MainChart > Static { height: 1fr; padding: 0 1; }
-    """
-
-    snapshot: reactive[Snapshot | None] = reactive(None, always_update=True)
-
-    def __init__(self, test_type: str, **kw: object) -> None:
-        super().__init__(**kw)  # type: ignore[arg-type]
+    def __init__(self, test_type: str, width: int, height: int) -> None:
         self.test_type = test_type
-        self._drawn = 0.0
-        self._pending: Timer | None = None
+        self.width = max(20, width)
+        self.height = max(5, height)
+        self.plt = Plot()
 
-    def compose(self) -> ComposeResult:
-        yield PlotextPlot()
-        yield Static()
-
-    @property
-    def plt(self):  # type: ignore[no-untyped-def]
-        return self.query_one(PlotextPlot).plt
-
-    def watch_snapshot(self, snap: Snapshot | None) -> None:
-        # plotext builds the whole picture each time (tens of ms): redraw at most every MIN_INTERVAL seconds
-        # and draw the newest snapshot when the interval is over, so the last one is never lost
-        wait = MIN_INTERVAL - (time.monotonic() - self._drawn)
-        if wait > 0 and snap is not None and snap.state != RunState.FINISHED:
-            if self._pending is None:
-                self._pending = self.set_timer(wait, self._draw_latest)
-            return
-        self._draw(snap)
-
-    def _draw_latest(self) -> None:
-        self._pending = None
-        self._draw(self.snapshot)
-
-    def _draw(self, snap: Snapshot | None) -> None:
-        self._drawn = time.monotonic()
-        plot, text = self.query_one(PlotextPlot), self.query_one(Static)
-        if snap is not None and self.test_type in TEXT_VIEWS:
-            view = TEXT_VIEWS[self.test_type](snap, self.size.width - 2, self.size.height)
-            if view is not None:
-                self._show(text, plot)
-                text.update(view)
-                return
-        self._show(plot, text)
+    def build(self, snap: Snapshot | None) -> Text:
         plt = self.plt
-        plt.clear_data()
-        plt.clear_figure()
+        plt.plotsize(self.width, self.height)
+        plt.theme("clear")  # the terminal's own colours: fits every app theme
         if snap is None:
             plt.title("waiting for data")
         else:
@@ -164,21 +126,12 @@ class MainChart(Vertical):
             }.get(self.test_type, self._generic)(snap)
             if not drew and not self._generic(snap):
                 plt.title(f"{self.test_type}: no chart data yet")
-        plot.refresh()
+        return Text.from_ansi(plt.build(), no_wrap=True)
 
-    @staticmethod
-    def _show(on: Widget, off: Widget) -> None:
-        # only on a change: setting ``display`` asks for a layout of the whole screen
-        if not on.display:
-            on.display = True
-        if off.display:
-            off.display = False
-
-    # -- per test type ------------------------------------------------------------
     def _over_time(self, lines: list[tuple[SeriesView, str, float, str]]) -> bool:
         drew = False
         for s, label, scale, side in lines:
-            x, y = _xy(s, self.size.width)
+            x, y = _xy(s, self.width)
             if x:
                 self.plt.plot(x, [v * scale for v in y], label=label, yside=side)
                 drew = True
@@ -208,7 +161,7 @@ class MainChart(Vertical):
         heap = snap.find("mem.heap") or snap.find("leak.rss") or snap.find("leak.heap")
         if not heap:
             return False
-        x, y = _xy(heap[0], self.size.width)
+        x, y = _xy(heap[0], self.width)
         self.plt.plot(x, [v / 2**20 for v in y], label=heap[0].name)
         self.plt.title("heap over time (MiB)")
         self.plt.xlabel("s")
@@ -220,3 +173,79 @@ class MainChart(Vertical):
             return False
         self.plt.title(", ".join(sorted({s.name for s in own[:MAX_LINES]})))
         return self._over_time([(s, s.key[-24:], 1.0, "left") for s in own[:MAX_LINES]])
+
+
+class View(Widget):
+    """Shows a prebuilt renderable; a new one repaints without a relayout (the chart's size is fixed)."""
+
+    DEFAULT_CSS = "View { height: 1fr; }"
+
+    def __init__(self, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.content: RenderableType = Text("waiting for data", style="dim")
+
+    def show(self, content: RenderableType) -> None:
+        self.content = content
+        self.refresh()
+
+    def render(self) -> RenderableType:
+        return self.content
+
+
+class MainChart(Widget):
+    """Plotext (built in a thread) for series over time; text views for benchmarks and CPU profiles."""
+
+    DEFAULT_CSS = """
+    MainChart { height: 1fr; min-height: 8; padding: 0 1; }
+    """
+
+    snapshot: reactive[Snapshot | None] = reactive(None, always_update=True, layout=False, init=False)
+
+    def __init__(self, test_type: str, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.test_type = test_type
+        self._drawn = 0.0
+        self._pending: Timer | None = None
+        self._building = False
+        self._view = View()
+        self.last_plot: Text | None = None  # the latest plotext picture (tests read it)
+
+    def compose(self) -> ComposeResult:
+        yield self._view
+
+    def watch_snapshot(self, snap: Snapshot | None) -> None:
+        # a plot costs tens of ms to build: at most one every MIN_INTERVAL seconds, one at a time, and the
+        # newest snapshot is drawn when the interval is over, so the last one is never lost
+        wait = MIN_INTERVAL - (time.monotonic() - self._drawn)
+        if (wait > 0 or self._building) and snap is not None and snap.state != RunState.FINISHED:
+            if self._pending is None:
+                self._pending = self.set_timer(max(wait, 0.05), self._draw_latest)
+            return
+        self._draw(snap)
+
+    def _draw_latest(self) -> None:
+        self._pending = None
+        self.watch_snapshot(self.snapshot)
+
+    def _draw(self, snap: Snapshot | None) -> None:
+        self._drawn = time.monotonic()
+        size = self._view.size
+        if snap is None:
+            self._view.show(Text("waiting for data", style="dim"))
+            return
+        if self.test_type in TEXT_VIEWS:
+            view = TEXT_VIEWS[self.test_type](snap, size.width, size.height)
+            if view is not None:
+                self._view.show(view)
+                return
+        self._building = True
+        self.run_worker(self._build(PlotBuilder(self.test_type, size.width, size.height), snap),
+                        group="chart", exit_on_error=False)
+
+    async def _build(self, builder: PlotBuilder, snap: Snapshot | None) -> None:
+        try:
+            picture = await asyncio.to_thread(builder.build, snap)
+        finally:
+            self._building = False
+        self.last_plot = picture
+        self._view.show(picture)
