@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import os
 import random
+import threading
 import time
 from dataclasses import dataclass
 
@@ -85,6 +86,19 @@ def build_app(costs: Costs | None = None) -> Starlette:
     return Starlette(routes=routes)
 
 
+def _exit_with_parent() -> None:
+    """Exit when the process that started us is gone (a perflab killed with SIGKILL cannot reap its server,
+    and a demo server left listening on loopback helps nobody)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m perflab.demo.httpapp", description=__doc__.splitlines()[0])
     ap.add_argument("--port", type=int, default=8765)
@@ -97,6 +111,7 @@ def main(argv: list[str] | None = None) -> None:
 
     token = os.environ.get(a.token_env, "") if a.token_env else ""
     app = build_app(Costs(a.slow_delay, a.cpu_ms, a.fail_rate, token))
+    _exit_with_parent()
     # One worker process, no access log: the log line per request would cost more than /fast itself.
     uvicorn.run(app, host="127.0.0.1", port=a.port, log_level="warning", access_log=False)
 
