@@ -15,6 +15,7 @@ Policy (README, "baselines"):
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -167,7 +168,13 @@ def comparison_dict(c: Comparison) -> dict[str, Any]:
         "failed": c.failed,
         "tolerance": c.settings.tolerance,
         "machine_differences": list(c.machine_differences),
-        "rows": [{"key": r.key, "verdict": r.verdict.value, "ratio": r.result.ratio, "ci": [r.result.low, r.result.high],
-                  "p_value": r.result.p_value, "baseline": r.result.baseline, "candidate": r.result.candidate,
+        "rows": [{"key": r.key, "verdict": r.verdict.value, "ratio": _num(r.result.ratio),
+                  "ci": [_num(r.result.low), _num(r.result.high)], "p_value": r.result.p_value,
+                  "baseline": _num(r.result.baseline), "candidate": _num(r.result.candidate),
                   "reason": r.result.reason} for r in c.rows],
     }
+
+
+def _num(x: float) -> float | None:
+    """NaN and infinity are not JSON: null instead (strict parsers such as jq refuse NaN)."""
+    return x if math.isfinite(x) else None

@@ -144,3 +144,24 @@ def test_ci_github_prints_a_workflow() -> None:
     run = next(s["run"] for s in steps if "perflab --headless" in str(s.get("run", "")))
     assert "profiles/sort.toml" in run and "--junit" in run
     assert any(s.get("uses", "").startswith("actions/upload-artifact") for s in steps)
+
+
+def test_threshold_breach_is_live_and_final(tmp_path: Path) -> None:
+    from perflab.core.model import Notice
+    from perflab.store.sessions import SessionStore
+
+    (tmp_path / "t.toml").write_text(PROFILE.replace('name = "gatedemo"', 'name = "tight"')
+                                     .replace('thresholds = ["median < 1s"]', 'thresholds = ["median < 1us"]')
+                                     .replace("processes = 3", "processes = 2"))
+    r = run_cli("--headless", "t.toml", "-q", "--store", "store", "--junit", "t.xml", cwd=tmp_path)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "threshold failed: median < 1us" in r.stdout
+    with SessionStore(tmp_path / "store", readonly=True) as store:
+        row = store.get("last")
+        notices = [e for e in store.events(row.id) if isinstance(e, Notice) and e.code == "threshold.breach"]
+    assert row.status.value == "failed"
+    assert any(n.message.startswith("live threshold breach: median < 1us: bench.median") for n in notices)
+    assert any(n.message.startswith("threshold breach: median < 1us") for n in notices)
+    case = next(tc for tc in ET.parse(tmp_path / "t.xml").getroot().iter("testcase")
+                if tc.get("name", "").startswith("median < 1us"))
+    assert case.find("failure") is not None
