@@ -216,6 +216,11 @@ def test_fidelity_against_plain_pytest_benchmark(request: pytest.FixtureRequest,
           f"plain pytest-benchmark median {b * 1e6:.2f} us ({(a / b - 1) * 100:+.2f} %); median of paired ratios "
           f"{paired * 100:+.2f} %, their spread (IQR/median) {noise * 100:.2f} % "
           f"(perflab {[round(x * 1e6, 1) for x in ours]}, plain {[round(x * 1e6, 1) for x in theirs]})")
-    # 3 %, unless the pairs' own spread on this (shared) machine is larger: then the bound is that spread,
-    # and the printed figures say so.
+    # The least disturbed run of each side (the fastest run's median, as timeit and pyperf advise for a busy
+    # machine): with alternating runs both sides get the same chances to catch a quiet spell.
+    best = min(ours) / min(theirs) - 1.0
+    print(f"PERF fidelity, least disturbed run of each side: perflab median {min(ours) * 1e6:.2f} us, plain "
+          f"{min(theirs) * 1e6:.2f} us ({best * 100:+.2f} %)")
+    assert abs(best) < (0.03 if full(request) else 0.5)
+    # the paired estimate: 3 %, unless the pairs' own spread on this (shared) machine is larger
     assert abs(paired) < (max(0.03, noise) if full(request) else 0.5)
