@@ -122,8 +122,10 @@ def test_load_profile_profiles_its_server(tmp_path: Path) -> None:
     outcome, sink = run_profile(text, tmp_path)
     r = outcome.result
     assert r.status == Status.PASSED, r.message
-    # the demo's /cpu handler burns CPU in the event loop: it is the server's hottest function
-    assert r.data["server_cpu"]["top"][0]["function"].endswith("cpu")
+    # the demo's /cpu handler burns CPU in the event loop: it ranks among the server's hottest functions
+    # (beside the event loop's select and, on a saturated machine, the server's parent-watch thread)
+    top = r.data["server_cpu"]["top"]
+    assert any(f["function"].endswith(".cpu") and f["own"] > 0.05 for f in top[:5]), top[:5]
     assert r.data["server_memory"]["peak_memory"] > 0
     kinds = {a.kind for a in sink.of(Artifact)}
     assert {"flamegraph", "speedscope", "memray", "memray-stats", "memray-leaks"} <= kinds
