@@ -24,6 +24,7 @@ from perflab.report import units
 
 MAX_LINES = 4  # more lines than this are unreadable at 80 columns
 MIN_INTERVAL = 0.25  # seconds between two chart redraws (panels still update at every snapshot)
+SEEK_JUMP = 5.0  # seconds: a snapshot this far from the last drawn one is a seek, drawn at once
 
 
 def _xy(s: SeriesView, width: int = 0) -> tuple[list[float], list[float]]:
@@ -209,6 +210,8 @@ class MainChart(Widget):
         self._building = False
         self._view = View()
         self.last_plot: Text | None = None  # the latest plotext picture (tests read it)
+        self.shown_t: float | None = None  # time (s) of the snapshot the picture on screen shows
+        self._last_t: float | None = None  # time (s) of the snapshot last drawn
 
     def compose(self) -> ComposeResult:
         yield self._view
@@ -217,9 +220,11 @@ class MainChart(Widget):
         # a plot costs tens of ms to build: at most one every MIN_INTERVAL seconds, one at a time, and the
         # newest snapshot is drawn when the interval is over, so the last one is never lost
         wait = MIN_INTERVAL - (time.monotonic() - self._drawn)
+        if snap is not None and self._last_t is not None and abs(snap.t - self._last_t) > SEEK_JUMP:
+            wait = 0.0  # a seek: the person is waiting for this picture, not for the next interval
         if (wait > 0 or self._building) and snap is not None and snap.state != RunState.FINISHED:
             if self._pending is None:
-                self._pending = self.set_timer(max(wait, 0.05), self._draw_latest)
+                self._pending = self.set_timer(max(wait, 0.02), self._draw_latest)
             return
         self._draw(snap)
 
@@ -229,6 +234,7 @@ class MainChart(Widget):
 
     def _draw(self, snap: Snapshot | None) -> None:
         self._drawn = time.monotonic()
+        self._last_t = snap.t if snap is not None else None
         size = self._view.size
         if snap is None:
             self._view.show(Text("waiting for data", style="dim"))
@@ -237,6 +243,7 @@ class MainChart(Widget):
             view = TEXT_VIEWS[self.test_type](snap, size.width, size.height)
             if view is not None:
                 self._view.show(view)
+                self.shown_t = snap.t
                 return
         self._building = True
         self.run_worker(self._build(PlotBuilder(self.test_type, size.width, size.height), snap),
@@ -249,3 +256,4 @@ class MainChart(Widget):
             self._building = False
         self.last_plot = picture
         self._view.show(picture)
+        self.shown_t = snap.t if snap is not None else None

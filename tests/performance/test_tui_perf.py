@@ -25,6 +25,7 @@ from perflab.core.aggregate import Aggregator
 from perflab.core.model import Profile, Result, Sample, Status, Target, TestSpec, labels
 from perflab.screens.run import RunScreen
 from perflab.store.sessions import SessionStore
+from perflab.widgets.chart import MainChart
 
 SECONDS = float(os.environ.get("PERFLAB_TUI_PERF_SECONDS", "3"))
 HOURS = float(os.environ.get("PERFLAB_TUI_PERF_HOURS", "0.02"))
@@ -194,11 +195,13 @@ def test_open_and_seek_a_long_stored_session(benchmark, long_session):
             await until(lambda: feed.index.loaded >= 1.0, 0.01)
             figures["full_load"] = time.perf_counter() - t0
             feed.player.pause()
+            chart = screen.query_one(MainChart)
             seeks = []
             for target in (duration * 0.5, duration, 10.0, duration * 0.9, duration * 0.25, 0.0, duration * 0.75):
                 t1 = time.perf_counter()
                 feed.seek(target)
-                await until(lambda t=target: screen.snap.t == pytest.approx(t))
+                # the panels, and the chart (built in a thread) showing the new position
+                await until(lambda t=target: screen.snap.t == pytest.approx(t) and chart.shown_t == pytest.approx(t))
                 await painted(screen)
                 seeks.append(time.perf_counter() - t1)
             snap = screen.snap
