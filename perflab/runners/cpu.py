@@ -128,6 +128,7 @@ class Sampler:
         self.artifacts: list[tuple[str, Path]] = []
         self.finished = False
         self.shares: dict[str, float] = {}
+        self.cycle_overhead = 0.0  # seconds a window took beyond its length (attach, SIGINT, write, parse)
         self.last_window_rate = 0.0  # active samples per second in the last regular window
 
     @property
@@ -148,7 +149,9 @@ class Sampler:
         target_done = asyncio.ensure_future(self.target.wait()) if self.target is not None else None
         try:
             while self.alive():
-                w = self.refresh
+                # py-spy's attach and write take a moment: shorten the window by what the last one cost so
+                # the table still comes every ``refresh`` seconds
+                w = max(0.5, self.refresh - self.cycle_overhead - 0.1)  # 0.1 s margin: overheads vary
                 if deadline is not None:
                     w = min(w, deadline - time.monotonic())
                     if w < 0.05:
@@ -186,6 +189,7 @@ class Sampler:
                 if w is not target_done and w is not tool_done:
                     w.cancel()
         got = await self._collect(tool_done)
+        self.cycle_overhead = min(max(time.monotonic() - self.current_start - seconds, 0.0), self.refresh / 2)
         if probe_task is not None:
             probe_counts = await probe_task
             if got and probe_counts is not None:
