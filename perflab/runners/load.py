@@ -189,6 +189,7 @@ class LocustSession:
             except psutil.Error:
                 pass
         dead_workers: set[int] = set()
+        early: tuple[float, str] | None = None  # a worker died before perflab saw any load
         hot: dict[int, int] = {}
         while self.master.returncode is None:
             if until is not None and until():
@@ -211,12 +212,15 @@ class LocustSession:
                         msg += f": {_tail(w.stderr_tail)}"
                     alive = len(self.worker_children) - len(dead_workers)
                     self.worker_notes.append(msg)
-                    if self.first_load is None:  # the master would wait for it up to a minute, then run short
-                        raise ToolError(msg.replace("mid-run", "before the load started"))
+                    if self.first_load is None:
+                        early = (time.monotonic(), msg)  # judged below, once the master had time to start
                     if alive == 0 and not self.remote_workers:
                         raise ToolError(msg + "; no worker left")
                     self.ctx.notice(f"{msg}; the run continues with {alive} worker(s)", Level.WARNING,
                                     "load.worker_died")
+            if early is not None and self.first_load is None and time.monotonic() - early[0] > 5.0:
+                # the master would wait up to a minute for a worker that never connected, then run short
+                raise ToolError(early[1].replace("mid-run", "before the load started"))
             self._check_cpu(procs, hot)
             if dead_workers and self.duration and self.first_load is not None \
                     and time.monotonic() > self.first_load + self.duration + 8.0:
