@@ -130,14 +130,22 @@ def run_profile(profile: Profile, store: SessionStore, console: Console, *, quie
     engine = Engine(profile, [recorder, sink], session_id=sid, artifacts_dir=store.artifacts_dir(sid),
                     workdir=workdir)
     outcome: Outcome | None = None
+    interrupted = False
     try:
         with progress:
             outcome = asyncio.run(_run_engine(engine))
+    except KeyboardInterrupt:  # Ctrl-C before the engine's signal handlers were in place
+        interrupted = True
+        raise
     finally:
         recorder.flush()
-        if outcome is None:  # an internal error escaped: the session must not stay "running"
-            store.finish_session(sid, Result(Status.ERROR, "internal error"), ExitCode.RUNNER_ERROR,
-                                 engine.now(), secrets)
+        if outcome is None:  # the run did not end normally: the session must not stay "running"
+            if interrupted:
+                store.finish_session(sid, Result(Status.INTERRUPTED, "interrupted"), ExitCode.INTERRUPTED,
+                                     engine.now(), secrets)
+            else:
+                store.finish_session(sid, Result(Status.ERROR, "internal error"), ExitCode.RUNNER_ERROR,
+                                     engine.now(), secrets)
     store.finish_session(sid, outcome.result, int(outcome.exit_code), outcome.duration, secrets)
     return outcome
 
