@@ -220,18 +220,35 @@ class Child:
     def _remember_tree(self) -> None:
         if self.proc is None:
             return
-        pids = set(descendants(self.proc.pid)) | set(_token_holders(self.token))
+        pids = set(_token_holders(self.token))
+        if self.proc.returncode is None:  # once reaped, its pid may name someone else's process: don't follow it
+            pids |= set(descendants(self.proc.pid))
         pids.discard(os.getpid())
         for pid in pids:
             if pid not in self._known:
                 with contextlib.suppress(psutil.Error):
                     self._known[pid] = psutil.Process(pid).create_time()
 
+    def _group_is_ours(self) -> bool:
+        """Whether signalling process group ``pid`` reaches our tree and nobody else's.
+
+        While the child is unreaped its pid (= the group id) cannot be reused. Once it is reaped, Linux still
+        does not hand that number to a new process while our group has members; so if a live process holds
+        the number now, the group is gone and the number is someone else's; if none does, any member of the
+        group is one of ours (a grandchild that outlived the child).
+        """
+        assert self.proc is not None
+        if self.proc.returncode is None:
+            return True
+        return not psutil.pid_exists(self.proc.pid)
+
     def _signal_group(self, sig: signal.Signals) -> None:
         assert self.proc is not None
         self.signals_sent.append(sig.name)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, sig)
+        group = self._group_is_ours()
+        if group:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, sig)
         # descendants that started their own session escaped the group: signal them one by one
         for pid, created in list(self._known.items()):
             try:
@@ -242,7 +259,7 @@ class Child:
                         proc.send_signal(signal.SIGCONT)
             except psutil.Error:
                 self._known.pop(pid, None)
-        if sig != signal.SIGKILL:
+        if sig != signal.SIGKILL and group:
             # a stopped (SIGSTOP'd, ptrace-paused) process would sit on the signal forever
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.proc.pid, signal.SIGCONT)
@@ -251,12 +268,13 @@ class Child:
         assert self.proc is not None
         if self.proc.returncode is None:
             return True
-        try:
-            os.killpg(self.proc.pid, 0)
-            if _group_alive(self.proc.pid):
-                return True
-        except (ProcessLookupError, PermissionError):
-            pass
+        if self._group_is_ours():
+            try:
+                os.killpg(self.proc.pid, 0)
+                if _group_alive(self.proc.pid):
+                    return True
+            except (ProcessLookupError, PermissionError):
+                pass
         for pid, created in list(self._known.items()):
             try:
                 proc = psutil.Process(pid)

@@ -216,3 +216,30 @@ def test_overlong_line_is_split_not_fatal() -> None:
     assert asyncio.run(go()) == 0
     assert lines[-1] == "after"
     assert sum(len(x) for x in lines[:-1]) >= 100_000
+
+
+def test_orphan_left_behind_by_an_exited_child_is_stopped(tmp_path: Path) -> None:
+    """The child exits at once; its grandchild (same group, scrubbed environment, ignores SIGTERM) lives on."""
+    pids_file = tmp_path / "pids"
+
+    async def go() -> list[int]:
+        child = await Child(py(f"""
+            import subprocess, sys
+            p = subprocess.Popen([sys.executable, "-c", "import signal, time; "
+                                  "signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"],
+                                 env={{}}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            open({str(pids_file)!r}, "w").write(str(p.pid))
+        """)).start()
+        assert await child.wait(timeout=20) == 0
+        pids = await read_pids(pids_file, 1)
+        assert not gone(pids[0])  # the orphan outlived its parent
+        await child.stop(interrupt_grace=0.3, term_grace=0.3)
+        return pids
+
+    pids = asyncio.run(go())
+    try:
+        assert wait_gone(pids)
+    finally:
+        for pid in pids:
+            if not gone(pid):
+                os.kill(pid, 9)
