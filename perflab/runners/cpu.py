@@ -146,12 +146,13 @@ class Sampler:
     async def run(self, duration: float | None) -> None:
         start = time.monotonic()
         deadline = start + duration if duration else None
+        failures = 0
         target_done = asyncio.ensure_future(self.target.wait()) if self.target is not None else None
         try:
             while self.alive():
                 # py-spy's attach and write take a moment: shorten the window by what the last one cost so
                 # the table still comes every ``refresh`` seconds
-                w = max(0.5, self.refresh - self.cycle_overhead - 0.1)  # 0.1 s margin: overheads vary
+                w = max(0.6 * self.refresh, self.refresh - self.cycle_overhead - 0.1)  # margin: overheads vary
                 if deadline is not None:
                     w = min(w, deadline - time.monotonic())
                     if w < 0.05:
@@ -160,10 +161,13 @@ class Sampler:
                 probe = (self.windows == 1 and bool(self.p.get("thread_shares", True)) and not self.shares
                          and not self.p.get("idle") and not self.p.get("gil_only"))
                 ok = await self._window(w, target_done, probe)
+                failures = 0 if ok else failures + 1
                 if not ok and self.alive():
-                    if time.monotonic() - start > STARTUP_RETRY or self.windows:
+                    # before the first window the interpreter may still be starting; later, a window stopped
+                    # before py-spy finished attaching (a loaded machine) writes nothing: retry a few times
+                    if (not self.windows and time.monotonic() - start > STARTUP_RETRY) or failures >= 3:
                         raise ToolError(f"py-spy failed on pid {self.pid}: {self.error}")
-                    await asyncio.sleep(0.1)  # the interpreter may still be starting: try again
+                    await asyncio.sleep(0.1)
         finally:
             if target_done is not None and not target_done.done():
                 target_done.cancel()
