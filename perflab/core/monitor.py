@@ -208,9 +208,10 @@ class ProcessMonitor:
         return p
 
     def _discover(self, tree: _Tree, ppids: dict[int, int]) -> None:
-        if tree.root not in ppids:
+        # Once the root is gone its pid may be reused by an unrelated process: never adopt that one's tree.
+        if tree.root not in tree.procs or tree.root not in ppids:
             return
-        for pid in (tree.root, *descendants(tree.root, ppids)):
+        for pid in descendants(tree.root, ppids):
             if pid not in tree.procs:
                 with contextlib.suppress(psutil.Error):
                     tree.procs[pid] = self._prime(psutil.Process(pid))
