@@ -112,3 +112,29 @@ def analyze(folder: Path, processes: tuple[int, ...] = (3, 5), settings: GateSet
         lines.append(f"smallest slowdown called slower in >= 80 % of repetitions, {k} processes, {name}: "
                      + (f"{v:.0%}" if v is not None else f"none up to {SCALES[-1]:.0%}"))
     return "\n".join(lines)
+
+
+def simulate(trials: int = 100, seed: int = 0, settings: GateSettings | None = None) -> str:
+    """The gate's rates on synthetic data with known noise (a check of the design, not a measurement).
+
+    Each run: a session-wide speed factor (drift between runs, sd 1.5 %), each process its own level
+    (sd = process CV), each round 3 % noise around it; 60 rounds per process.
+    """
+    s = settings or GateSettings()
+    rng = np.random.default_rng(seed)
+
+    def run(k: int, cv: float, slow: float) -> list[list[float]]:
+        drift = 1 + rng.normal(0, 0.015)
+        return [list(1e-3 * (1 + slow) * drift * (1 + rng.normal(0, cv)) * (1 + rng.normal(0, 0.03, 60)))
+                for _ in range(k)]
+
+    lines = ["| process CV | processes | A/A slower | A/A unstable | +10 % slower | +10 % unstable |",
+             "|---|---|---|---|---|---|"]
+    for cv in (0.01, 0.02, 0.04, 0.08):
+        for k in (3, 5):
+            aa = [compare_samples(run(k, cv, 0), run(k, cv, 0), s).verdict for _ in range(trials)]
+            bb = [compare_samples(run(k, cv, 0), run(k, cv, 0.10), s).verdict for _ in range(trials)]
+            lines.append(f"| {cv:.0%} | {k} | {aa.count(Verdict.SLOWER) / trials:.0%} | "
+                         f"{aa.count(Verdict.UNSTABLE) / trials:.0%} | {bb.count(Verdict.SLOWER) / trials:.0%} | "
+                         f"{bb.count(Verdict.UNSTABLE) / trials:.0%} |")
+    return "\n".join(lines)

@@ -103,7 +103,14 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--seed", type=int, default=1)
     a = sub.add_parser("analyze", help="verdict rates from collected runs")
     a.add_argument("out", type=Path)
+    sim = sub.add_parser("simulate", help="the gate's rates on synthetic data of known noise (design check)")
+    sim.add_argument("--trials", type=int, default=100)
     ns = ap.parse_args(argv)
+    if ns.cmd == "simulate":
+        from tests.performance.aa_analysis import simulate
+
+        print(simulate(ns.trials))
+        return 0
     if ns.cmd == "collect":
         collect(ns.out, ns.reps, ns.processes, ns.max_time, ns.seed)
         return 0
