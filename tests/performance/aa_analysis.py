@@ -65,8 +65,8 @@ def analyze(folder: Path, processes: tuple[int, ...] = (3, 5), settings: GateSet
     if not data:
         return "no complete repetitions yet"
     lines = [f"{len(data)} complete repetitions (A, A', B = +10 % knob) from {folder}",
-             f"gate: tolerance {s.tolerance:.0%}, max process CV {s.max_cv:.0%}, {s.confidence:.0%} hierarchical "
-             "bootstrap CI of the ratio of mean process medians", ""]
+             f"gate: tolerance {s.tolerance:.0%}, max process CV {s.max_cv:.0%}, {s.confidence:.0%} interval (wider of "
+             "two-level bootstrap and Welch t) of the ratio of mean process medians", ""]
     header = ("| comparison | processes | perflab slower | perflab unchanged | perflab faster | perflab unstable "
               "| pytest-benchmark mean:5% fail (1st process) | (all processes pooled) | median ratio |")
     lines += [header, "|" + "---|" * 9]
