@@ -7,7 +7,7 @@ Policy (README, "baselines"):
   stops the run at once (exit 2) and is never touched.
 * ``--save-baseline`` writes the run as the new baseline (no comparison) when the run passed its thresholds.
 * ``--update-baseline`` compares first and replaces the baseline only when the run passed every gate
-  (thresholds and no "slower" verdict); with no baseline yet it creates one. A failed run never becomes the
+  (thresholds, no "slower" and no "unstable" verdict); with no baseline yet it creates one. A failed run never becomes the
   reference, so a regression cannot quietly become the new normal.
 * A baseline from another machine (fingerprint differs) is reported loudly; ``--strict-machine`` makes it an
   error (exit 2) before anything runs.
@@ -26,7 +26,7 @@ from rich.markup import escape
 from perflab.core import machine
 from perflab.core.compare import Comparison, compare
 from perflab.core.model import ExitCode, PerflabError, Profile, Status
-from perflab.core.stats import GateSettings
+from perflab.core.stats import GateSettings, Verdict
 from perflab.report import compare as compare_report
 from perflab.report.console import rich_table
 from perflab.report.markdown import ProfileReport
@@ -122,15 +122,21 @@ class Gates:
             if store is not None:
                 secrets = tuple(v for v in (os.environ.get(n) for n in profile.secrets) if v)
                 store.finish_session(outcome.session_id, result, int(code), outcome.duration, secrets)
-        self._maybe_save(profile, outcome, console)
+        self._maybe_save(profile, outcome, console, comparison)
         self.reports.append(ProfileReport(profile.name, outcome.session_id, outcome.result, int(outcome.exit_code),
                                           outcome.duration, comparison))
         return outcome
 
-    def _maybe_save(self, profile: Profile, outcome: Outcome, console: Console) -> None:
+    def _maybe_save(self, profile: Profile, outcome: Outcome, console: Console,
+                    comparison: Comparison | None) -> None:
         if not (self.opts.save or self.opts.update):
             return
         path = baselines.path_for(profile.name, self.folder)
+        if self.opts.update and comparison is not None and comparison.by_verdict(Verdict.UNSTABLE):
+            # an inconclusive comparison could hide a regression: it must not become the reference
+            console.print(f"[yellow]baseline not updated: {len(comparison.by_verdict(Verdict.UNSTABLE))} "
+                          f"comparison(s) unstable; {path} kept as it was[/]")
+            return
         if outcome.exit_code != ExitCode.OK or outcome.result.status != Status.PASSED:
             why = escape(outcome.result.message or outcome.result.status.value)
             console.print(f"[yellow]baseline not written: the run did not pass every gate ({why}); "

@@ -113,3 +113,25 @@ def test_strict_machine_refuses_a_baseline_from_another_machine(tmp_path: Path, 
                 timeout=60)
     assert r.returncode == 2 and "another machine" in r.stderr and "Imaginary 9000" in r.stderr
     assert (folder / "faulty.json").read_bytes() == content
+
+
+def test_update_baseline_keeps_the_file_when_the_comparison_is_inconclusive(tmp_path: Path) -> None:
+    """--update-baseline must not let a noisy (unstable) run become the reference."""
+    from rich.console import Console
+
+    from perflab.core import profiles
+    from perflab.core.compare import compare
+    from perflab.core.engine import Outcome
+    from perflab.core.model import ExitCode, Result, Status
+    from perflab.gates import GateOptions, Gates
+
+    prof, folder = _setup(tmp_path, _doc())
+    profile = profiles.load(prof)
+    gates = Gates(GateOptions(baseline_dir=str(folder), update=True), [profile])
+    noisy = {"median{benchmark=counting_sort[n=100]}": [[0.001] * 10, [0.003] * 10]}
+    outcome = Outcome("s1", Result(Status.PASSED, raw=noisy), ExitCode.OK, 1.0)
+    comparison = compare(GOOD_RAW, noisy)
+    console = Console(record=True, width=200)
+    gates._maybe_save(profile, outcome, console, comparison)
+    assert "baseline not updated" in console.export_text()
+    assert (folder / "faulty.json").read_bytes() == _doc()
