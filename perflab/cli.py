@@ -25,7 +25,8 @@ def _main_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="perflab",
         description="A performance lab for Python code. Without --headless, opens the terminal app.",
-        epilog="commands: sessions, show, replay (see 'perflab COMMAND --help')\n\n" + EXIT_CODES_HELP,
+        epilog="commands: sessions, show, replay, baseline, compare, history, ci (see 'perflab COMMAND --help')"
+               "\n\n" + EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"perflab {__version__}")
