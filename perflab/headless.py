@@ -59,15 +59,19 @@ class HeadlessOptions:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
+# The processes being measured (a load generator's own CPU is watched by its runner, not shown here).
+MEASURED_ROLES = ("target", "server")
+
+
 class ProgressSink:
-    """Shows one progress bar per profile: phase detail, fraction done, live CPU and RSS of the target."""
+    """Shows one progress bar per profile: phase detail, fraction done, live CPU and RSS of the target and/or
+    the server under test."""
 
     def __init__(self, progress: Progress, console: Console, name: str) -> None:
         self.progress = progress
         self.console = console
         self.task = progress.add_task(name, total=1.0, detail="starting", live="")
-        self.cpu = 0.0
-        self.rss = 0.0
+        self.live: dict[str, list[float]] = {}  # role -> [cpu (cores), rss (bytes)]
         self._last = 0.0
 
     def handle(self, event: Event) -> None:
@@ -77,14 +81,15 @@ class ProgressSink:
                 kw["completed"] = event.progress
             self.progress.update(self.task, **kw)
         elif isinstance(event, Sample):
-            if event.series == "proc.cpu" and ("role", "target") in event.labels:
-                self.cpu = event.value
-            elif event.series == "proc.rss" and ("role", "target") in event.labels:
-                self.rss = event.value
+            if event.series in ("proc.cpu", "proc.rss"):
+                role = dict(event.labels).get("role", "target")
+                if role in MEASURED_ROLES:
+                    self.live.setdefault(role, [0.0, 0.0])[event.series == "proc.rss"] = event.value
             now = time.monotonic()
-            if now - self._last > 0.25:
+            if now - self._last > 0.25 and self.live:
                 self._last = now
-                self.progress.update(self.task, live=f"cpu {self.cpu * 100:.0f}% rss {units.size(self.rss)}")
+                shown = [f"{role} cpu {v[0] * 100:.0f}% rss {units.size(v[1])}" for role, v in self.live.items()]
+                self.progress.update(self.task, live=" | ".join(shown))
         elif isinstance(event, Notice):
             style = "red" if event.level == Level.ERROR else "yellow"
             self.progress.console.print(f"[{style}]{event.level.value}: {event.message}[/]")
