@@ -115,7 +115,7 @@ def measure(rounds: int, seconds: float, seed: int = 0) -> dict[str, Any]:
     }
 
 
-async def alternate(pairs: int, window: float, rate: int = 100) -> dict[str, Any]:
+async def alternate(pairs: int, window: float, rate: int = 100, nonblocking: bool = False) -> dict[str, Any]:
     """One long target run; py-spy windows switched on and off in turns (on/off order alternates per pair).
 
     Adjacent phases share the machine's state, so this ratio is far less noisy than separate runs. The
@@ -142,7 +142,8 @@ async def alternate(pairs: int, window: float, rate: int = 100) -> dict[str, Any
             start = time.monotonic()
             if on:
                 spy = Child(["py-spy", "record", "--pid", str(target.pid), "--format", "raw", "--rate", str(rate),
-                             "--output", f"{tmp}/w.txt"], side_channel=False)
+                             "--output", f"{tmp}/w.txt", *(["--nonblocking"] if nonblocking else [])],
+                            side_channel=False)
                 await spy.start()
                 await asyncio.sleep(window)
                 await spy.stop(interrupt_grace=3.0)
@@ -182,9 +183,10 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=6.0)
     ap.add_argument("--alternate", type=int, metavar="PAIRS",
                     help="instead: one target run with py-spy windows (2 s, 100 Hz) switched on and off PAIRS times")
+    ap.add_argument("--nonblocking", action="store_true", help="--alternate with py-spy --nonblocking")
     args = ap.parse_args()
     if args.alternate:
-        alt = asyncio.run(alternate(args.alternate, 2.0))
+        alt = asyncio.run(alternate(args.alternate, 2.0, nonblocking=args.nonblocking))
         for row in alt["pairs"]:
             print(f"  off={row['off']:,.0f}/s  on={row['on']:,.0f}/s  ratio={row['on'] / row['off']:.3f}")
         q = statistics.quantiles(alt["ratios"], n=4)
