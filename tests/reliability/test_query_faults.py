@@ -269,22 +269,21 @@ def test_a_worker_process_failing_to_start_is_an_error_not_a_hang(tmp_path: Path
     assert time.time() - started < 40
 
 
-def test_postgres_tests_skip_loudly_outside_ci_and_fail_under_ci(tmp_path: Path) -> None:
+def test_postgres_tests_skip_loudly_outside_ci_and_fail_under_ci(capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.runners.test_query_postgres import give_up, unreachable
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "PERFLAB_TEST_PG_DSN": f"postgresql://nobody@127.0.0.1:{port}/none",
-           "PYTHONPATH": str(REPO)}
-    argv = [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
-            str(REPO / "tests/runners/test_query_postgres.py"), "-k", "shipped"]
-    env.pop("CI", None)
-    local = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
-    assert local.returncode == 0, local.stdout + local.stderr
-    assert "1 skipped" in local.stdout
-    assert "SKIPPING the PostgreSQL query tests: PostgreSQL not reachable: Connection refused" in local.stdout
-    ci = subprocess.run(argv, cwd=REPO, env={**env, "CI": "true"}, capture_output=True, text=True, timeout=120)
-    assert ci.returncode == 1, ci.stdout + ci.stderr
-    assert "CI=true but PostgreSQL not reachable: Connection refused" in ci.stdout
+    problem = unreachable(f"postgresql://nobody@127.0.0.1:{port}/none")
+    assert problem == "PostgreSQL not reachable: Connection refused"
+    assert unreachable(None) == "no DSN: set PERFLAB_TEST_PG_DSN or run .ci/postgres.sh"
+    with pytest.warns(UserWarning, match="SKIPPING the PostgreSQL query tests"), \
+            pytest.raises(pytest.skip.Exception, match="Connection refused"):
+        give_up(problem, {})
+    assert "*** SKIPPING the PostgreSQL query tests: PostgreSQL not reachable" in capsys.readouterr().out
+    with pytest.raises(pytest.fail.Exception, match="CI=true but PostgreSQL not reachable: Connection refused"):
+        give_up(problem, {"CI": "true"})
 
 
 def test_asyncio_only_with_a_sync_callable_is_bad_input(tmp_path: Path) -> None:

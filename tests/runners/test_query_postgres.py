@@ -11,8 +11,9 @@ import json
 import os
 import textwrap
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import psycopg
 import pytest
@@ -29,26 +30,35 @@ def _dsn() -> str | None:
     return dsn or None
 
 
+def unreachable(dsn: str | None) -> str | None:
+    """Why the server cannot be used, or None."""
+    if dsn is None:
+        return "no DSN: set PERFLAB_TEST_PG_DSN or run .ci/postgres.sh"
+    try:
+        with psycopg.connect(dsn, connect_timeout=3) as con:
+            con.execute("SELECT 1")
+    except psycopg.Error as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        return f"PostgreSQL not reachable: {first.rsplit('failed:', 1)[-1].strip()}"
+    return None
+
+
+def give_up(problem: str, env: Mapping[str, str]) -> NoReturn:
+    """Under CI a missing server fails the tests; elsewhere they skip, loudly (warning + banner)."""
+    if env.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"CI=true but {problem}")
+    message = f"SKIPPING the PostgreSQL query tests: {problem}"
+    warnings.warn(message, stacklevel=2)
+    print(f"\n*** {message} ***")
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="module")
 def pg_dsn() -> str:
     dsn = _dsn()
-    problem = None
-    if dsn is None:
-        problem = "no DSN: set PERFLAB_TEST_PG_DSN or run .ci/postgres.sh"
-    else:
-        try:
-            with psycopg.connect(dsn, connect_timeout=3) as con:
-                con.execute("SELECT 1")
-        except psycopg.Error as e:
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            problem = f"PostgreSQL not reachable: {first.rsplit('failed:', 1)[-1].strip()}"
+    problem = unreachable(dsn)
     if problem:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"CI=true but {problem}")
-        message = f"SKIPPING the PostgreSQL query tests: {problem}"
-        warnings.warn(message, stacklevel=1)
-        print(f"\n*** {message} ***")
-        pytest.skip(message)
+        give_up(problem, os.environ)
     assert dsn is not None
     return dsn
 
