@@ -206,6 +206,9 @@ def test_gil_wait_grows_with_cpu_bound_threads(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     one = metric(result, "gil_wait", kind="threads", level=1)
     four = metric(result, "gil_wait", kind="threads", level=4)
+    denied = [n for n in result["notes"] if n.startswith("GIL wait not measured") and "ermission" in n]
+    if denied:  # a container without ptrace rights: py-spy cannot attach, and perflab says so
+        pytest.skip(denied[0])
     assert one is not None and four is not None, result["notes"]
     # one CPU-bound thread holds the GIL nearly always; four share it, so each waits most of the time
     assert one < 0.35
