@@ -102,11 +102,21 @@ class CpuRunner:
         if not sampler.total:
             why = "the target exited before py-spy could take a sample" if kind != "pid" else "no samples"
             raise ToolError(f"{why} ({sampler.error or 'py-spy saw no Python stacks'})")
-        if sampler.total < MIN_SAMPLES and (child is None or not child.signals_sent):
+        ended_alone = child is None or not child.signals_sent
+        if ended_alone and (sampler.total < MIN_SAMPLES or not _saw_script(profile, sampler)):
             # a target that ends at once leaves a profile of interpreter start-up: not worth a verdict
-            raise ToolError(f"the target exited after {elapsed:.2f} s with only {sampler.total} samples, too few "
-                            f"to profile (run it longer, or profile a callable for a duration)")
+            raise ToolError(f"the target exited after {elapsed:.2f} s with only {sampler.total} samples, none or "
+                            f"too few of its own code, too few to profile (run it longer, or profile a callable "
+                            f"for a duration)")
         return summarize(profile, sampler, progress)
+
+
+def _saw_script(profile: Profile, sampler: Sampler) -> bool:
+    """For a script target: did any sample run the script's own file (not only interpreter start-up)?"""
+    if profile.target.kind != "script":
+        return True
+    name = Path(str(profile.target.value)).name
+    return any(flame.split_frame(frame)[1].endswith(name) for stack in sampler.stacks for frame in stack)
 
 
 class Sampler:

@@ -89,7 +89,7 @@ def test_target_exits_at_once(tmp_path: Path) -> None:
     out = _headless(tmp_path, prof)
     assert out.returncode == 3
     text = _one_line_error(out)
-    assert "exited before py-spy could take a sample" in text or "too few to profile" in text
+    assert "exited before py-spy could take a sample" in text or "too few to profile" in text, text
 
 
 def test_py_spy_missing(tmp_path: Path) -> None:
