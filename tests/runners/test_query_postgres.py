@@ -133,3 +133,20 @@ def test_no_full_scan_gates_on_postgres(tmp_path: Path, pg_dsn: str) -> None:
     """, {"MY_PG": pg_dsn})
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "scans all of orders" in result["message"]
+
+
+def test_literal_percent_without_parameters_is_not_a_placeholder(tmp_path: Path, pg_dsn: str) -> None:
+    """psycopg parses %s placeholders only when parameters are passed; SQL without any keeps its modulo."""
+    proc, result = run(tmp_path, """
+        name = "modulo-pg"
+        [target]
+        engine = "postgres"
+        dsn_env = "MY_PG"
+        sql = "SELECT count(*) FROM generate_series(1, 1000) AS g(n) WHERE n % 7 = 0"
+        [test]
+        type = "query"
+        warmup = 1
+        executions = 5
+    """, {"MY_PG": pg_dsn})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert result["status"] == "passed"

@@ -127,11 +127,11 @@ class Database:
     # -- plans
     def plan(self, con: Any, sql: str, params: Any) -> dict[str, Any]:
         if self.engine == "sqlite":
-            rows = con.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
+            rows = con.execute("EXPLAIN QUERY PLAN " + sql, *([params] if params else [])).fetchall()
             return self._sqlite_plan(con, sql, [str(r[3]) for r in rows])
         # ANALYZE runs the statement: inside a transaction that is rolled back, so DML changes nothing
         with con.transaction(force_rollback=True), con.cursor() as cur:
-            cur.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, params)
+            cur.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, params or None)
             doc = cur.fetchone()[0]
         return self._pg_plan(con, doc)
 
@@ -234,7 +234,8 @@ def parameter_rows(stmt: dict[str, Any], cfg: dict[str, Any], needed: int) -> li
 
 
 def _execute(con: Any, sql: str, params: Any) -> int:
-    cur = con.execute(sql, params)
+    # No parameters: send the SQL as written, so a literal % (modulo) is not taken for a psycopg placeholder.
+    cur = con.execute(sql, params) if params else con.execute(sql)
     rows = cur.fetchall() if cur.description is not None else []
     return len(rows)
 
