@@ -297,7 +297,9 @@ class SessionStore:
         doc = json.dumps(result_to_dict(result), default=str)
         message = result.message
         for secret in redact:
-            doc = doc.replace(secret, "***")
+            if not secret:  # an unset variable: replacing "" would splice *** between every character
+                continue
+            doc = doc.replace(json.dumps(secret)[1:-1], "***").replace(secret, "***")
             message = message.replace(secret, "***")
         self.conn.execute(
             "UPDATE sessions SET status=?, ended=?, duration=?, exit_code=?, message=?, result=? WHERE id=?",

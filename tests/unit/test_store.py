@@ -236,3 +236,24 @@ def test_foreign_sqlite_database_is_refused(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="without a perflab schema version; it was left untouched"):
         SessionStore(tmp_path)
     assert digest(db) == before
+
+
+def test_secrets_are_redacted_and_an_unset_one_changes_nothing(tmp_path: Path) -> None:
+    """A secret's value never reaches the stored result or logs; an unset variable ("") is not a secret."""
+    secret = 'tok"en\\42'
+    with SessionStore(tmp_path) as store:
+        sid = store.create_session(PROFILE, machine=MACHINE, git=None)
+        rec = store.recorder(sid, (secret, ""))
+        rec.handle(Log(0.1, f"Authorization: Bearer {secret}", "stdout", "target"))
+        rec.handle(Finished(0.2, Status.FAILED))
+        result = Result(Status.FAILED, f"server said {secret}", notes=(f"header {secret}", "plain note"))
+        store.finish_session(sid, result, 1, 0.2, (secret, ""))
+        row = store.get(sid)
+        logs = [e.line for e in store.logs(sid)]
+    assert row.result is not None
+    assert row.message == "server said ***"
+    assert row.result.notes == ("header ***", "plain note")
+    assert logs == ["Authorization: Bearer ***"]
+    raw = b"".join(f.read_bytes() for f in tmp_path.glob("perflab.db*"))  # the WAL file too
+    assert b"Bearer ***" in raw or b"server said ***" in raw
+    assert b"tok" not in raw
