@@ -6,6 +6,10 @@ Grammar (spaces optional)::
     op        := "<" | "<=" | ">" | ">="
     unit      := ns us µs ms s | B KB MB GB KiB MiB GiB | % | /s
 
+Predicates stand alone, without an operator: ``no_full_scan`` means ``full_scans < 1`` and
+``uses_index("idx_orders_customer")`` means ``uses_index(idx_orders_customer) >= 1``; a predicate whose
+metric is missing (the index was never used, or does not exist) fails instead of being skipped.
+
 ``(arg)`` selects the metrics that have a label whose value is ``arg`` (``ratio(builtins:sorted)`` selects the
 ratio against that comparison, ``p95(counting_sort[n=100])`` one benchmark); ``{k=v}`` selects by label.
 Values are converted to SI base units (seconds, bytes, ratio 1.0 = 100 %, per second). Thresholds are
@@ -70,6 +74,13 @@ OPS: dict[str, Callable[[float, float], bool]] = {
     "<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b, ">": lambda a, b: a > b,
 }
 
+# Predicates: name -> (metric, op, value); they take an optional argument and no operator.
+PREDICATES: dict[str, tuple[str, str, float]] = {
+    "no_full_scan": ("full_scans", "<", 1.0),
+    "no_full_scans": ("full_scans", "<", 1.0),
+    "uses_index": ("uses_index", ">=", 1.0),
+}
+
 _NAME = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_.]*)")
 _OP = re.compile(r"\s*(<=|>=|<|>)")
 _NUMBER = re.compile(r"\s*([-+]?(?:\d[\d_]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
@@ -89,6 +100,7 @@ class Threshold:
     op: str
     value: float  # SI base units
     unit: str
+    required: bool = False  # a predicate: no matching metric is a breach, not "not evaluated"
 
     def matches(self, name: str, lbls: Labels) -> bool:
         if name != self.metric:
@@ -122,7 +134,7 @@ def parse(text: str) -> Threshold:
         end = text.find(")", start)
         if end < 0:
             raise _fail('unclosed "("', start)
-        arg = text[start + 1:end].strip()
+        arg = text[start + 1:end].strip().strip("\"'")
         if not arg:
             raise _fail('empty "()"', start)
         pos = end + 1
@@ -137,6 +149,11 @@ def parse(text: str) -> Threshold:
                 raise _fail(f'bad label selector "{part.strip()}" (expected name=value)', start + 1)
             selector.append((k.strip(), v.strip()))
         pos = end + 1
+    if metric in PREDICATES and not text[pos:].strip():
+        if metric == "uses_index" and arg is None:
+            raise _fail('uses_index needs the index name, e.g. uses_index("idx_orders_customer")', pos)
+        target, op, value = PREDICATES[metric]
+        return Threshold(text.strip(), target, arg, tuple(sorted(selector)), op, value, "", required=True)
     m = _OP.match(text, pos)
     if not m:
         col = pos + len(text[pos:]) - len(text[pos:].lstrip())
@@ -195,6 +212,8 @@ class Evaluation:
     def describe(self) -> str:
         t = self.threshold
         if self.metric is None:
+            if t.required:
+                return f"threshold breach: {t.text}: no {t.metric}{f'({t.arg})' if t.arg else ''} in the results"
             return f"threshold not evaluated: {t.text}: no metric matched"
         shown = fmt(self.metric.value, t.unit)
         if self.passed:
@@ -208,7 +227,7 @@ def evaluate(thresholds: tuple[str, ...], metrics: tuple[Metric, ...]) -> list[E
         t = parse(text)
         hits = [m for m in metrics if t.matches(m.name, m.labels)]
         if not hits:
-            out.append(Evaluation(t, None, None))
+            out.append(Evaluation(t, None, False if t.required else None))
         for m in hits:
             out.append(Evaluation(t, m, t.holds(m.value) if math.isfinite(m.value) else False))
     return out
@@ -225,8 +244,11 @@ def apply(profile: Profile, result: Result) -> Result:
     if breaches:
         status = Status.FAILED
         first = breaches[0]
-        message = (f"threshold failed: {first.threshold.text} ({first.metric.key() if first.metric else ''} = "
-                   f"{fmt(first.metric.value, first.threshold.unit) if first.metric else '?'})"
+        if first.metric is not None:
+            detail = f"{first.metric.key()} = {fmt(first.metric.value, first.threshold.unit)}"
+        else:
+            detail = "no matching metric in the results"
+        message = (f"threshold failed: {first.threshold.text} ({detail})"
                    + (f" and {len(breaches) - 1} more" if len(breaches) > 1 else ""))
     data = {**result.data, "thresholds": [
         {"threshold": e.threshold.text, "metric": e.metric.key() if e.metric else None,

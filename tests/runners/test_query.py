@@ -237,3 +237,30 @@ def test_latencies_stream_while_a_statement_runs(tmp_path: Path, cache: Path, mo
     assert done and done == sorted(done) and done[-1] == 80  # 40 executions x 2 connections, counted up
     assert all(s.value > 0 for s in samples if s.series == "query.latency")
     assert {s.series for s in samples} >= {"query.latency", "query.p50", "query.p95", "query.p99"}
+
+
+@pytest.mark.parametrize(("thresholds", "sql", "code", "said"), [
+    (['uses_index("idx_orders_customer")', "no_full_scan"],
+     "SELECT id, total FROM orders WHERE customer_id = ?", 0, 'threshold ok: uses_index("idx_orders_customer")'),
+    (["no_full_scan"], "SELECT count(*) FROM orders WHERE total > ?", 1, "threshold failed: no_full_scan"),
+    (['uses_index("idx_nope")'], "SELECT id, total FROM orders WHERE customer_id = ?", 1,
+     'threshold failed: uses_index("idx_nope") (no matching metric'),
+])
+def test_predicate_thresholds_gate_the_run(tmp_path: Path, cache: Path, thresholds: list[str], sql: str,
+                                           code: int, said: str) -> None:
+    """The issue's own forms: `uses_index("NAME")` and `no_full_scan` as thresholds, not only as expect."""
+    proc, result = run(tmp_path, cache, f"""
+        name = "predicates"
+        thresholds = {json.dumps(thresholds)}
+        [target]
+        database = "demo:shop"
+        sql = "{sql}"
+        [test]
+        type = "query"
+        params = [[7], [4990]]
+        warmup = 0
+        executions = 3
+    """)
+    assert proc.returncode == code, proc.stdout + proc.stderr
+    text = result["message"] + "\n" + "\n".join(result["notes"])
+    assert said in text

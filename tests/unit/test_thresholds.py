@@ -117,3 +117,29 @@ def test_live_watcher_emits_one_notice_per_breaching_series() -> None:
     assert len(emitted) == 1
     n = emitted[0]
     assert isinstance(n, Notice) and n.code == "threshold.breach" and "3 ms" in n.message
+
+
+def test_predicates_parse_to_required_thresholds() -> None:
+    from perflab.core import thresholds as th
+
+    t = th.parse('uses_index("idx_orders_customer")')
+    assert (t.metric, t.arg, t.op, t.value, t.required) == ("uses_index", "idx_orders_customer", ">=", 1.0, True)
+    t = th.parse("no_full_scan")
+    assert (t.metric, t.op, t.value, t.required) == ("full_scans", "<", 1.0, True)
+    with pytest.raises(th.ThresholdError, match="needs the index name"):
+        th.parse("uses_index")
+
+
+def test_a_predicate_without_its_metric_is_a_breach_not_skipped() -> None:
+    from perflab.core import thresholds as th
+    from perflab.core.model import Metric, labels
+
+    used = (Metric("uses_index", 1.0, "count", labels(index="idx_a")), Metric("full_scans", 0.0, "count"))
+    ok, missing = th.evaluate(('uses_index("idx_a")', 'uses_index("idx_b")'), used)
+    assert ok.passed is True
+    assert missing.passed is False and "breach" in missing.describe()
+    (scan,) = th.evaluate(("no_full_scan",), (Metric("full_scans", 2.0, "count"),))
+    assert scan.passed is False
+    # an ordinary threshold with no metric stays "not evaluated"
+    (plain,) = th.evaluate(("p95 < 1ms",), used)
+    assert plain.passed is None
