@@ -304,3 +304,70 @@ def test_endpoint_spec_errors_name_the_key() -> None:
         assert e.value.exit_code == 2
     host, eps = endpoints_from_target("url", "http://127.0.0.1:8000/items?page=2")
     assert host == "http://127.0.0.1:8000" and eps[0]["path"] == "/items?page=2"
+
+
+def test_ramp_shape_raises_users_at_the_spawn_rate(tmp_path: Path, store_dir: Path) -> None:
+    text = """
+name = "ramp"
+[serve]
+command = "demo"
+[target]
+endpoints = [{ path = "/fast" }]
+[test]
+type = "load"
+shape = "ramp"
+users = 12
+spawn_rate = 3
+duration = "5s"
+"""
+    proc, doc = _run(tmp_path, store_dir, text)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    sid = doc["runs"][0]["session"]
+    users = [s.value for s in SessionStore(store_dir).samples(sid, "load.users")]
+    assert users, "no load.users series"
+    # 3 users/s to 12 users: the first report sees a partial ramp, a later one the full count, never more
+    assert users[0] < 12
+    assert max(users) == 12
+    rising = users[: users.index(12) + 1]  # after the run's end Locust stops the users (0)
+    assert rising == sorted(rising) and len(set(rising)) >= 3
+
+
+def test_web_ui_when_asked_binds_loopback_only(tmp_path: Path, store_dir: Path) -> None:
+    """The web UI is off by default; asked for, Locust serves it on 127.0.0.1 and the run still ends by itself."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    profile = tmp_path / "web.toml"
+    profile.write_text(f"""
+name = "web"
+[serve]
+command = "demo"
+[target]
+endpoints = [{{ path = "/fast" }}]
+[test]
+type = "load"
+users = 2
+duration = "4s"
+web_ui = true
+web_port = {port}
+""", encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "perflab", "--headless", "-q", str(profile)], cwd=tmp_path,
+                            env={**__import__("os").environ, "PERFLAB_STORE": str(store_dir)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    listeners: set[str] = set()
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        for c in psutil.net_connections("tcp"):
+            if c.status == psutil.CONN_LISTEN and c.laddr.port == port:
+                listeners.add(c.laddr.ip)
+        time.sleep(0.2)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out + err
+    assert listeners == {"127.0.0.1"}
