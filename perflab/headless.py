@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from perflab import __version__
-from perflab.core import machine, profiles
+from perflab.core import lab, profiles
 from perflab.core.codec import result_to_dict
 from perflab.core.engine import Engine, Outcome
 from perflab.core.model import (
@@ -32,7 +32,6 @@ from perflab.core.model import (
     Notice,
     Phase,
     Profile,
-    Result,
     Sample,
     Status,
 )
@@ -109,50 +108,27 @@ def _install_signals(loop: asyncio.AbstractEventLoop, engine: Engine) -> list[in
     return installed
 
 
-async def _run_engine(engine: Engine) -> Outcome:
-    loop = asyncio.get_running_loop()
-    installed = _install_signals(loop, engine)
-    try:
-        return await engine.run()
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
-
-
-def run_profile(profile: Profile, store: SessionStore, console: Console, *, quiet: bool = False) -> Outcome:
-    """Run one profile end to end: session row, recorder, progress, engine, final status."""
-    workdir = Path.cwd()
-    sid = store.create_session(profile, machine=machine.fingerprint(), git=machine.git_info(workdir))
-    import os
-
-    secrets = tuple(os.environ.get(name, "") for name in profile.secrets)
-    recorder = store.recorder(sid, secrets)
+def run_profile(profile: Profile, root: Path, console: Console, *, quiet: bool = False) -> Outcome:
+    """Run one profile as a recorded session (core.lab.run_recorded, the app's path too) with progress bars;
+    SIGINT and SIGTERM stop the engine, which ends the session as interrupted (exit 130)."""
     progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
                         TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
                         TextColumn("{task.fields[live]}"), TextColumn("[dim]{task.fields[detail]}"),
                         console=console, transient=False, disable=quiet)
     sink = ProgressSink(progress, console, profile.name)
-    engine = Engine(profile, [recorder, sink], session_id=sid, artifacts_dir=store.artifacts_dir(sid),
-                    workdir=workdir)
-    outcome: Outcome | None = None
-    interrupted = False
-    try:
-        with progress:
-            outcome = asyncio.run(_run_engine(engine))
-    except KeyboardInterrupt:  # Ctrl-C before the engine's signal handlers were in place
-        interrupted = True
-        raise
-    finally:
-        recorder.flush()
-        if outcome is None:  # the run did not end normally: the session must not stay "running"
-            if interrupted:
-                store.finish_session(sid, Result(Status.INTERRUPTED, "interrupted"), ExitCode.INTERRUPTED,
-                                     engine.now(), secrets)
-            else:
-                store.finish_session(sid, Result(Status.ERROR, "internal error"), ExitCode.RUNNER_ERROR,
-                                     engine.now(), secrets)
-    store.finish_session(sid, outcome.result, int(outcome.exit_code), outcome.duration, secrets)
-    return outcome
+
+    async def go() -> Outcome:
+        loop = asyncio.get_running_loop()
+        installed: list[int] = []
+        try:
+            return await lab.run_recorded(profile, root, [sink], baseline=False,  # gates judge afterwards
+                                          on_engine=lambda engine: installed.extend(_install_signals(loop, engine)))
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+
+    with progress:
+        return asyncio.run(go())
 
 
 def run_profiles(opts: HeadlessOptions) -> int:
@@ -174,7 +150,7 @@ def run_profiles(opts: HeadlessOptions) -> int:
     with SessionStore(default_root(opts.store)) as store:
         outcomes: list[tuple[Profile, Outcome]] = []
         for profile in loaded:
-            outcome = run_profile(profile, store, console, quiet=opts.quiet)
+            outcome = run_profile(profile, store.root, console, quiet=opts.quiet)
             print_result(console, profile.name, outcome.result, outcome.session_id, outcome.duration)
             outcome = gates.after_run(profile, outcome, console, store)
             outcomes.append((profile, outcome))

@@ -220,14 +220,17 @@ async def run_recorded(profile: Profile, root: Path | None, sinks: Iterable[Sink
                         workdir=workdir, finalize=finalize)
         if on_engine is not None:
             on_engine(engine)
-        outcome: Outcome | None = None
         try:
             outcome = await engine.run()
-        finally:
+        except BaseException as e:  # the session must not stay "running"
             recorder.flush()
-            if outcome is None:  # cancelled or an internal error: the session must not stay "running"
-                st.finish_session(sid, Result(Status.INTERRUPTED, "stopped"), ExitCode.INTERRUPTED,
-                                  engine.now(), secrets)
+            if isinstance(e, Exception):  # an internal error (it keeps its traceback)
+                ended = Result(Status.ERROR, f"internal error: {type(e).__name__}"), ExitCode.RUNNER_ERROR
+            else:  # cancelled, or Ctrl-C before the engine's own signal handling was in place
+                ended = Result(Status.INTERRUPTED, "interrupted"), ExitCode.INTERRUPTED
+            st.finish_session(sid, ended[0], ended[1], engine.now(), secrets)
+            raise
+        recorder.flush()
         st.finish_session(sid, outcome.result, int(outcome.exit_code), outcome.duration, secrets)
         return outcome
 
