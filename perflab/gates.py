@@ -15,7 +15,6 @@ Policy (README, "baselines"):
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -24,9 +23,10 @@ from typing import TYPE_CHECKING, Any
 from rich.markup import escape
 
 from perflab.core import machine
-from perflab.core.compare import Comparison, compare
+from perflab.core.compare import Comparison
+from perflab.core.judge import judge
 from perflab.core.model import ExitCode, PerflabError, Profile, Status
-from perflab.core.stats import GateSettings, Verdict
+from perflab.core.stats import Verdict
 from perflab.report import compare as compare_report
 from perflab.report.console import rich_table
 from perflab.report.markdown import ProfileReport
@@ -94,27 +94,13 @@ class Gates:
         base = self.baselines.get(profile.name)
         finished = result.status in (Status.PASSED, Status.FAILED)
         if base is not None and finished:
-            comparison = compare(base.raw, result.raw, base_metrics=base.metrics, cand_metrics=result.metrics,
-                                 settings=settings_for(profile),
-                                 base_machine=base.machine, cand_machine=self.here,
-                                 baseline_label=base.label(), candidate_label=f"session {outcome.session_id}",
-                                 baseline_summary_only=base.summary_only)
-            if comparison.machine_differences:
-                console.print("[bold red]WARNING: the baseline was taken on another machine: "
-                              + escape("; ".join(comparison.machine_differences)) + "[/]")
+            result, comparison = judge(profile, result, base, f"session {outcome.session_id}", self.here)
             if comparison.rows:
                 console.print(rich_table(compare_report.table(comparison)))
-            notes = comparison.notes()
-            for n in notes:
-                style = "red" if "failed" in n else "yellow" if n.startswith(("unstable", "WARN", "not")) else "green"
+            for n in comparison.notes():
+                style = ("bold red" if n.startswith("WARN") else "red" if "failed" in n
+                         else "yellow" if n.startswith(("unstable", "not")) else "green")
                 console.print(f"[{style}]{escape(n)}[/]", markup=True, highlight=False)
-            message = result.message
-            status = result.status
-            if comparison.failed:
-                status = Status.FAILED
-                message = "regression: " + comparison.summary()
-            result = replace(result, status=status, message=message, notes=(*result.notes, *notes),
-                             data={**result.data, "comparison": comparison_dict(comparison)})
             code = outcome.exit_code
             if comparison.failed and code == ExitCode.OK:
                 code = ExitCode.FAILED
@@ -158,29 +144,3 @@ class Gates:
         target = markdown.append_step_summary(self.reports)
         if target:
             console.print(f"[dim]summary appended to {target}[/]")
-
-
-def settings_for(profile: Profile) -> GateSettings:
-    """The profile's ``tolerance`` and ``[gate]`` table as GateSettings."""
-    gate = dict(profile.extra.get("gate") or {})
-    return GateSettings(tolerance=profile.tolerance, **{k: v for k, v in gate.items() if v is not None})
-
-
-def comparison_dict(c: Comparison) -> dict[str, Any]:
-    """JSON-able form for --json and the stored result."""
-    return {
-        "baseline": c.baseline,
-        "candidate": c.candidate,
-        "failed": c.failed,
-        "tolerance": c.settings.tolerance,
-        "machine_differences": list(c.machine_differences),
-        "rows": [{"key": r.key, "verdict": r.verdict.value, "ratio": _num(r.result.ratio),
-                  "ci": [_num(r.result.low), _num(r.result.high)], "p_value": r.result.p_value,
-                  "baseline": _num(r.result.baseline), "candidate": _num(r.result.candidate),
-                  "reason": r.result.reason} for r in c.rows],
-    }
-
-
-def _num(x: float) -> float | None:
-    """NaN and infinity are not JSON: null instead (strict parsers such as jq refuse NaN)."""
-    return x if math.isfinite(x) else None

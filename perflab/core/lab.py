@@ -157,25 +157,13 @@ def load_baseline(profile: Profile, folder: str | None = None) -> Any:
 
 
 def judge(profile: Profile, result: Result, base: Any, session_id: str) -> Result:
-    """Compare a finished result with the baseline (core.compare), as the headless gate does: the comparison
-    table and notes join the result, and a "slower" verdict fails it."""
-    from perflab.core.compare import compare
-    from perflab.gates import comparison_dict, settings_for
+    """A finished result against its baseline (core.judge, the rule headless uses too), with the comparison
+    table added for the results screen."""
+    from perflab.core.judge import judge as gate
     from perflab.report import compare as compare_report
 
-    c = compare(base.raw, result.raw, base_metrics=base.metrics, cand_metrics=result.metrics,
-                settings=settings_for(profile), base_machine=base.machine, cand_machine=machine.fingerprint(),
-                baseline_label=base.label(), candidate_label=f"session {session_id}",
-                baseline_summary_only=base.summary_only)
-    status, message = result.status, result.message
-    if c.failed:
-        status, message = Status.FAILED, "regression: " + c.summary()
-    notes = list(c.notes())
-    if c.machine_differences:
-        notes.insert(0, "WARNING: the baseline was taken on another machine: " + "; ".join(c.machine_differences))
-    tables = (*result.tables, compare_report.table(c)) if c.rows else result.tables
-    return replace(result, status=status, message=message, notes=(*result.notes, *notes), tables=tables,
-                   data={**result.data, "comparison": comparison_dict(c)})
+    out, c = gate(profile, result, base, f"session {session_id}", machine.fingerprint())
+    return replace(out, tables=(*out.tables, compare_report.table(c))) if c.rows else out
 
 
 def save_baseline(profile: Profile, outcome: Outcome, folder: str | None = None) -> str:

@@ -1,0 +1,74 @@
+"""A finished result judged against its baseline: the one regression-gate rule the app and headless share.
+
+``judge`` runs ``core.compare`` on the raw samples (the profile's ``tolerance`` and ``[gate]`` table as
+settings) and returns the gated result: a "slower" verdict fails it with the comparison's summary as message,
+the comparison's notes join the result's (among them a warning when the baseline is from another machine), and the JSON-able
+comparison goes to ``result.data["comparison"]``. Front ends decide how to show it (the app adds the table to
+the result; headless prints it) and what to do next (save or update the baseline: perflab/gates.py).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any, Protocol
+
+from perflab.core.compare import Comparison, compare
+from perflab.core.model import Metric, Profile, Result, Status
+from perflab.core.stats import GateSettings
+
+
+class BaselineLike(Protocol):
+    """What judging needs of a baseline (store.baselines.Baseline has it); core does not import the store."""
+
+    @property
+    def raw(self) -> Mapping[str, Sequence[Sequence[float]]]: ...
+    @property
+    def metrics(self) -> Sequence[Metric]: ...
+    @property
+    def machine(self) -> Mapping[str, Any]: ...
+    @property
+    def summary_only(self) -> bool: ...
+    def label(self) -> str: ...
+
+
+def settings_for(profile: Profile) -> GateSettings:
+    """The profile's ``tolerance`` and ``[gate]`` table as GateSettings."""
+    gate = dict(profile.extra.get("gate") or {})
+    return GateSettings(tolerance=profile.tolerance, **{k: v for k, v in gate.items() if v is not None})
+
+
+def judge(profile: Profile, result: Result, base: BaselineLike, candidate_label: str,
+          here: Mapping[str, Any]) -> tuple[Result, Comparison]:
+    """``result`` compared with ``base`` on this machine (``here``: core.machine.fingerprint())."""
+    c = compare(base.raw, result.raw, base_metrics=base.metrics, cand_metrics=result.metrics,
+                settings=settings_for(profile), base_machine=base.machine, cand_machine=here,
+                baseline_label=base.label(), candidate_label=candidate_label,
+                baseline_summary_only=base.summary_only)
+    status, message = result.status, result.message
+    if c.failed:
+        status, message = Status.FAILED, "regression: " + c.summary()
+    gated = replace(result, status=status, message=message, notes=(*result.notes, *c.notes()),
+                    data={**result.data, "comparison": comparison_dict(c)})
+    return gated, c
+
+
+def comparison_dict(c: Comparison) -> dict[str, Any]:
+    """JSON-able form for --json and the stored result."""
+    return {
+        "baseline": c.baseline,
+        "candidate": c.candidate,
+        "failed": c.failed,
+        "tolerance": c.settings.tolerance,
+        "machine_differences": list(c.machine_differences),
+        "rows": [{"key": r.key, "verdict": r.verdict.value, "ratio": _num(r.result.ratio),
+                  "ci": [_num(r.result.low), _num(r.result.high)], "p_value": r.result.p_value,
+                  "baseline": _num(r.result.baseline), "candidate": _num(r.result.candidate),
+                  "reason": r.result.reason} for r in c.rows],
+    }
+
+
+def _num(x: float) -> float | None:
+    """NaN and infinity are not JSON: null instead (strict parsers such as jq refuse NaN)."""
+    return x if math.isfinite(x) else None
