@@ -186,7 +186,9 @@ TEST_TYPES: dict[str, TestType] = {
                 "gil_only": Param(p.boolean, default=False, help="only samples holding the GIL"),
                 "idle": Param(p.boolean, default=False, help="include idle threads"),
                 "subprocesses": Param(p.boolean, default=False, help="profile the target's subprocesses too"),
-                "nonblocking": Param(p.boolean, default=False, help="do not pause the target to sample"),
+                "nonblocking": Param(p.boolean, default=True,
+                                     help="sample without pausing the target (false: pause it for each "
+                                          "sample; always so with native = true)"),
                 "thread_shares": Param(p.boolean, default=True,
                                        help="1 s probe for idle and GIL shares (bottleneck evidence)"),
                 "py_spy": Param(p.string, help="py-spy executable (default: py-spy on PATH)"),

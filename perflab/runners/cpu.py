@@ -8,6 +8,8 @@ seconds (``py-spy record --pid P --format raw``, stopped with SIGINT so it write
 stacks are merged, the live ``top functions`` table is re-emitted after every window, and the merged profile
 becomes the artifacts (flamegraph SVG, speedscope JSON, folded stacks). The gap while the next py-spy
 attaches is not sampled; ``coverage`` (samples taken / samples the rate asks for) says how much was seen.
+py-spy runs with ``--nonblocking`` by default (it reads the target's memory without stopping it): its
+ptrace stops would cost the target more than the live view's 5 % budget (README, "Overhead").
 
 Events: ``cpu.samples`` (count so far), ``cpu.window`` (samples per window), ``cpu.own`` (ratio, label
 function, top 5 after each window), table ``top functions``. Metrics: ``samples`` (count), ``duration`` (s
@@ -44,8 +46,7 @@ from perflab.runners.benchmark import child_env
 from perflab.runners.process import Child
 
 TOP_COLUMNS = ("own %", "total %", "function", "file:line")
-FLAGS = {"native": "--native", "gil_only": "--gil", "idle": "--idle", "subprocesses": "--subprocesses",
-         "nonblocking": "--nonblocking"}
+FLAGS = {"native": "--native", "gil_only": "--gil", "idle": "--idle", "subprocesses": "--subprocesses"}
 _SAMPLES = re.compile(r"Samples: (\d+) Errors: (\d+)")
 MIN_SAMPLES = 20  # fewer samples than this (0.2 s at 100 Hz) from a target that ended on its own: error
 STARTUP_RETRY = 3.0  # seconds during which a failed attach is retried (the interpreter may still be starting)
@@ -127,6 +128,11 @@ class Sampler:
         self.ctx, self.pyspy, self.pid, self.p, self.target, self.name = ctx, pyspy, pid, p, target, name
         self.rate = int(p.get("rate") or 100)
         self.refresh = float(p.get("refresh") or 2.0)
+        # py-spy pauses the target for every sample unless --nonblocking; on a VM those ptrace stops cost the
+        # target more than the 5 % the live view may (README, "Overhead"), so the default reads without
+        # pausing. A sample read while the stack changes is rare and counted in py-spy's errors. Native
+        # frames can only be unwound from a paused process: py-spy refuses --native with --nonblocking.
+        self.nonblocking = bool(p.get("nonblocking", True)) and not p.get("native")
         self.stacks: Counter[flame.Stack] = Counter()
         self.windows = 0
         self.sampled_time = 0.0  # seconds py-spy was recording
@@ -184,7 +190,8 @@ class Sampler:
 
     def _argv(self, out: Path) -> list[str]:
         return [self.pyspy, "record", "--pid", str(self.pid), "--format", "raw", "--output", str(out),
-                "--rate", str(self.rate), *pr.tool_options(self.p, FLAGS)]
+                "--rate", str(self.rate), *pr.tool_options(self.p, FLAGS),
+                *(["--nonblocking"] if self.nonblocking else [])]
 
     async def _window(self, seconds: float, target_done: asyncio.Future[Any] | None, probe: bool = False) -> bool:
         out = self.ctx.artifacts_dir / f".pyspy-window-{self.windows}.txt"
@@ -331,13 +338,15 @@ def summarize(profile: Profile, s: Sampler, progress: dict[str, Any]) -> Result:
     message = f"hottest function: {hottest.function} ({hottest.where}) with {units.percent(hottest.own)} of samples"
     notes.insert(0, message)
     notes.append(f"{s.total:,} samples in {s.windows} py-spy windows over {s.sampled_time:.1f} s "
-                 f"(coverage {units.percent(coverage)} of {s.rate} Hz; attach gaps between windows are not sampled)")
+                 f"(coverage {units.percent(coverage)} of {s.rate} Hz; attach gaps between windows are not sampled; "
+                 f"{'target not paused to sample (nonblocking)' if s.nonblocking else 'target paused for each sample'})")
     if s.errors:
         notes.append(f"py-spy reported {s.errors} sampling errors")
     rows = tuple((units.percent(f.own), units.percent(f.total), f.function, f.where) for f in top)
     tables = (SummaryTable(f"{profile.name}: top functions (py-spy, {s.rate} Hz)", TOP_COLUMNS, rows),)
     data = {"top": [f.__dict__ for f in top], "samples": s.total, "windows": s.windows,
             "sampled_time": s.sampled_time, "coverage": coverage, "rate": s.rate, "errors": s.errors,
+            "nonblocking": s.nonblocking,
             "artifacts": {k: str(pth) for k, pth in s.artifacts}}
     if s.shares:
         data["threads"] = s.shares  # core.bottleneck reads it next to the monitor summary

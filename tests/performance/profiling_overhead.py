@@ -1,7 +1,11 @@
 """What profiling costs the target: the CPU runner's live top-functions view and memray, A/B in one run.
 
-    python tests/performance/profiling_overhead.py --rounds 8 --seconds 4      # the README figures, ~5 min
-    python tests/performance/profiling_overhead.py --alternate 20              # live view on/off in one run
+    python tests/performance/profiling_overhead.py --alternate 40 --arms blocking,nonblocking   # ~14 min
+    python tests/performance/profiling_overhead.py --rounds 8 --seconds 4      # separate runs, ~5 min
+
+``--alternate`` is the issue's method (A/B within one target run) and gives the README's live-view figures;
+see ``alternate``. The rounds mode below compares separate runs and includes memray.
+
 
 Each round runs every arm once, in a shuffled order, on the demo targets, and reads the target's own
 throughput (calls per second, reported by the loop agent over the side channel):
@@ -27,6 +31,7 @@ import statistics
 import sys
 import tempfile
 import textwrap
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -115,83 +120,111 @@ def measure(rounds: int, seconds: float, seed: int = 0) -> dict[str, Any]:
     }
 
 
-async def alternate(pairs: int, window: float, rate: int = 100, nonblocking: bool = False) -> dict[str, Any]:
-    """One long target run; py-spy windows switched on and off in turns (on/off order alternates per pair).
+async def alternate(pairs: int, phase: float = 5.0, arms: tuple[str, ...] = ("live",), rate: int = 100,
+                    seed: int = 0) -> dict[str, Any]:
+    """One long target run; the real live view switched on and off in turns.
 
-    Adjacent phases share the machine's state, so this ratio is far less noisy than separate runs. The
-    target's throughput in each phase comes from its progress records (every 0.05 s), interpolated at the
-    phase boundaries.
+    Each round runs an ``off`` phase and one phase per arm, in a shuffled order, each ``phase`` seconds
+    long. An arm is the CPU runner's own ``Sampler`` (py-spy windows every 2 s, the thread-share probe beside
+    the second window, the top-functions table re-emitted after every window), as a default ``phase``-second
+    run of ``type = "cpu"`` does it, attached to the running target: ``live`` with the default options,
+    ``blocking`` with ``nonblocking = false``, ``nonblocking`` with ``nonblocking = true``. Adjacent phases
+    share the machine's state, so the ratios are far less noisy than separate runs. The target's throughput
+    in each phase comes from its progress records (every 0.05 s), interpolated at the phase boundaries.
     """
     import time
 
+    from perflab.runners import flame
+    from perflab.runners.base import RunContext
+    from perflab.runners.cpu import Sampler
+
+    options = {"live": {}, "blocking": {"nonblocking": False}, "nonblocking": {"nonblocking": True}}
+    rng = random.Random(seed)
     marks: list[tuple[float, int]] = []
 
     def on_record(rec: dict[str, Any]) -> None:
         if rec["k"] in ("progress", "done"):
             marks.append((time.monotonic(), int(rec["n"])))
 
-    total = pairs * 2 * (window + 0.3) + 5
+    def n_at(t: float) -> float:
+        before = [m for m in marks if m[0] <= t]
+        after = [m for m in marks if m[0] > t]
+        if not before or not after:
+            return float(before[-1][1] if before else 0)
+        (t0, n0), (t1, n1) = before[-1], after[0]
+        return n0 + (n1 - n0) * (t - t0) / (t1 - t0)
+
+    total = pairs * (len(arms) + 1) * (phase + 1.5) + 10
     cfg = {"callable": BUSY, "duration": total, "report": 0.05}
     target = Child([sys.executable, "-m", "perflab.runners.agents.loop_call", json.dumps(cfg)], cwd=REPO,
                    on_record=on_record)
     await target.start()
-    with tempfile.TemporaryDirectory() as tmp:
-        await asyncio.sleep(1.0)  # warm-up: imports done, loop running
+    rows: list[dict[str, float]] = []
+    stacks: dict[str, Counter[Any]] = {arm: Counter() for arm in arms}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            await asyncio.sleep(1.0)  # warm-up: imports done, loop running
 
-        async def phase(on: bool) -> float:
-            start = time.monotonic()
-            if on:
-                spy = Child(["py-spy", "record", "--pid", str(target.pid), "--format", "raw", "--rate", str(rate),
-                             "--output", f"{tmp}/w.txt", *(["--nonblocking"] if nonblocking else [])],
-                            side_channel=False)
-                await spy.start()
-                await asyncio.sleep(window)
-                await spy.stop(interrupt_grace=3.0)
-            else:
-                await asyncio.sleep(window)
-            end = time.monotonic()
-            await asyncio.sleep(0.1)  # let the records of the boundary arrive
+            async def run_phase(arm: str) -> float:
+                ctx = RunContext(session_id="perf", emit=lambda e: None, artifacts_dir=Path(tmp))
+                sampler = Sampler(ctx, "py-spy", target.pid, {"rate": rate, **options.get(arm, {})}, None, arm)
+                start = time.monotonic()
+                if arm == "off":
+                    await asyncio.sleep(phase)
+                else:
+                    await sampler.run(phase)
+                    await sampler._collect()  # the last window's SIGINT and read are part of the view's cost
+                end = time.monotonic()
+                if arm != "off":
+                    stacks[arm].update(sampler.stacks)
+                await asyncio.sleep(0.3)  # let the records of the boundary arrive; py-spy fully gone
+                return (n_at(end) - n_at(start)) / (end - start)
 
-            def n_at(t: float) -> float:
-                before = [m for m in marks if m[0] <= t]
-                after = [m for m in marks if m[0] > t]
-                if not before or not after:
-                    return float(before[-1][1] if before else 0)
-                (t0, n0), (t1, n1) = before[-1], after[0]
-                return n0 + (n1 - n0) * (t - t0) / (t1 - t0)
+            for _ in range(pairs):
+                order = ["off", *arms]
+                rng.shuffle(order)
+                rows.append({arm: await run_phase(arm) for arm in order})
+    finally:
+        await target.stop()
+    ratios = {arm: [r[arm] / r["off"] for r in rows] for arm in arms}
+    # accuracy: what each arm says about the demo's hot function (own share of samples)
+    shares = {arm: {f.function: f.own for f in flame.top_functions(st, 5)} for arm, st in stacks.items()}
+    samples = {arm: sum(st.values()) for arm, st in stacks.items()}
+    return {"rounds": rows, "ratios": ratios, "samples": samples, "shares": shares,
+            "cost": {arm: 1.0 - statistics.median(v) for arm, v in ratios.items()},
+            "cost_ci": {arm: bootstrap_median_cost(v, seed) for arm, v in ratios.items()}}
 
-            return (n_at(end) - n_at(start)) / (end - start)
 
-        ratios = []
-        rows = []
-        for i in range(pairs):
-            if i % 2:
-                on = await phase(True)
-                off = await phase(False)
-            else:
-                off = await phase(False)
-                on = await phase(True)
-            ratios.append(on / off)
-            rows.append({"off": off, "on": on})
-    await target.stop()
-    return {"pairs": rows, "ratios": ratios, "cost": 1.0 - statistics.median(ratios)}
+def bootstrap_median_cost(ratios: list[float], seed: int = 0, n: int = 5000) -> tuple[float, float]:
+    """95 % percentile-bootstrap interval of ``1 - median(ratio)``."""
+    rng = random.Random(seed)
+    meds = sorted(1.0 - statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(n))
+    return meds[int(0.025 * n)], meds[int(0.975 * n) - 1]
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=6.0)
-    ap.add_argument("--alternate", type=int, metavar="PAIRS",
-                    help="instead: one target run with py-spy windows (2 s, 100 Hz) switched on and off PAIRS times")
-    ap.add_argument("--nonblocking", action="store_true", help="--alternate with py-spy --nonblocking")
+    ap.add_argument("--alternate", type=int, metavar="ROUNDS",
+                    help="instead: one target run with the live view switched on and off, ROUNDS rounds")
+    ap.add_argument("--phase", type=float, default=5.0, help="--alternate: seconds per phase (default 5)")
+    ap.add_argument("--arms", default="live", help="--alternate: comma-separated arms among live (default "
+                    "options), blocking, nonblocking (default: live)")
     args = ap.parse_args()
     if args.alternate:
-        alt = asyncio.run(alternate(args.alternate, 2.0, nonblocking=args.nonblocking))
-        for row in alt["pairs"]:
-            print(f"  off={row['off']:,.0f}/s  on={row['on']:,.0f}/s  ratio={row['on'] / row['off']:.3f}")
-        q = statistics.quantiles(alt["ratios"], n=4)
-        print(f"live-view windows on vs off, {args.alternate} adjacent pairs of 2 s: median cost "
-              f"{alt['cost'] * 100:+.1f} % (ratio quartiles {q[0]:.3f} .. {q[2]:.3f})")
+        arms = tuple(a.strip() for a in args.arms.split(",") if a.strip())
+        alt = asyncio.run(alternate(args.alternate, args.phase, arms))
+        for row in alt["rounds"]:
+            print("  " + "  ".join(f"{k}={v:,.0f}/s" for k, v in row.items()))
+        print(f"live view on vs off in one target run, {args.alternate} rounds of {args.phase:g} s phases "
+              f"(busy:crunch, 100 Hz):")
+        for arm in arms:
+            q = statistics.quantiles(alt["ratios"][arm], n=4)
+            lo, hi = alt["cost_ci"][arm]
+            print(f"  {arm:<12} median cost {alt['cost'][arm] * 100:+.1f} % (95 % CI {lo * 100:+.1f} to "
+                  f"{hi * 100:+.1f} %; ratio quartiles {q[0]:.3f} .. {q[2]:.3f}; {alt['samples'][arm]:,} samples, "
+                  f"checksum own {alt['shares'][arm].get('checksum', 0.0) * 100:.1f} %)")
         return 0
     res = measure(args.rounds, args.seconds)
     for r in res["rounds"]:

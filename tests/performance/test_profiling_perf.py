@@ -22,11 +22,17 @@ def test_profiling_overhead_smoke(benchmark) -> None:  # type: ignore[no-untyped
 
 
 def test_alternating_live_view_smoke() -> None:
+    """The same-run A/B of the live view (README figures: ``--alternate 40 --arms blocking,nonblocking``)."""
     import asyncio
 
     from tests.performance.profiling_overhead import alternate
 
-    res = asyncio.run(alternate(2, 0.5))
-    assert len(res["ratios"]) == 2
-    assert all(r["on"] > 0 and r["off"] > 0 for r in res["pairs"])
-    assert -1.0 < res["cost"] < 1.0
+    res = asyncio.run(alternate(2, 1.5, ("live", "blocking")))
+    assert len(res["rounds"]) == 2 and all(set(r) == {"off", "live", "blocking"} for r in res["rounds"])
+    assert all(v > 0 for r in res["rounds"] for v in r.values())
+    for arm in ("live", "blocking"):
+        assert len(res["ratios"][arm]) == 2 and -1.0 < res["cost"][arm] < 1.0
+        lo, hi = res["cost_ci"][arm]
+        assert lo <= res["cost"][arm] <= hi
+        assert res["samples"][arm] > 50  # the real sampler ran: about 100 samples per second of phase
+        assert max(res["shares"][arm], key=res["shares"][arm].get) == "checksum"

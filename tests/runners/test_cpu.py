@@ -11,6 +11,7 @@ import xml.dom.minidom
 from pathlib import Path
 
 import psutil
+import pytest
 
 from perflab.core import profiles
 from perflab.core.model import Artifact, Finished, Status, Table
@@ -56,6 +57,9 @@ def test_callable_hottest_function_live_table_and_artifacts(tmp_path: Path) -> N
     assert sum(doc["profiles"][0]["weights"]) == r.metric("samples").value
     assert r.metric("coverage").value > 0.5
     assert not r.metric("calls_per_s").comparable
+    # the default samples without pausing the target (the live view's cost, README "Overhead")
+    assert r.data["nonblocking"] is True
+    assert any("target not paused to sample (nonblocking)" in n for n in r.notes)
     # one busy thread: the thread-share probe sees it active, and the bottleneck note carries the figures
     assert r.data["threads"]["idle_share"] < 0.5
     # CPU-bound on a quiet machine; on a saturated shared one the target may get too little CPU for the
@@ -63,6 +67,18 @@ def test_callable_hottest_function_live_table_and_artifacts(tmp_path: Path) -> N
     label = r.data["bottleneck"]["target"]["label"]
     assert label in ("CPU-bound", "mixed (CPU and waiting)"), label
     assert any(n.startswith(f"bottleneck (target): {label}: cpu ") and "idle threads" in n for n in r.notes)
+
+
+@pytest.mark.parametrize("extra", ["nonblocking = false", "native = true"])
+def test_blocking_sampling_when_asked_or_native(tmp_path: Path, extra: str) -> None:
+    """``nonblocking = false`` pauses the target per sample; native frames need that (py-spy refuses
+    ``--native --nonblocking``), so ``native = true`` samples blocking even though nonblocking is the default."""
+    outcome, _ = run_profile(_cpu('callable = "perflab.demo.busy:crunch"', f'duration = "2s"\n{extra}'), tmp_path)
+    r = outcome.result
+    assert r.status == Status.PASSED, r.message
+    assert r.data["nonblocking"] is False
+    assert any("target paused for each sample" in n for n in r.notes)
+    assert "checksum" in {f["function"] for f in r.data["top"]}
 
 
 def test_script_with_args(tmp_path: Path) -> None:
