@@ -137,6 +137,7 @@ class Sampler:
         self.windows = 0
         self.sampled_time = 0.0  # seconds py-spy was recording
         self.errors = 0
+        self.garbled = 0  # samples dropped: a frame name read while it changed (nonblocking), see flame.drop_garbled
         self.error = ""
         self.current: Child | None = None
         self.current_out: Path | None = None
@@ -278,7 +279,8 @@ class Sampler:
         if not out.exists():
             self.error = pr.last_line(child.stderr_tail, pr.last_line(child.stdout_tail, "no output"))
             return False
-        got = flame.parse_folded(out.read_text(encoding="utf-8", errors="replace"))
+        got, garbled = flame.drop_garbled(flame.parse_folded(out.read_text(encoding="utf-8", errors="replace")))
+        self.garbled += garbled
         out.unlink()
         self.windows += 1
         self.sampled_time += elapsed
@@ -342,11 +344,13 @@ def summarize(profile: Profile, s: Sampler, progress: dict[str, Any]) -> Result:
                  f"{'target not paused to sample (nonblocking)' if s.nonblocking else 'target paused for each sample'})")
     if s.errors:
         notes.append(f"py-spy reported {s.errors} sampling errors")
+    if s.garbled:
+        notes.append(f"{s.garbled} samples dropped as garbled (a frame read while it changed: nonblocking sampling)")
     rows = tuple((units.percent(f.own), units.percent(f.total), f.function, f.where) for f in top)
     tables = (SummaryTable(f"{profile.name}: top functions (py-spy, {s.rate} Hz)", TOP_COLUMNS, rows),)
     data = {"top": [f.__dict__ for f in top], "samples": s.total, "windows": s.windows,
             "sampled_time": s.sampled_time, "coverage": coverage, "rate": s.rate, "errors": s.errors,
-            "nonblocking": s.nonblocking,
+            "garbled": s.garbled, "nonblocking": s.nonblocking,
             "artifacts": {k: str(pth) for k, pth in s.artifacts}}
     if s.shares:
         data["threads"] = s.shares  # core.bottleneck reads it next to the monitor summary

@@ -30,6 +30,31 @@ def parse_folded(text: str) -> Counter[Stack]:
     return out
 
 
+_GARBLED = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def drop_garbled(stacks: Counter[Stack]) -> tuple[Counter[Stack], int]:
+    """Stacks without control characters or U+FFFD in any frame, and how many samples were dropped.
+
+    py-spy ``--nonblocking`` reads the target's memory while it runs; a sample read while a frame changes can
+    come out with NULs or undecodable bytes in a name. Such a sample is wrong, not merely unreadable: drop it.
+    """
+    clean: Counter[Stack] = Counter()
+    dropped = 0
+    for stack, n in stacks.items():
+        if any(_GARBLED.search(frame) for frame in stack):
+            dropped += n
+        else:
+            clean[stack] += n
+    return clean, dropped
+
+
+def xml_text(s: str) -> str:
+    """Escaped for XML, with the characters XML 1.0 forbids (most control characters) as U+FFFD."""
+    return escape(_NOT_XML.sub("\ufffd", s))
+
+
 def split_frame(frame: str) -> tuple[str, str, int]:
     """``func (file:line)`` -> (func, file, line); frames without a location give ("frame", "", 0)."""
     m = _FRAME.match(frame)
@@ -162,7 +187,7 @@ def write_svg(stacks: Counter[Stack], path: Path, title: str, width: int = 1200,
     svg = (f'<?xml version="1.0" standalone="no"?>\n<svg version="1.1" width="{width}" height="{height}" '
            f'xmlns="http://www.w3.org/2000/svg" font-family="Verdana, sans-serif" font-size="11">\n'
            f'<rect width="100%" height="100%" fill="#f8f8f8"/>\n'
-           f'<text x="{width / 2}" y="20" text-anchor="middle" font-size="15">{escape(title)}</text>\n'
+           f'<text x="{width / 2}" y="20" text-anchor="middle" font-size="15">{xml_text(title)}</text>\n'
            f"{body}</svg>\n")
     path.write_text(svg, encoding="utf-8")
 
@@ -174,7 +199,7 @@ def _rect(node: _Node, x: float, depth: int, w: float, total: int) -> str:
     # warm colours, stable per function name so the same function looks the same everywhere
     h = sum(map(ord, func)) % 60
     fill = f"rgb({205 + h % 50},{80 + h * 2},{40 + h % 30})"
-    text = escape(func) if w > 7 * len(func) else (escape(func[: int(w / 7) - 2]) + ".." if w > 35 else "")
-    return (f'<g><title>{escape(label)}: {node.count} samples, {share * 100:.1f} %</title>'
+    text = xml_text(func) if w > 7 * len(func) else (xml_text(func[: int(w / 7) - 2]) + ".." if w > 35 else "")
+    return (f'<g><title>{xml_text(label)}: {node.count} samples, {share * 100:.1f} %</title>'
             f'<rect x="{x:.1f}" data-depth="{depth}" y="0" width="{w:.1f}" height="15" fill="{fill}" rx="2"/>'
             f'<text x="{x + 3:.1f}" data-depth="{depth}" ty="0">{text}</text></g>\n')
