@@ -24,19 +24,11 @@ import pytest
 
 from perflab.core.model import Status
 from perflab.store.sessions import SessionStore
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_headless
 
 
 def run(tmp_path: Path, body: str, env: dict[str, str] | None = None, module: str = "") -> tuple[Any, dict[str, Any]]:
-    if module:
-        (tmp_path / "usercode.py").write_text(textwrap.dedent(module), encoding="utf-8")
-    prof = tmp_path / "p.toml"
-    prof.write_text(textwrap.dedent(body), encoding="utf-8")
-    out = tmp_path / "out.json"
-    proc = run_cli("--headless", str(prof), "--json", str(out), "--store", str(tmp_path / "store"), cwd=tmp_path,
-                   env={"PYTHONPATH": f"{tmp_path}:{REPO}", **(env or {})}, timeout=120)
-    doc = json.loads(out.read_text()) if out.exists() else {}
-    return proc, (doc.get("runs") or [{}])[0].get("result", {})
+    return run_headless(tmp_path, body, module=module, env=env, timeout=120)
 
 
 def stored_session(tmp_path: Path) -> Any:

@@ -5,9 +5,7 @@ Durations are short (0.2-0.3 s per level); the whole file takes about 30 s on 2 
 
 from __future__ import annotations
 
-import json
 import shutil
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +14,7 @@ import pytest
 from perflab.core.model import labels
 from perflab.runners.agents.concurrency_harness import interpreter
 from perflab.runners.concurrency_report import saturation
-from tests.conftest import PROFILES, run_cli
+from tests.conftest import PROFILES, run_headless
 
 TARGET_MODULE = '''
 import asyncio, threading, time
@@ -46,16 +44,7 @@ def spin():
 
 def run_profile(tmp_path: Path, body: str, *, module: str = "",
                 env: dict[str, str] | None = None) -> tuple[Any, dict[str, Any]]:
-    if module:
-        (tmp_path / "usercode.py").write_text(textwrap.dedent(module), encoding="utf-8")
-    prof = tmp_path / "conc.toml"
-    prof.write_text(textwrap.dedent(body), encoding="utf-8")
-    out = tmp_path / "out.json"
-    proc = run_cli("--headless", str(prof), "--json", str(out), "--store", str(tmp_path / "store"), cwd=tmp_path,
-                   env={"PYTHONPATH": str(tmp_path) + ":" + str(Path(__file__).resolve().parents[2]), **(env or {})},
-                   timeout=180)
-    doc = json.loads(out.read_text()) if out.exists() else {}
-    return proc, (doc.get("runs") or [{}])[0].get("result", {})
+    return run_headless(tmp_path, body, module=module, env=env, name="conc.toml")
 
 
 def metric(result: dict[str, Any], name: str, **lbls: object) -> float | None:

@@ -18,7 +18,7 @@ import pytest
 from perflab.core.model import PerflabError
 from perflab.demo import shopdb
 from perflab.runners.query import predicate, statements
-from tests.conftest import PROFILES, REPO, run_cli
+from tests.conftest import PROFILES, run_headless
 
 
 @pytest.fixture(scope="session")
@@ -38,18 +38,8 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def run(tmp_path: Path, cache: Path, profile: Path | str, module: str = "",
         env: dict[str, str] | None = None) -> tuple[Any, dict[str, Any]]:
-    if module:
-        (tmp_path / "usercode.py").write_text(textwrap.dedent(module), encoding="utf-8")
-    if isinstance(profile, str):
-        path = tmp_path / "q.toml"
-        path.write_text(textwrap.dedent(profile), encoding="utf-8")
-        profile = path
-    out = tmp_path / "out.json"
-    proc = run_cli("--headless", str(profile), "--json", str(out), "--store", str(tmp_path / "store"),
-                   cwd=tmp_path, env={"PERFLAB_CACHE": str(cache), "PYTHONPATH": f"{tmp_path}:{REPO}", **(env or {})},
-                   timeout=180)
-    doc = json.loads(out.read_text()) if out.exists() else {}
-    return proc, (doc.get("runs") or [{}])[0].get("result", {})
+    return run_headless(tmp_path, profile, module=module, env={"PERFLAB_CACHE": str(cache), **(env or {})},
+                        name="q.toml")
 
 
 def metric(result: dict[str, Any], name: str, **lbls: str) -> float | None:

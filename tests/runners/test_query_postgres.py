@@ -7,9 +7,7 @@ with a loud warning; under ``CI=true`` it is a failure, so CI can never go green
 
 from __future__ import annotations
 
-import json
 import os
-import textwrap
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,7 +16,7 @@ from typing import Any, NoReturn
 import psycopg
 import pytest
 
-from tests.conftest import PROFILES, REPO, run_cli
+from tests.conftest import PROFILES, run_headless
 
 DSN_FILE = Path("/tmp/perflab-ci-pg.dsn")
 
@@ -64,15 +62,7 @@ def pg_dsn() -> str:
 
 
 def run(tmp_path: Path, profile: Path | str, env: dict[str, str]) -> tuple[Any, dict[str, Any]]:
-    if isinstance(profile, str):
-        path = tmp_path / "q.toml"
-        path.write_text(textwrap.dedent(profile), encoding="utf-8")
-        profile = path
-    out = tmp_path / "out.json"
-    proc = run_cli("--headless", str(profile), "--json", str(out), "--store", str(tmp_path / "store"),
-                   cwd=tmp_path, env={"PYTHONPATH": str(REPO), **env}, timeout=240)
-    doc = json.loads(out.read_text()) if out.exists() else {}
-    return proc, (doc.get("runs") or [{}])[0].get("result", {})
+    return run_headless(tmp_path, profile, env=env, timeout=240, name="q.toml")
 
 
 def test_shipped_postgres_profile_runs_against_the_server(tmp_path: Path, pg_dsn: str) -> None:
