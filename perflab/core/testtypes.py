@@ -62,6 +62,8 @@ BENCH_PARAMS: dict[str, Param] = {
     "warmup": Param(p.boolean, default=True),
     "warmup_iterations": Param(p.positive_int, default=1000),
     "disable_gc": Param(p.boolean, default=False),
+    "calibrate": Param(p.boolean, default=True,
+                       help="time a reference loop around every round; the gate compares round / reference"),
     "pytest_args": Param(p.string_list, default=[], help="extra pytest arguments (pytest targets)"),
 }
 

@@ -51,7 +51,7 @@ def percent(r: float | None, digits: int = 1) -> str:
 
 
 def value(v: float, unit: str) -> str:
-    """Format a metric value by its unit name (s, B, ratio, /s, count, %)."""
+    """Format a metric value by its unit name (s, B, ratio, /s, count, %, ref)."""
     if unit == "s":
         return duration(v)
     if unit == "B":
@@ -64,4 +64,6 @@ def value(v: float, unit: str) -> str:
         return percent(v)
     if unit == "count":
         return f"{v:,.0f}"
+    if unit == "ref":  # a time in units of the calibration reference loop (benchmark calibrate = true)
+        return f"{v:.4g} ref"
     return f"{v:.4g}"

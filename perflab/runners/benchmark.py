@@ -7,6 +7,11 @@ times in independent processes; the agent plugin streams every finished benchmar
 Events: ``bench.round`` (seconds per iteration, one per round; labels benchmark, group, process),
 ``bench.median`` (per benchmark and process). Metrics per benchmark: min, max, mean, median, stdev, p95,
 p99, ops, rounds; for callables with comparisons, ``ratio`` = median of the target / median of the other.
+
+``calibrate = true`` (the default) runs pytest-benchmark with agents/reftimer.py as its timer: a short
+reference loop is timed around every round, and ``relative`` (round / reference, unit "ref": reference-loop times) gets raw samples
+per process. The regression gate judges ``relative`` where both sides have it (core.compare): it cancels
+the machine's speed drift, which on a shared VM moves process medians by ~18 %.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from perflab.runners.agents.callable_bench import test_source
 from perflab.runners.base import RunContext
 
 PLUGIN = "perflab.runners.agents.pytest_plugin"
+REFTIMER = "perflab.runners.agents.reftimer.timer"
 
 
 class BenchmarkRunner:
@@ -68,6 +74,9 @@ class BenchmarkRunner:
                 info = runs.setdefault(name, {"rec": rec, "rounds": {}})
                 data = [float(x) for x in rec["data"]]
                 info["rounds"][state["process"]] = data
+                ref = rec.get("ref")
+                if ref and len(ref) == len(data) and all(r > 0 for r in ref):
+                    info.setdefault("relative", {})[state["process"]] = [d / r for d, r in zip(data, ref, strict=True)]
                 lb = labels(benchmark=name, group=rec.get("group") or "", process=state["process"] + 1)
                 for v in data:
                     ctx.sample("bench.round", v, lb)
@@ -99,6 +108,8 @@ class BenchmarkRunner:
                 argv += ["--benchmark-warmup=on", f"--benchmark-warmup-iterations={p['warmup_iterations']}"]
             if p["disable_gc"]:
                 argv.append("--benchmark-disable-gc")
+            if p["calibrate"]:
+                argv.append(f"--benchmark-timer={REFTIMER}")
             argv += list(p.get("pytest_args") or [])
             ctx.phase("process", f"pytest process {i + 1} of {processes}", _progress(state))
             child = await ctx.spawn(argv, source=f"pytest-{i + 1}", cwd=workdir, env=env, on_record=on_record)
@@ -191,6 +202,11 @@ def summarize(profile: Profile, runs: dict[str, dict[str, Any]], processes: int)
         metrics.append(Metric("ops", ops, "/s", lb))
         metrics.append(Metric("rounds", d["count"], "count", lb))
         raw[Metric("median", 0, "s", lb).key()] = tuple(per_proc)
+        relative = info.get("relative") or {}
+        if len(relative) == len(per_proc):  # every process measured the reference: the gate judges this
+            rel = [tuple(relative[k]) for k in sorted(relative)]
+            metrics.append(Metric("relative", stats.percentile([v for proc in rel for v in proc], 50), "ref", lb))
+            raw[Metric("relative", 0, "ref", lb).key()] = tuple(rel)
         ref = (rec.get("extra_info") or {}).get("callable")
         group = rec.get("group") or ""
         if ref:

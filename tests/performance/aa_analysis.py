@@ -11,16 +11,18 @@ import numpy as np
 
 from perflab.core.stats import GateSettings, Verdict, compare_samples
 
-KEY = "median{benchmark=counting_sort[n=10000]}"
+KEY = "median{benchmark=counting_sort[n=10000]}"  # seconds: what pytest-benchmark compares
+REL = "relative{benchmark=counting_sort[n=10000]}"  # round / reference loop (calibrate = true): what perflab gates
+Arm = dict[str, list[list[float]]]  # "gate" and "abs" -> raw rounds per process
 SCALES = (0.02, 0.05, 0.07, 0.10, 0.15, 0.20, 0.30, 0.50)
 
 
-def load(folder: Path) -> dict[int, dict[str, list[list[float]]]]:
-    """rep -> arm -> raw rounds per process (seconds)."""
-    reps: dict[int, dict[str, list[list[float]]]] = defaultdict(dict)
+def load(folder: Path) -> dict[int, dict[str, Arm]]:
+    """rep -> arm -> {"gate": what perflab's gate judges (relative when the run has it), "abs": seconds}."""
+    reps: dict[int, dict[str, Arm]] = defaultdict(dict)
     for line in (folder / "runs.jsonl").read_text().splitlines():
         rec = json.loads(line)
-        reps[rec["rep"]][rec["arm"]] = rec["raw"][KEY]
+        reps[rec["rep"]][rec["arm"]] = {"gate": rec["raw"].get(REL) or rec["raw"][KEY], "abs": rec["raw"][KEY]}
     return {r: arms for r, arms in sorted(reps.items()) if {"A", "A2", "B"} <= set(arms)}
 
 
@@ -35,28 +37,28 @@ def pytest_benchmark_fails(base: list[list[float]], cand: list[list[float]], *, 
     return (c / b * 100 - 100) > 5.0
 
 
-def rates(pairs: list[tuple[list[list[float]], list[list[float]]]], processes: int,
-          settings: GateSettings) -> dict[str, Any]:
+def rates(pairs: list[tuple[Arm, Arm]], processes: int, settings: GateSettings) -> dict[str, Any]:
     counts = {v: 0 for v in Verdict}
     reasons: list[str] = []
     pb_first = pb_pooled = 0
     ratios = []
     for base, cand in pairs:
-        b, c = base[:processes], cand[:processes]
+        b, c = base["gate"][:processes], cand["gate"][:processes]
         res = compare_samples(b, c, settings)
         counts[res.verdict] += 1
         ratios.append(res.ratio)
         if res.verdict == Verdict.UNSTABLE:
             reasons.append(res.reason)
-        pb_first += pytest_benchmark_fails(b, c, pooled=False)
-        pb_pooled += pytest_benchmark_fails(b, c, pooled=True)
+        ab, ac = base["abs"][:processes], cand["abs"][:processes]
+        pb_first += pytest_benchmark_fails(ab, ac, pooled=False)
+        pb_pooled += pytest_benchmark_fails(ab, ac, pooled=True)
     n = len(pairs)
     return {"n": n, **{v.value: counts[v] / n for v in Verdict}, "pb_fail_first": pb_first / n,
             "pb_fail_pooled": pb_pooled / n, "median_ratio": float(np.median(ratios)), "reasons": reasons[:3]}
 
 
-def scaled(procs: list[list[float]], s: float) -> list[list[float]]:
-    return [[x * (1 + s) for x in p] for p in procs]
+def scaled(arm: Arm, s: float) -> Arm:
+    return {k: [[x * (1 + s) for x in p] for p in procs] for k, procs in arm.items()}
 
 
 def analyze(folder: Path, processes: tuple[int, ...] = (3, 5), settings: GateSettings | None = None) -> str:
@@ -64,7 +66,9 @@ def analyze(folder: Path, processes: tuple[int, ...] = (3, 5), settings: GateSet
     data = load(folder)
     if not data:
         return "no complete repetitions yet"
-    lines = [f"{len(data)} complete repetitions (A, A', B = +10 % knob) from {folder}",
+    calibrated = all(arms["A"]["gate"] is not arms["A"]["abs"] for arms in data.values())
+    lines = [f"{len(data)} complete repetitions (A, A', B = +10 % knob) from {folder}; perflab judges "
+             + ("relative time (round / reference loop, calibrate = true)" if calibrated else "seconds"),
              f"gate: tolerance {s.tolerance:.0%}, max process CV {s.max_cv:.0%}, {s.confidence:.0%} interval (wider of "
              "two-level bootstrap and Welch t) of the ratio of mean process medians", ""]
     header = ("| comparison | processes | perflab slower | perflab unchanged | perflab faster | perflab unstable "
@@ -87,10 +91,11 @@ def analyze(folder: Path, processes: tuple[int, ...] = (3, 5), settings: GateSet
             lines.append(f"| {label} | {k} | {r['slower']:.0%} | {r['unchanged']:.0%} | {r['faster']:.0%} | "
                          f"{r['unstable']:.0%} | {r['pb_fail_first']:.0%} | {r['pb_fail_pooled']:.0%} | "
                          f"{r['median_ratio']:.3f} |")
-    cvs = [float(np.std(m, ddof=1) / np.mean(m)) for arms in data.values() for procs in arms.values()
-           for m in [[float(np.median(p)) for p in procs]]]
-    lines += ["", f"noise: coefficient of variation of the process medians within one run: median {np.median(cvs):.1%}, "
-              f"range {min(cvs):.1%} .. {max(cvs):.1%} over {len(cvs)} runs"]
+    for kind, what in (("abs", "seconds"), ("gate", "what the gate judges")):
+        cvs = [float(np.std(m, ddof=1) / np.mean(m)) for arms in data.values() for arm in arms.values()
+               for m in [[float(np.median(p)) for p in arm[kind]]]]
+        lines += ["", f"noise ({what}): coefficient of variation of the process medians within one run: median "
+                  f"{np.median(cvs):.1%}, range {min(cvs):.1%} .. {max(cvs):.1%} over {len(cvs)} runs"]
     lines += ["", "power by synthetic slowdown (A' rounds scaled by 1+s, compared with A):", ""]
     variants = [(k, "default", s) for k in processes] + [(k, "noise check off", loose) for k in processes]
     lines += ["| s | " + " | ".join(f"{k} processes, {name}: perflab slower" for k, name, _ in variants)

@@ -181,6 +181,8 @@ def _descendants(pid: int) -> list[psutil.Process]:
 
 @pytest.mark.parametrize(("test_type", "params", "artifacts"), [
     ("cpu", 'duration = "30s"\nrefresh = "1s"', ("flamegraph.svg", "profile.speedscope.json")),
+    # py-spy pausing the target for each sample: Ctrl-C must not leave it stopped
+    ("cpu", 'duration = "30s"\nrefresh = "1s"\nnonblocking = false', ("flamegraph.svg", "profile.speedscope.json")),
     ("memory", 'duration = "30s"', ("memray.bin", "memray-flamegraph.html")),
 ])
 def test_ctrl_c_mid_profile(tmp_path: Path, test_type: str, params: str, artifacts: tuple[str, ...]) -> None:

@@ -92,6 +92,16 @@ def test_pytest_folder_target(tmp_path: Path) -> None:
     assert profile.exists()
 
 
+def test_calibrate_false_measures_without_the_reference(tmp_path: Path) -> None:
+    profile = folder_profile(tmp_path, {"test_fib.py": BENCH_TEST}, processes=1)
+    profile.write_text(profile.read_text() + "calibrate = false\n")
+    out = run_cli("--headless", "folder.toml", "--store", "store", "--json", "r.json", "-q", cwd=tmp_path)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    result = json.loads((tmp_path / "r.json").read_text())["runs"][0]["result"]
+    assert sorted(result["raw"]) == ["median{benchmark=test_fib_large}", "median{benchmark=test_fib_small}"]
+    assert not any(m["name"] == "relative" for m in result["metrics"])
+
+
 def test_folder_without_benchmarks_exits_2(tmp_path: Path) -> None:
     folder_profile(tmp_path, {"test_plain.py": "def test_plain():\n    assert 1 + 1 == 2\n"}, processes=1)
     out = run_cli("--headless", "folder.toml", "--store", "store", "-q", cwd=tmp_path)
@@ -165,11 +175,22 @@ def test_shipped_numbers_are_plausible(shipped: dict[str, Any]) -> None:
 def test_shipped_json_has_raw_rounds_from_each_process(shipped: dict[str, Any]) -> None:
     doc = json.loads(shipped["json"].read_text())
     raw = doc["runs"][0]["result"]["raw"]
-    assert len(raw) == 2 * len(SIZES)
+    # per benchmark: the rounds in seconds, and (calibrate = true, the default) the same rounds in units of
+    # the reference loop timed around each of them (runners/agents/reftimer.py)
+    assert len(raw) == 2 * 2 * len(SIZES)
     for key, per_process in raw.items():
-        assert key.startswith("median{benchmark=")
+        assert key.startswith(("median{benchmark=", "relative{benchmark="))
         assert len(per_process) == 3, key
         assert all(len(rounds) >= 5 and all(v > 0 for v in rounds) for rounds in per_process)
+        if key.startswith("relative"):
+            seconds = raw["median" + key[len("relative"):]]
+            assert [len(r) for r in per_process] == [len(r) for r in seconds]
+            # a reference is about 50 µs: a round in reference units is thousands of times its seconds
+            ratios = [rel / sec for rp, sp in zip(per_process, seconds, strict=True)
+                      for rel, sec in zip(rp, sp, strict=True)]
+            assert all(1e3 < r < 1e6 for r in ratios), (min(ratios), max(ratios))
+    relative = {m["labels"]["benchmark"] for m in doc["runs"][0]["result"]["metrics"] if m["name"] == "relative"}
+    assert relative == set(medians(doc))
 
 
 def test_shipped_session_is_stored_with_rounds_from_every_process(shipped: dict[str, Any]) -> None:
@@ -185,7 +206,8 @@ def test_shipped_session_is_stored_with_rounds_from_every_process(shipped: dict[
             by_process[dict(s.labels)["process"]] = by_process.get(dict(s.labels)["process"], 0) + 1
         assert set(by_process) == {"1", "2", "3"}
         assert sum(by_process.values()) == sum(
-            len(r) for rs in json.loads(shipped["json"].read_text())["runs"][0]["result"]["raw"].values() for r in rs)
+            len(r) for k, rs in json.loads(shipped["json"].read_text())["runs"][0]["result"]["raw"].items()
+            if k.startswith("median") for r in rs)
         assert store.samples(row.id, "proc.cpu"), "the process monitor sampled the children"
         kinds = [a.kind for a in store.artifacts(row.id)]
         assert kinds.count("pytest-benchmark-json") == 3

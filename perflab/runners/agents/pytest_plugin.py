@@ -1,7 +1,8 @@
 """pytest plugin loaded inside the benchmark child (``-p perflab.runners.agents.pytest_plugin``).
 
 It streams, over the side channel, the collected benchmark count and each finished benchmark with every
-round's raw time (seconds per iteration), as soon as it completes.
+round's raw time (seconds per iteration), as soon as it completes; under ``--benchmark-timer`` =
+agents/reftimer.py also the reference loop's time around each round.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from perflab.runners.agents import wire
+from perflab.runners.agents import reftimer, wire
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -25,6 +26,7 @@ def pytest_collectreport(report: pytest.CollectReport) -> None:
 
 
 def pytest_runtest_logstart(nodeid: str, location: Any) -> None:
+    reftimer.reset()
     wire.channel().send("started", nodeid=nodeid)
 
 
@@ -65,6 +67,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
         extra_info=dict(meta.extra_info or {}),
         iterations=meta.iterations,
         data=list(meta.stats.data),
+        # calibrate = true: the reference loop's time around each round (agents/reftimer.py), else None
+        ref=reftimer.take(len(meta.stats.data)) if getattr(fixture, "_timer", None) is reftimer.timer else None,
         outcome=report.outcome,
         longrepr=str(report.longrepr)[-4000:] if report.failed else "",
         error=_error(report) if report.failed else "",
