@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import statistics
 import subprocess
 import sys
 import textwrap
@@ -160,8 +161,12 @@ def test_shipped_numbers_are_plausible(shipped: dict[str, Any]) -> None:
     doc = json.loads(shipped["json"].read_text())
     assert doc["format"] == 1 and doc["runs"][0]["exit_code"] == 0
     med = medians(doc)
+    # ordered by size in reference units (drift-free; counting_sort at n=100 and n=10,000 differ by only
+    # ~1.5x, about as much as this VM's speed moves between benchmarks, so seconds can come out inverted)
+    rel = {m["labels"]["benchmark"]: m["value"] for m in doc["runs"][0]["result"]["metrics"] if m["name"] == "relative"}
     for fn in ("counting_sort", "sorted"):
-        assert 0 < med[f"{fn}[n=100]"] < med[f"{fn}[n=10000]"] < med[f"{fn}[n=100000]"]
+        assert 0 < rel[f"{fn}[n=100]"] < rel[f"{fn}[n=10000]"] < rel[f"{fn}[n=100000]"]
+        assert med[f"{fn}[n=100]"] < med[f"{fn}[n=100000]"]
     # sorted() of 100,000 ints takes milliseconds, of 100 ints microseconds
     assert 1e-4 < med["sorted[n=100000]"] < 1.0
     assert med["sorted[n=100]"] < 1e-3
@@ -188,7 +193,8 @@ def test_shipped_json_has_raw_rounds_from_each_process(shipped: dict[str, Any]) 
             # a reference is about 50 µs: a round in reference units is thousands of times its seconds
             ratios = [rel / sec for rp, sp in zip(per_process, seconds, strict=True)
                       for rel, sec in zip(rp, sp, strict=True)]
-            assert all(1e3 < r < 1e6 for r in ratios), (min(ratios), max(ratios))
+            # (per round a reference can catch an interrupt: the median, not every round)
+            assert all(r > 0 for r in ratios) and 1e3 < statistics.median(ratios) < 1e6, (min(ratios), max(ratios))
     relative = {m["labels"]["benchmark"] for m in doc["runs"][0]["result"]["metrics"] if m["name"] == "relative"}
     assert relative == set(medians(doc))
 

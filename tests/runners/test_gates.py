@@ -69,6 +69,9 @@ def test_save_baseline_writes_a_versioned_file_with_raw_samples(lab) -> None:
     assert doc["format"] == "perflab-baseline" and doc["profile"] == "gatedemo"
     raw = doc["raw"]["median{benchmark=counting_sort[n=10000]}"]
     assert len(raw) == 3 and all(len(p) >= 5 for p in raw)
+    # calibrate = true (default): the rounds in reference units too, which the gate judges
+    rel = doc["raw"]["relative{benchmark=counting_sort[n=10000]}"]
+    assert [len(p) for p in rel] == [len(p) for p in raw]
     assert doc["machine"]["cores"] and doc["perflab_version"]
 
 
@@ -78,7 +81,7 @@ def test_plain_rerun_is_unchanged_and_exits_0(lab) -> None:
     assert "unchanged" in same.stdout and "regression gate passed" in same.stdout
     run = json.loads((lab["root"] / "same.json").read_text())["runs"][0]
     rows = run["result"]["data"]["comparison"]["rows"]
-    assert [r["verdict"] for r in rows] == ["unchanged"]
+    assert [(r["key"], r["verdict"]) for r in rows] == [("relative{benchmark=counting_sort[n=10000]}", "unchanged")]
 
 
 def test_rerun_reports_parse_and_carry_the_verdicts(lab) -> None:
@@ -89,7 +92,7 @@ def test_rerun_reports_parse_and_carry_the_verdicts(lab) -> None:
     assert "counting_sort[n=10000]" in names and "regression gate" in names
     assert any(n.startswith("median < 1s") for n in names)
     md = (root / "same.md").read_text()
-    assert "| counting_sort[n=10000] | median |" in md and "unchanged" in md
+    assert "| counting_sort[n=10000] | relative |" in md and "unchanged" in md
     assert lab["summary"].read_text().strip() == md.strip()  # $GITHUB_STEP_SUMMARY got the same table
 
 
