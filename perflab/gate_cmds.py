@@ -69,10 +69,12 @@ def baseline_show(name: str, folder: str | None) -> int:
     from perflab.core.model import SummaryTable
 
     rows = []
+    unit_of = {m.key(): m.unit for m in b.metrics}  # "relative" is in reference units (calibrate), not seconds
     for key, procs in sorted(b.raw.items()):
         meds = stats.process_medians(procs)
+        unit = unit_of.get(key) or ("ref" if key.startswith("relative{") else "s")
         rows.append((key, str(len(procs)), f"{sum(len(p) for p in procs):,}",
-                     units.duration(stats.center(procs)), f"{stats.cv(meds) * 100:.1f} %"))
+                     units.value(stats.center(procs), unit), f"{stats.cv(meds) * 100:.1f} %"))
     console.print(rich_table(SummaryTable("raw samples kept", ("metric", "processes", "rounds",
                                                                "mean of process medians", "process CV"),
                                           tuple(rows))))

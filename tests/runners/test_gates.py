@@ -11,6 +11,7 @@ at a 100 % tolerance, judges however much process medians vary, and injects a 20
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -115,6 +116,8 @@ def test_compare_history_and_baseline_commands(lab) -> None:
     assert cmp_.returncode == 1 and "slower" in cmp_.stdout  # the last session is the slow one
     show = run_cli("baseline", "show", "gatedemo", "--baseline-dir", "bl", cwd=root, env=env)
     assert show.returncode == 0 and "median{benchmark=counting_sort[n=10000]}" in show.stdout
+    # reference units, not seconds, for the calibrated rounds
+    assert re.search(r"relative\{benchmark=counting_sort\[n=10000\]\}.*\d ref ", show.stdout), show.stdout
     hist = run_cli("history", "gatedemo", cwd=root, env=env)
     assert hist.returncode == 0 and "gatedemo: median across 3 sessions" in hist.stdout
     again = run_cli("baseline", "save", "last", "--baseline-dir", "other", cwd=root, env=env)
