@@ -50,3 +50,13 @@ def run_headless(tmp_path: Path, profile: Path | str, *, module: str = "", env: 
                    env={"PYTHONPATH": f"{tmp_path}:{REPO}", **(env or {})}, timeout=timeout)
     doc = json.loads(out.read_text()) if out.exists() else {}
     return proc, (doc.get("runs") or [{}])[0].get("result", {})
+
+
+def command_line(p: Any) -> str:
+    """A psutil.Process's command line, or "" when it ended between being listed and being read."""
+    import psutil
+
+    try:
+        return " ".join(p.cmdline())
+    except psutil.Error:
+        return ""

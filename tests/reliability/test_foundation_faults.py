@@ -22,7 +22,7 @@ from perflab.core.engine import Engine
 from perflab.core.model import ExitCode, Status
 from perflab.store import schema
 from perflab.store.sessions import SessionStore
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, command_line, run_cli
 
 SLOW_BENCH = '''
 import time
@@ -231,7 +231,7 @@ def test_signal_to_headless_run_exits_130_stores_interrupted_and_leaves_no_child
                              "-q"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not any("pytest" in " ".join(c.cmdline())
+        while time.monotonic() < deadline and not any("pytest" in command_line(c)
                                                        for c in perflab_children(proc.pid)):
             time.sleep(0.1)
         assert pytest_processes(str(tmp_path)), "the pytest child never started"

@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from perflab.store.sessions import SessionStore
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, command_line, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -174,7 +174,7 @@ def test_sigterm_mid_run_leaves_no_process(tmp_path: Path, store_dir: Path) -> N
     try:
         # perflab + server + Locust master + 2 workers, all running
         procs = _wait_for(mark, lambda ps: len(_workers(ps)) == 2 and len(ps) >= 5)
-        assert any("perflab.demo.httpapp" in " ".join(p.cmdline()) for p in procs)
+        assert any("perflab.demo.httpapp" in command_line(p) for p in procs)
         time.sleep(1.5)  # load is flowing
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
@@ -189,7 +189,7 @@ def _loading(procs: list[psutil.Process]) -> bool:
     """Both workers hold connections to the server's port: the load is flowing."""
     ports = set()
     for p in procs:
-        if "perflab.demo.httpapp" in " ".join(p.cmdline()):
+        if "perflab.demo.httpapp" in command_line(p):
             ports |= {c.laddr.port for c in p.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
     workers = _workers(procs)
     return len(workers) == 2 and bool(ports) and all(

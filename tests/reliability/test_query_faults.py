@@ -24,7 +24,7 @@ import pytest
 
 from perflab.core.model import Status
 from perflab.store.sessions import SessionStore
-from tests.conftest import REPO, run_headless
+from tests.conftest import REPO, command_line, run_headless
 
 
 def run(tmp_path: Path, body: str, env: dict[str, str] | None = None, module: str = "") -> tuple[Any, dict[str, Any]]:
@@ -211,7 +211,7 @@ def test_ctrl_c_stops_the_child_and_everything_it_started(tmp_path: Path, agent:
         family: list[psutil.Process] = []
         while time.time() < deadline:
             family = psutil.Process(perflab.pid).children(recursive=True)
-            running = [p for p in family if agent in " ".join(p.cmdline())]
+            running = [p for p in family if agent in command_line(p)]
             # the concurrency run must have its worker processes up too
             if running and (agent != "concurrency_harness" or len(family) >= 3):
                 break
