@@ -72,9 +72,8 @@ def baseline_show(name: str, folder: str | None) -> int:
     unit_of = {m.key(): m.unit for m in b.metrics}  # "relative" is in reference units (calibrate), not seconds
     for key, procs in sorted(b.raw.items()):
         meds = stats.process_medians(procs)
-        unit = unit_of.get(key) or ("ref" if key.startswith("relative{") else "s")
         rows.append((key, str(len(procs)), f"{sum(len(p) for p in procs):,}",
-                     units.value(stats.center(procs), unit), f"{stats.cv(meds) * 100:.1f} %"))
+                     units.value(stats.center(procs), unit_of.get(key, "s")), f"{stats.cv(meds) * 100:.1f} %"))
     console.print(rich_table(SummaryTable("raw samples kept", ("metric", "processes", "rounds",
                                                                "mean of process medians", "process CV"),
                                           tuple(rows))))

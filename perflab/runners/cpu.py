@@ -130,7 +130,8 @@ class Sampler:
         self.refresh = float(p.get("refresh") or 2.0)
         # py-spy pauses the target for every sample unless --nonblocking; on a VM those ptrace stops cost the
         # target more than the 5 % the live view may (README, "Overhead"), so the default reads without
-        # pausing. A sample read while the stack changes is rare and counted in py-spy's errors. Native
+        # pausing. A sample read while the stack changes fails (py-spy's errors) or comes out garbled
+        # (dropped and counted: flame.drop_garbled). Native
         # frames can only be unwound from a paused process: py-spy refuses --native with --nonblocking.
         self.nonblocking = bool(p.get("nonblocking", True)) and not p.get("native")
         self.stacks: Counter[flame.Stack] = Counter()

@@ -172,8 +172,7 @@ async def alternate(pairs: int, phase: float = 5.0, arms: tuple[str, ...] = ("li
                 if arm == "off":
                     await asyncio.sleep(phase)
                 else:
-                    await sampler.run(phase)
-                    await sampler._collect()  # the last window's SIGINT and read are part of the view's cost
+                    await sampler.run(phase)  # every window it opened is stopped and read before it returns
                 end = time.monotonic()
                 if arm != "off":
                     stacks[arm].update(sampler.stacks)

@@ -24,7 +24,7 @@ def test_the_virtual_clock_leaves_the_reference_out_of_the_round() -> None:
     assert refs is not None and len(refs) == 5 and all(r > 0 for r in refs)
     for r, w, ref in zip(rounds, wall, refs, strict=True):
         assert 0.002 <= r < w  # the round, without the two references timed around it
-        assert r + 2 * ref * 0.5 < w  # a good part of the wall time went into the references
+        assert r + ref < w  # the two references (mean ``ref`` each) took wall time the round does not show
     assert reftimer.take(6) is None  # fewer calls than rounds asked for: no calibration
     reftimer.reset()
     assert reftimer.take(1) is None
