@@ -1,7 +1,7 @@
 """The scripted front end: run profiles through core.engine with rich progress, store sessions, summarise.
 
-Exit codes (README, "Exit codes"): 0 all passed, 1 a threshold or gate failed, 2 bad input, 3 a runner or
-target error, 130 interrupted (Ctrl-C or SIGTERM).
+Exit codes (perflab.cli.EXIT_CODES_HELP): 0 all passed, 1 a threshold or gate failed, 2 bad input, 3 a runner
+or target error, 4 an internal error of perflab, 130 interrupted (Ctrl-C or SIGTERM).
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ from perflab.report import units
 from perflab.report.console import make_console, print_result, sessions_table
 from perflab.store.sessions import SessionStore, default_root
 
-EXIT_PRIORITY = (ExitCode.INTERRUPTED, ExitCode.BAD_INPUT, ExitCode.RUNNER_ERROR, ExitCode.FAILED, ExitCode.OK)
+EXIT_PRIORITY = (ExitCode.INTERRUPTED, ExitCode.INTERNAL_ERROR, ExitCode.BAD_INPUT, ExitCode.RUNNER_ERROR,
+                 ExitCode.FAILED, ExitCode.OK)
 
 
 def worst(codes: Sequence[ExitCode]) -> ExitCode:

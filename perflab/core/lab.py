@@ -213,7 +213,7 @@ async def run_recorded(profile: Profile, root: Path | None, sinks: Iterable[Sink
         except BaseException as e:  # the session must not stay "running"
             recorder.flush()
             if isinstance(e, Exception):  # an internal error (it keeps its traceback)
-                ended = Result(Status.ERROR, f"internal error: {type(e).__name__}"), ExitCode.RUNNER_ERROR
+                ended = Result(Status.ERROR, f"internal error: {type(e).__name__}"), ExitCode.INTERNAL_ERROR
             else:  # cancelled, or Ctrl-C before the engine's own signal handling was in place
                 ended = Result(Status.INTERRUPTED, "interrupted"), ExitCode.INTERRUPTED
             st.finish_session(sid, ended[0], ended[1], engine.now(), secrets)

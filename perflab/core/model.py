@@ -41,6 +41,7 @@ class ExitCode(IntEnum):
     FAILED = 1  # a threshold or gate failed
     BAD_INPUT = 2  # malformed profile, missing target, corrupt store or baseline
     RUNNER_ERROR = 3  # the tool or the target failed
+    INTERNAL_ERROR = 4  # perflab itself failed (a bug): one line, traceback in a log file
     INTERRUPTED = 130  # Ctrl-C or SIGTERM
 
 
