@@ -37,6 +37,7 @@ from perflab.core.model import (
 from perflab.report import units
 from perflab.runners.agents.callable_bench import test_source
 from perflab.runners.base import RunContext
+from perflab.runners.tools import child_path
 
 PLUGIN = "perflab.runners.agents.pytest_plugin"
 REFTIMER = "perflab.runners.agents.reftimer.timer"
@@ -158,9 +159,11 @@ class BenchmarkRunner:
 
 
 def child_env(workdir: Path, extra: dict[str, Any]) -> dict[str, str]:
-    """The child's environment: ours, the target's extras, and the project folder importable."""
+    """The child's environment: ours, the target's extras, the project folder importable, and this
+    interpreter's scripts folders first on PATH (runners/tools.py)."""
     env = dict(os.environ)
     env.update({k: str(v) for k, v in extra.items()})
+    env["PATH"] = child_path(env.get("PATH"))
     paths = [str(workdir)]
     if env.get("PYTHONPATH"):
         paths.append(env["PYTHONPATH"])

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import shutil
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -30,6 +29,7 @@ from perflab.runners.base import RunContext
 from perflab.runners.benchmark import child_env
 from perflab.runners.concurrency_report import WORKER_FRAME, GilSampler, summarize
 from perflab.runners.process import Child
+from perflab.runners.tools import find_tool
 
 AGENT = "perflab.runners.agents.concurrency_harness"
 START_TIMEOUT = 60.0  # seconds for the harness to import the target and say hello
@@ -85,7 +85,8 @@ class ConcurrencyRunner:
             queue.put_nowait({"k": "_exit", "code": code})
 
         exit_task = asyncio.create_task(watch_exit())
-        gil = GilSampler(ctx, enabled=bool(p["gil"]) and shutil.which("py-spy") is not None)
+        pyspy = find_tool("py-spy")
+        gil = GilSampler(ctx, pyspy if p["gil"] else None)
         trials: list[dict[str, Any]] = []
         skipped: list[str] = []
         hello: dict[str, Any] = {}
@@ -170,8 +171,8 @@ class ConcurrencyRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await exit_task
         if p["gil"] and "threads" in cfg["workers"]:
-            if shutil.which("py-spy") is None:
-                skipped.append("GIL wait not measured: py-spy is not on PATH")
+            if pyspy is None:
+                skipped.append("GIL wait not measured: py-spy is not installed (pip install py-spy)")
             elif hello and not hello.get("gil_enabled", True):
                 skipped.append("GIL wait not measured: the GIL is off in this interpreter")
             elif gil.problem and not any(tr.get("gil_wait") is not None for tr in trials):
@@ -218,7 +219,8 @@ async def _dump_stacks(ctx: RunContext, pid: int) -> list[str]:
 
     Returns the distinct top frames of the worker threads (``transfer (usercode.py:8)``).
     """
-    if shutil.which("py-spy") is None:
+    pyspy = find_tool("py-spy")
+    if pyspy is None:
         return []
     lines: list[str] = []
 
@@ -227,7 +229,7 @@ async def _dump_stacks(ctx: RunContext, pid: int) -> list[str]:
             lines.append(line)
         ctx.log(line, stream, "py-spy-dump")
 
-    dump = Child(["py-spy", "dump", "--subprocesses", "--pid", str(pid)], cwd=ctx.workdir, name="py-spy-dump", on_line=on_line,
+    dump = Child([pyspy, "dump", "--subprocesses", "--pid", str(pid)], cwd=ctx.workdir, name="py-spy-dump", on_line=on_line,
                  side_channel=False)
     await dump.start()
     ctx.children.append(dump)  # reaped by the engine whatever happens

@@ -24,11 +24,15 @@ MIN_SAMPLES = 10  # fewer worker samples than this and the GIL figure is not rep
 
 
 class GilSampler:
-    """Two py-spy recorders (``--gil`` and ``--idle``) attached to the harness for one thread trial."""
+    """Two py-spy recorders (``--gil`` and ``--idle``) attached to the harness for one thread trial.
 
-    def __init__(self, ctx: RunContext, *, enabled: bool) -> None:
+    ``pyspy`` is the py-spy executable's path; None turns sampling off.
+    """
+
+    def __init__(self, ctx: RunContext, pyspy: str | None) -> None:
         self.ctx = ctx
-        self.enabled = enabled
+        self.pyspy = pyspy
+        self.enabled = pyspy is not None
         self.children: list[Child] = []
         self.files: dict[str, Path] = {}
         self.problem: str | None = None
@@ -42,7 +46,7 @@ class GilSampler:
         for mode, flag in (("gil", "--gil"), ("all", "--idle")):
             out = folder / f"threads-{level}-{mode}.txt"
             out.unlink(missing_ok=True)
-            argv = ["py-spy", "record", "--pid", str(pid), "--format", "raw", "--nonblocking", "--threads",
+            argv = [str(self.pyspy), "record", "--pid", str(pid), "--format", "raw", "--nonblocking", "--threads",
                     "--rate", str(SAMPLE_RATE), "--output", str(out), flag]
             try:
                 child = await self.ctx.spawn(argv, source=f"py-spy-{mode}", side_channel=False, monitor=False,

@@ -44,6 +44,7 @@ from perflab.runners import profiled as pr
 from perflab.runners.base import RunContext
 from perflab.runners.benchmark import child_env
 from perflab.runners.process import Child
+from perflab.runners.tools import require_tool
 
 TOP_COLUMNS = ("own %", "total %", "function", "file:line")
 FLAGS = {"native": "--native", "gil_only": "--gil", "idle": "--idle", "subprocesses": "--subprocesses"}
@@ -57,7 +58,7 @@ class CpuRunner:
 
     async def run(self, profile: Profile, ctx: RunContext) -> Result:
         p = dict(profile.test.params)
-        pyspy = pr.find_tool(str(p.get("py_spy") or "py-spy"), "pip install py-spy")
+        pyspy = require_tool(str(p.get("py_spy") or "py-spy"), "pip install py-spy")
         kind = profile.target.kind
         duration: float | None = p.get("duration")
         iterations: int | None = p.get("iterations")

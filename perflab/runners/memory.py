@@ -38,6 +38,7 @@ from perflab.runners.base import RunContext
 from perflab.runners.benchmark import child_env
 from perflab.runners.leak import short_path
 from perflab.runners.process import Child
+from perflab.runners.tools import find_tool
 
 FLAGS = {"native": "--native", "trace_python_allocators": "--trace-python-allocators",
          "follow_fork": "--follow-fork"}
@@ -49,12 +50,12 @@ def memray_command(p: dict[str, Any]) -> list[str]:
     """How to start memray: the configured executable, else this interpreter's memray module."""
     exe = p.get("memray")
     if exe:
-        path = exe if os.path.sep in exe else pr.shutil.which(exe)
-        if not path or not os.access(path, os.X_OK):
+        path = find_tool(exe)
+        if path is None:
             raise ToolError(f"memray executable {exe!r} not found (pip install memray)")
         return [path]
     if importlib.util.find_spec("memray") is None:
-        found = pr.shutil.which("memray")
+        found = find_tool("memray")
         if found is None:
             raise ToolError("memray is not installed (pip install memray)")
         return [found]

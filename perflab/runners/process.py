@@ -6,7 +6,9 @@
   (found by parentage, or, for one that daemonized away from its parent, by a token in its inherited
   environment, the way Jenkins' ProcessTreeKiller finds build processes);
 - stdout and stderr are read line by line and handed to ``on_line``;
-- a side channel (an inherited pipe, see agents/wire.py) carries structured records to ``on_record``.
+- a side channel (an inherited pipe, see agents/wire.py) carries structured records to ``on_record``;
+- the child's PATH starts with this interpreter's scripts folders (runners/tools.py), so a child, and what it
+  starts, finds the same py-spy, memray, locust, pytest as perflab does, activated virtualenv or not.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import psutil
 from perflab.core.model import ToolError
 from perflab.core.monitor import descendants
 from perflab.runners.agents import wire
+from perflab.runners.tools import child_path
 
 LineHandler = Callable[[str, str], None]  # (stream, line)
 RecordHandler = Callable[[dict[str, Any]], None]
@@ -118,6 +121,7 @@ class Child:
     async def start(self) -> Child:
         env = dict(os.environ if self.env is None else self.env)
         env.setdefault("PYTHONUNBUFFERED", "1")
+        env["PATH"] = child_path(env.get("PATH"))
         env[ENV_TOKEN] = self.token
         r_fd = w_fd = -1
         pass_fds: tuple[int, ...] = ()

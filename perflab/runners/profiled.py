@@ -1,4 +1,4 @@
-"""What the profiling runners (cpu, memory) share: finding the tool, building the target's command line,
+"""What the profiling runners (cpu, memory) share: building the target's command line,
 checking that a running process may be attached to, and turning a target's failure into one line.
 """
 
@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import sys
 from collections.abc import Iterable
@@ -22,14 +21,6 @@ from perflab.runners.process import describe_exit
 
 LOOP_AGENT = "perflab.runners.agents.loop_call"
 CAP_SYS_PTRACE = 19  # bit number in /proc/PID/status CapEff
-
-
-def find_tool(name: str, install: str) -> str:
-    """Absolute path of a console tool on PATH, or a ToolError (exit 3) that says how to get it."""
-    path = shutil.which(name)
-    if path is None:
-        raise ToolError(f"{name} is not installed or not on PATH ({install})")
-    return path
 
 
 def python_args(profile: Profile, ctx: RunContext, *, duration: float | None,

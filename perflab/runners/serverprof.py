@@ -21,8 +21,8 @@ from typing import Any
 from perflab.core.model import ExitCode, PerflabError, Profile, Result, SummaryTable
 from perflab.report import units
 from perflab.runners import flame
-from perflab.runners import profiled as pr
 from perflab.runners.base import RunContext
+from perflab.runners.tools import require_tool
 
 MEMRAY_CAPTURE = "server-memray.bin"
 
@@ -53,7 +53,7 @@ class ServerProfiles:
         if self.profile.test.params.get("profile_cpu"):
             from perflab.runners.cpu import Sampler
 
-            pyspy = pr.find_tool("py-spy", "pip install py-spy")
+            pyspy = require_tool("py-spy", "pip install py-spy")
             # the server may be a wrapper (memray run, a shell): follow its Python subprocesses too
             params = {"rate": 100, "refresh": 2.0, "thread_shares": False, "subprocesses": True}
             self.sampler = Sampler(self.ctx, pyspy, self.pid, params, None, f"{self.profile.name} (server)")
