@@ -11,22 +11,44 @@ import sys
 from collections.abc import Callable, Sequence
 
 from perflab import __version__
+from perflab.core.model import ExitCode
 
 EXIT_CODES_HELP = """exit codes:
   0    every profile passed
   1    a threshold or regression gate failed
   2    bad input (malformed profile, missing target, corrupt store or baseline, bad arguments)
-  3    the tool or the target failed (crash, error, timeout)
+  3    the run errored: the tool or the target failed (crash, error, timeout)
+  4    perflab itself failed (an internal error; the traceback is written to a log file)
   130  interrupted (Ctrl-C or SIGTERM)
 """
+
+# One line per command: `perflab --help` lists these, and each subcommand's parser uses the same line.
+COMMAND_HELP = {
+    "sessions": "list stored sessions",
+    "show": "print one stored session",
+    "replay": "replay a stored session in the app (or print it with --headless)",
+    "baseline": "save, show or import a baseline",
+    "compare": "compare two sessions, a session and a baseline, or two baselines",
+    "history": "a metric across stored sessions, with change points",
+    "init": "write a performance suite (tests, locustfile, profiles, CI) for a project",
+    "new": "write a test file and a profile for one target",
+    "ci": "print the CI workflow (the one perflab init writes)",
+    "worker": "join a load test's Locust master from this machine",
+}
+
+
+def _commands_epilog() -> str:
+    width = max(map(len, COMMAND_HELP))
+    lines = [f"  {name:<{width}}  {text}" for name, text in COMMAND_HELP.items()]
+    return "commands (perflab COMMAND --help for each):\n" + "\n".join(lines) + "\n\n" + EXIT_CODES_HELP
 
 
 def _main_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="perflab",
         description="A performance lab for Python code. Without --headless, opens the terminal app.",
-        epilog="commands: sessions, show, replay, baseline, compare, history, ci (see 'perflab COMMAND --help')"
-               "\n\n" + EXIT_CODES_HELP,
+        usage="perflab [--headless PROFILE_OR_DIR ...] [options]\n       perflab COMMAND ...",
+        epilog=_commands_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"perflab {__version__}")
@@ -62,7 +84,7 @@ def _gate_extras(ns: argparse.Namespace) -> dict[str, object]:
 
 
 def _sessions_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    s = sub.add_parser("sessions", help="list stored sessions")
+    s = sub.add_parser("sessions", help=COMMAND_HELP["sessions"])
     s.add_argument("--store", metavar="DIR")
     s.add_argument("--profile")
     s.add_argument("--type", dest="test_type")
@@ -70,7 +92,7 @@ def _sessions_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     s.add_argument("--limit", type=int, default=50)
     s.set_defaults(run=_run_sessions)
 
-    show = sub.add_parser("show", help="print one stored session")
+    show = sub.add_parser("show", help=COMMAND_HELP["show"])
     show.add_argument("session", help="session id, a unique prefix or suffix of one, or 'last'")
     show.add_argument("--store", metavar="DIR")
     show.add_argument("--logs", type=int, default=20, help="how many log lines to show")
@@ -90,7 +112,7 @@ def _run_show(a: argparse.Namespace) -> int:
 
 
 def _replay_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    r = sub.add_parser("replay", help="replay a stored session in the app (or print it with --headless)")
+    r = sub.add_parser("replay", help=COMMAND_HELP["replay"])
     r.add_argument("session", help="session id, a unique prefix or suffix of one, or 'last'")
     r.add_argument("--store", metavar="DIR")
     r.add_argument("--headless", action="store_true", help="print the summary and a compact timeline")
@@ -115,17 +137,20 @@ def _scaffold_common(p: argparse.ArgumentParser) -> None:
 
 
 def _scaffold_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    i = sub.add_parser("init", help="write a performance suite (tests, locustfile, profiles, CI) for a project",
+    i = sub.add_parser("init", help=COMMAND_HELP["init"],
                        description="Write tests/performance/, locustfile.py, baselines/, profiles/, the pytest "
                                    "benchmark configuration and .github/workflows/perflab.yml.")
     _scaffold_common(i)
     i.add_argument("--url", metavar="URL", help="the service the locustfile loads (default http://127.0.0.1:8000)")
-    i.add_argument("--perflab-spec", default="perflab", metavar="SPEC",
-                   help="what the CI workflow pip-installs for perflab (default: perflab)")
+    i.add_argument("--install", metavar="REQUIREMENT",
+                   help="the pip requirement the workflow installs perflab with, e.g. "
+                   "'perflab @ git+https://github.com/OWNER/perflab@COMMIT' (default: where this perflab "
+                   "was installed from; perflab is on no package index)")
+    i.add_argument("--perflab-spec", dest="install", help=argparse.SUPPRESS)  # the option's former name
     i.add_argument("--branch", default="main", help="the branch whose pushes the workflow gates")
     i.set_defaults(run=_run_init)
 
-    new = sub.add_parser("new", help="write a test file and a profile for one target")
+    new = sub.add_parser("new", help=COMMAND_HELP["new"])
     kinds = new.add_subparsers(dest="kind", required=True, metavar="KIND")
     b = kinds.add_parser("benchmark", help="pytest-benchmark test of module:function")
     b.add_argument("target", metavar="MODULE:FUNCTION")
@@ -165,7 +190,7 @@ def _run_new(a: argparse.Namespace) -> int:
 
 def _gate_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """baseline save|show|import, compare, history, ci github (implementations in perflab.gate_cmds)."""
-    b = sub.add_parser("baseline", help="save, show or import a baseline")
+    b = sub.add_parser("baseline", help=COMMAND_HELP["baseline"])
     bsub = b.add_subparsers(dest="action", required=True)
     save = bsub.add_parser("save", help="write a stored session as its profile's baseline")
     save.add_argument("session", help="session id, prefix, suffix or 'last'")
@@ -180,7 +205,7 @@ def _gate_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
         x.add_argument("--baseline-dir", metavar="DIR")
     b.set_defaults(run=_run_baseline)
 
-    c = sub.add_parser("compare", help="compare two sessions, a session and a baseline, or two baselines")
+    c = sub.add_parser("compare", help=COMMAND_HELP["compare"])
     c.add_argument("a", help="the reference: session id, baseline name or baseline .json")
     c.add_argument("b", help="the candidate")
     c.add_argument("--store", metavar="DIR")
@@ -190,7 +215,7 @@ def _gate_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
                    help="process medians varying more than this (CV) make a metric unstable (default 0.10)")
     c.set_defaults(run=_run_compare)
 
-    h = sub.add_parser("history", help="a metric across stored sessions, with change points")
+    h = sub.add_parser("history", help=COMMAND_HELP["history"])
     h.add_argument("profile")
     h.add_argument("--metric", default="median", help="metric name (default median)")
     h.add_argument("--store", metavar="DIR")
@@ -198,12 +223,16 @@ def _gate_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     h.add_argument("--alpha", type=float, default=0.05, help="significance of a change point")
     h.set_defaults(run=_run_history)
 
-    ci = sub.add_parser("ci", help="print a CI workflow")
+    ci = sub.add_parser("ci", help=COMMAND_HELP["ci"])
     cisub = ci.add_subparsers(dest="provider", required=True)
     gh = cisub.add_parser("github", help="GitHub Actions workflow that fails the job on a regression")
     gh.add_argument("--profiles", default="profiles/", help="profiles to run (default profiles/)")
-    gh.add_argument("--python", default="3.11")
-    gh.add_argument("--install", default="perflab", help="what pip installs (default perflab)")
+    gh.add_argument("--python", metavar="X.Y", help="Python version of the runner (default: this interpreter's)")
+    gh.add_argument("--install", metavar="REQUIREMENT",
+                    help="the pip requirement the workflow installs perflab with, e.g. "
+                    "'perflab @ git+https://github.com/OWNER/perflab@COMMIT' (default: where this perflab "
+                    "was installed from; perflab is on no package index)")
+    gh.add_argument("--branch", default="main", help="the branch whose pushes the workflow gates (default main)")
     ci.set_defaults(run=_run_ci)
 
 
@@ -232,11 +261,11 @@ def _run_history(a: argparse.Namespace) -> int:
 def _run_ci(a: argparse.Namespace) -> int:
     from perflab import gate_cmds
 
-    return gate_cmds.ci_github(a.profiles, a.python, a.install)
+    return gate_cmds.ci_github(a.profiles, a.python, a.install, a.branch)
 
 
 def _worker_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    w = sub.add_parser("worker", help="join a load test's Locust master from this machine",
+    w = sub.add_parser("worker", help=COMMAND_HELP["worker"],
                        description="Start Locust worker process(es) that join the master of a perflab load "
                                    "profile run elsewhere with remote_workers = N (README, section load).")
     w.add_argument("--master", required=True, metavar="HOST[:PORT]", help="the master (default port 5557)")
@@ -278,12 +307,55 @@ def _sub_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _unknown_command(word: str) -> str | None:
+    """The error line for a first word that is neither a command, an option nor a path; None if it may be a
+    profile path (it exists, or looks like one: a separator or a suffix), which the loader then judges."""
+    import os
+
+    if word.startswith("-") or os.sep in word or "." in word or os.path.exists(word):
+        return None
+    import difflib
+
+    close = difflib.get_close_matches(word, list(COMMAND_HELP), n=1, cutoff=0.6)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return f"perflab: unknown command '{word}'{hint} (commands: {', '.join(COMMAND_HELP)}; see perflab --help)"
+
+
+def _internal_error(exc: BaseException) -> int:
+    """A bug in perflab: one line on stderr, the full traceback in a log file whose path is printed."""
+    import os
+    import tempfile
+    import time
+    import traceback
+
+    text = "".join(traceback.format_exception(exc))
+    name = f"perflab-crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    where = "not written"
+    for folder in (os.path.join(os.environ.get("PERFLAB_STORE") or ".perflab", "logs"), tempfile.gettempdir()):
+        try:
+            os.makedirs(folder, exist_ok=True)
+            path = os.path.join(folder, name)
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(f"perflab {__version__}\nargv: {sys.argv!r}\n\n{text}")
+            where = os.path.abspath(path)
+            break
+        except OSError:
+            continue
+    summary = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
+    print(f"perflab: internal error, a bug in perflab ({summary}); traceback: {where}", file=sys.stderr)
+    return int(ExitCode.INTERNAL_ERROR)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         if args and args[0] in SUBCOMMANDS:
             ns = _sub_parser().parse_args(args)
             return int(ns.run(ns))
+        unknown = _unknown_command(args[0]) if args else None
+        if unknown:
+            print(unknown, file=sys.stderr)
+            return int(ExitCode.BAD_INPUT)
         ns = _main_parser().parse_args(args)
         if ns.headless:
             if not ns.profiles:
@@ -298,16 +370,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_app(ns)
     except KeyboardInterrupt:
         print("perflab: interrupted", file=sys.stderr)
-        return 130
+        return int(ExitCode.INTERRUPTED)
     except SystemExit as e:  # argparse: exit 2 for bad arguments, 0 for --help
         return int(e.code or 0) if not isinstance(e.code, str) else 2
-    except Exception as e:  # a user mistake is one line; anything else is a bug and keeps its traceback
+    except Exception as e:  # a user mistake is one line; anything else is a bug (exit 4, traceback logged)
         from perflab.core.model import PerflabError
 
         if isinstance(e, PerflabError):
             print(f"perflab: {e}", file=sys.stderr)
             return int(e.exit_code)
-        raise
+        return _internal_error(e)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from perflab.core.model import PerflabError
-from perflab.scaffold import bench, init, others, pytest_config, writer
+from perflab.scaffold import bench, init, others, pytest_config, workflow, writer
 from perflab.scaffold.target import inspect_target
 
 
@@ -42,9 +42,14 @@ def _finish(actions: list[writer.FileAction], root: Path, dry_run: bool, todo: t
 
 def run_init(a: argparse.Namespace) -> int:
     root = _root(a.dir)
+    install = a.install or workflow.install_requirement()
     opts = init.InitOptions(root=root, host=a.url or init.DEFAULT_HOST, force=a.force, dry_run=a.dry_run,
-                            perflab_spec=a.perflab_spec, branch=a.branch)
-    return _finish(init.plan(opts), root, a.dry_run, after=init.NEXT_STEPS.format(host=opts.host))
+                            install=install, branch=a.branch)
+    code = _finish(init.plan(opts), root, a.dry_run, after=init.NEXT_STEPS.format(host=opts.host))
+    warning = workflow.local_warning(install)
+    if warning:  # after the writing, so a refused init still says one line; the workflow is written regardless
+        print(warning, file=sys.stderr)
+    return code
 
 
 def _sizes(value: str) -> list[int]:

@@ -6,11 +6,11 @@ those files, the pytest configuration for benchmarks, and .github/workflows/perf
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from perflab.scaffold import pytest_config, render
+from perflab.scaffold.workflow import default_python, install_requirement, render_workflow
 from perflab.scaffold.writer import Action, FileAction, plan_file
 
 DEFAULT_HOST = "http://127.0.0.1:8000"
@@ -24,7 +24,7 @@ class InitOptions:
     host: str = DEFAULT_HOST
     force: bool = False
     dry_run: bool = False
-    perflab_spec: str = "perflab"  # what the workflow pip-installs
+    install: str | None = None  # the pip requirement the workflow installs perflab with; None: this perflab's
     branch: str = "main"
 
 
@@ -78,12 +78,6 @@ duration = "{duration}"
 """
 
 
-def _install_line(root: Path) -> str:
-    if (root / "pyproject.toml").exists() or (root / "setup.py").exists():
-        return "          python -m pip install -e .\n"
-    return ""
-
-
 def _gitignore(root: Path, force: bool) -> FileAction:
     path = root / ".gitignore"
     if path.exists():
@@ -101,9 +95,8 @@ def plan(opts: InitOptions) -> list[FileAction]:
     root = opts.root
     pythonpath = "src" if (root / "src").is_dir() else "."
     f = opts.force
-    workflow = render.template(
-        "perflab.yml.tmpl", branch=opts.branch, python=f"{sys.version_info.major}.{sys.version_info.minor}",
-        install=f"{opts.perflab_spec} pytest-benchmark locust", install_project=_install_line(root))
+    workflow = render_workflow(install=opts.install or install_requirement(), python=default_python(),
+                               branch=opts.branch, project_root=root)
     locust = render.template(
         "locustfile.py.tmpl", command="init", host=opts.host, profile=LOAD_PROFILE, locustfile="locustfile.py",
         login_path="/login", p95_ms="500", path="/")

@@ -55,6 +55,16 @@ def tool(name: str) -> list[str]:
     return [str(path)] if path.exists() else [sys.executable, "-m", name]
 
 
+def shims(folder: Path) -> Path:
+    """A bin folder whose ``python`` and ``perflab`` are this interpreter's, whatever else PATH holds."""
+    bin_dir = folder / "shims"
+    bin_dir.mkdir(exist_ok=True)
+    for name, argv in (("python", [sys.executable]), ("perflab", [sys.executable, "-m", "perflab"])):
+        (bin_dir / name).write_text(f'#!/bin/sh\nexec {shlex.join(argv)} "$@"\n')
+        (bin_dir / name).chmod(0o755)
+    return bin_dir
+
+
 def run(argv: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 240,
         unset: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
     full = {**os.environ, **(env or {})}
@@ -99,15 +109,16 @@ def test_init_then_new_benchmark_runs_green_under_pytest_and_the_ci_gate(project
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     assert "11 passed" in r.stdout  # 6 membership + 1 sort + 2 sizes x 2 implementations
 
-    # the workflow's own commands, in order (the install step is replaced by this environment)
+    # the workflow's own commands, in order, by bash as on the runner (the install step is replaced by this
+    # environment; tests/runners/test_workflow_steps.py runs it too, in a fresh virtualenv)
     workflow = yaml.safe_load((project / ".github/workflows/perflab.yml").read_text())
-    steps = workflow["jobs"]["performance"]["steps"]
+    steps = workflow["jobs"]["perflab"]["steps"]
     commands = [s["run"] for s in steps if "run" in s and "pip install" not in s["run"]]
-    assert [c.split()[0] for c in commands] == ["python", "perflab"]
+    assert [s["name"] for s in steps if s.get("run") in commands] == ["Benchmarks as tests", "Performance gate"]
+    path = f"{shims(tmp_path)}{os.pathsep}{os.environ.get('PATH', '')}"
     for command in commands:
-        argv = shlex.split(command)
-        argv = [sys.executable, *argv[1:]] if argv[0] == "python" else [*tool("perflab"), *argv[1:]]
-        r = run(argv, project, unset=("PERFLAB_STORE",))  # the default store, .perflab/, as in CI
+        r = run(["bash", "-eo", "pipefail", "-c", command], project, env={"PATH": path},
+                unset=("PERFLAB_STORE",))  # the default store, .perflab/, as in CI
         assert r.returncode == 0, f"{command}\n{r.stdout[-4000:]}\n{r.stderr[-2000:]}"
     assert "example-benchmarks: PASSED" in r.stdout and "bench-dedupe: PASSED" in r.stdout
     junit = (project / ".perflab" / "junit.xml").read_text()

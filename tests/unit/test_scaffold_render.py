@@ -159,15 +159,16 @@ def test_init_plan_writes_a_suite_whose_profiles_validate(tmp_path: Path) -> Non
 
 def test_workflow_is_yaml_that_installs_gates_and_uploads(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "demo"\n')
-    actions = {str(a.path.relative_to(tmp_path)): a for a in init.plan(init.InitOptions(root=tmp_path))}
+    opts = init.InitOptions(root=tmp_path, install="perflab==0.1.0")
+    actions = {str(a.path.relative_to(tmp_path)): a for a in init.plan(opts)}
     doc = yaml.safe_load(actions[".github/workflows/perflab.yml"].content)
-    steps = doc["jobs"]["performance"]["steps"]
+    steps = doc["jobs"]["perflab"]["steps"]
     runs = [s.get("run", "") for s in steps]
-    assert any("pip install perflab" in r and "pip install -e ." in r for r in runs)
+    assert any("pip install perflab==0.1.0 " in r and "pip install -e ." in r for r in runs)
     assert any(r.startswith("perflab --headless profiles/") for r in runs)
-    assert any(r.startswith("python -m pytest tests/performance") for r in runs)
+    assert any("python -m pytest tests/performance" in r for r in runs)
     upload = next(s for s in steps if str(s.get("uses", "")).startswith("actions/upload-artifact"))
-    assert ".perflab/artifacts" in upload["with"]["path"] and upload["if"] == "always()"
+    assert upload["with"]["path"] == ".perflab/" and upload["if"] == "always()"
     assert True in doc and "pull_request" in doc[True]  # YAML 1.1 reads the key `on` as a boolean
 
 
