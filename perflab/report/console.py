@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from perflab.core import redact
 from perflab.core.model import Result, Status, SummaryTable
 from perflab.report import units
 
@@ -42,6 +43,7 @@ def make_console(stderr: bool = False) -> Console:
 
 def print_result(console: Console, profile_name: str, result: Result, session_id: str,
                  duration: float | None = None) -> None:
+    result = redact.result(result)
     for t in result.tables:
         console.print(rich_table(t))
     for note in result.notes:

@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 
+from perflab.core import redact
 from perflab.core.stats import Verdict
 from perflab.report import compare as compare_report
 from perflab.report.markdown import ProfileReport
@@ -79,7 +80,8 @@ def build(reports: Sequence[ProfileReport]) -> ET.Element:
 
 
 def write(path: str | os.PathLike[str], reports: Sequence[ProfileReport]) -> None:
-    tree = ET.ElementTree(build(reports))
-    ET.indent(tree)
+    root = build(reports)
+    ET.indent(root)
+    text = ET.tostring(root, encoding="unicode")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    tree.write(path, encoding="utf-8", xml_declaration=True)
+    Path(path).write_text("<?xml version='1.0' encoding='utf-8'?>\n" + redact.text(text) + "\n", encoding="utf-8")

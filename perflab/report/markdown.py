@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from perflab.core import redact
 from perflab.core.compare import Comparison
 from perflab.core.model import Result, SummaryTable
 from perflab.report import compare as compare_report
@@ -63,7 +64,7 @@ def render(reports: Sequence[ProfileReport]) -> str:
 
 
 def write(path: str | os.PathLike[str], reports: Sequence[ProfileReport]) -> None:
-    Path(path).write_text(render(reports), encoding="utf-8")
+    Path(path).write_text(redact.text(render(reports)), encoding="utf-8")
 
 
 def append_step_summary(reports: Sequence[ProfileReport]) -> str | None:
@@ -72,5 +73,5 @@ def append_step_summary(reports: Sequence[ProfileReport]) -> str | None:
     if not target:
         return None
     with open(target, "a", encoding="utf-8") as f:
-        f.write(render(reports) + "\n")
+        f.write(redact.text(render(reports)) + "\n")
     return target
