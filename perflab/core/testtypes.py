@@ -197,7 +197,6 @@ TEST_TYPES: dict[str, TestType] = {
             },
             target_options=PROFILED_OPTIONS,
             metrics=frozenset({"samples", "duration", "coverage", "own", "total", "calls_per_s"}),
-            note="CPU profiling on py-spy is being built (issue 5)",
         ),
         TestType(
             name="memory",
@@ -218,7 +217,6 @@ TEST_TYPES: dict[str, TestType] = {
             target_options=PROFILED_OPTIONS,
             metrics=frozenset({"peak_memory", "total_allocated", "allocations", "run_time", "calls_per_s",
                                "heap_peak_observed", "heap_end"}),
-            note="memory profiling on memray is being built (issue 5)",
         ),
         TestType(
             name="leak",
@@ -235,7 +233,6 @@ TEST_TYPES: dict[str, TestType] = {
             target_options=CALLABLE_OPTIONS,
             metrics=frozenset({"growth_per_iter", "growth_per_iter_low", "growth_per_iter_high",
                                "rss_growth_per_iter", "iteration_time"}),
-            note="leak detection is being built (issue 5)",
         ),
         TestType(
             name="concurrency",

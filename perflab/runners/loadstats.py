@@ -58,7 +58,7 @@ class LoadStats:
     peak_users: int = 0
     series_p95: list[float] = field(default_factory=list)  # per interval, for baselines' raw samples
     series_rps: list[float] = field(default_factory=list)
-    # per user level: [requests, seconds, histogram] -- core.bottleneck.load_limit reads it (issue 5)
+    # per user level: [requests, seconds, histogram] -- core.bottleneck.load_limit reads it
     levels: dict[int, list[Any]] = field(default_factory=dict)
 
     def total(self) -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""A/A and injected-slowdown experiment for perflab's regression gate (README, "baselines").
+"""A/A and injected-slowdown experiment for perflab's regression gate (its figures: docs, measured figures).
 
 Data collection and analysis are separate so every decision rule is judged on the same runs:
 

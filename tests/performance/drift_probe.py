@@ -6,12 +6,13 @@ Each of ``processes`` fresh interpreters times the demo's ``counting_sort`` on 1
 alternating every call with a fixed pure-Python reference loop, and also times the reference alone for 0.3 s
 before and after. Printed: the coefficient of variation across processes of
 
-- the raw median time (what the regression gate compares today),
+- the raw median time (what the regression gate compares with ``calibrate = false``),
 - the median time divided by the reference measured before or after it (a per-process calibration),
 - the median of the per-call ratios target / interleaved reference (a reference interleaved call by call).
 
 If the machine's speed drifts as a whole, the ratios cancel the drift and their CV is far lower than the raw
-one. An experiment for a future calibrated gate (README, "baselines"); nothing in perflab uses it yet.
+one. This is the experiment behind the benchmark runner's calibration (``calibrate = true``, a reference loop
+timed around every round): only a reference next to every round tracks the drift.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""Profiling overhead (README, "profiling"): the live top-functions view and memray, A/B in one run.
+"""Profiling overhead: the live top-functions view and memray, A/B in one run.
 
-The figures in the README come from ``python tests/performance/profiling_overhead.py --rounds 8 --seconds 4``.
+The separate-run figures in the docs (measured figures) come from
+``python tests/performance/profiling_overhead.py --rounds 8 --seconds 4``.
 Here one short round runs (also under ``--benchmark-disable``) so the measurement itself stays working.
 """
 
@@ -22,7 +23,7 @@ def test_profiling_overhead_smoke(benchmark) -> None:  # type: ignore[no-untyped
 
 
 def test_alternating_live_view_smoke() -> None:
-    """The same-run A/B of the live view (README figures: ``--alternate 40 --arms blocking,nonblocking``)."""
+    """The same-run A/B of the live view (the full measurement: ``--alternate 40 --arms blocking,nonblocking``)."""
     import asyncio
 
     from tests.performance.profiling_overhead import alternate

@@ -1,4 +1,4 @@
-"""Run a profile through the real engine in this process and keep every event (issue-5 runner tests)."""
+"""Run a profile through the real engine in this process and keep every event (cpu, memory, leak runner tests)."""
 
 from __future__ import annotations
 

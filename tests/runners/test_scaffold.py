@@ -232,8 +232,6 @@ def test_new_query_on_sqlite_runs_green_as_a_test(project: Path, tmp_path: Path)
     r = run([*tool("pytest"), "tests/performance/test_query_orders.py", "-q", "-p", "no:cacheprovider",
              "--benchmark-max-time=0.02"], project)
     assert r.returncode == 0, r.stdout[-3000:]
-    if not (Path(__file__).resolve().parents[2] / "perflab/runners/query.py").exists():
-        pytest.skip("the query runner (issue 7) is not built: the profile was only validated")
     r = run_cli("--headless", "profiles/query-orders.toml", cwd=project,
                 env={"PERFLAB_STORE": str(tmp_path / "store")}, timeout=120)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]

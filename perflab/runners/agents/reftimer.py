@@ -4,8 +4,8 @@ pytest-benchmark times a round as ``start = timer(); loops; end = timer()``. Thi
 pure-Python reference loop inside each call, records how long it took, and returns a *virtual* clock that
 excludes that time, so the rounds' durations are the target's alone. The two references around a round (the
 ones in its start and end calls) were measured within a millisecond of it, on the same core at the same
-machine speed, so ``round / reference`` cancels the speed drift of a shared VM (README, "Calibration" under
-Benchmarks: in the A/A experiment the process-median CV fell from 10.6 % to 2.2 % on this machine).
+machine speed, so ``round / reference`` cancels the speed drift of a shared VM (in the A/A experiment on a
+2-vCPU VM the CV of the process medians fell from 10.6 % in seconds to 2.2 % relative; docs: methodology).
 
 ``take(n)`` returns, for the last ``n`` rounds, the mean of the two references around each; pytest-benchmark
 runs the recorded rounds last, so they are the last ``2 n`` timer calls. It imports nothing of perflab's.
