@@ -12,7 +12,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from perflab import __version__
-from perflab.core import lab, profiles
+from perflab.core import lab, profiles, redact
 from perflab.core.codec import result_to_dict
 from perflab.core.engine import Engine, Outcome
 from perflab.core.model import (
@@ -37,7 +37,7 @@ from perflab.core.model import (
 )
 from perflab.report import units
 from perflab.report.console import make_console, print_result, sessions_table
-from perflab.store.sessions import SessionStore, default_root
+from perflab.store.sessions import SessionStore, StoreError, default_root
 
 EXIT_PRIORITY = (ExitCode.INTERRUPTED, ExitCode.INTERNAL_ERROR, ExitCode.BAD_INPUT, ExitCode.RUNNER_ERROR,
                  ExitCode.FAILED, ExitCode.OK)
@@ -92,7 +92,7 @@ class ProgressSink:
                 self.progress.update(self.task, live=" | ".join(shown))
         elif isinstance(event, Notice):
             style = "red" if event.level == Level.ERROR else "yellow"
-            self.progress.console.print(f"[{style}]{event.level.value}: {event.message}[/]")
+            self.progress.console.print(f"[{style}]{event.level.value}: {escape(redact.text(event.message))}[/]")
         elif isinstance(event, Finished):
             self.progress.update(self.task, completed=1.0 if event.status == Status.PASSED else None,
                                  detail=event.status.value)
@@ -140,6 +140,8 @@ def run_profiles(opts: HeadlessOptions) -> int:
     except profiles.ProfileError as e:
         err.print(str(e), markup=False)
         return int(ExitCode.BAD_INPUT)
+    for p in loaded:  # before anything runs or prints: every output below goes through core.redact
+        redact.register_env(p.secrets)
     from perflab.core.model import PerflabError
     from perflab.gates import GateOptions, Gates  # baselines, regression gate, --junit/--markdown
 
@@ -148,19 +150,29 @@ def run_profiles(opts: HeadlessOptions) -> int:
     except PerflabError as e:  # a bad baseline stops everything before a run: one line, exit 2
         err.print(f"perflab: {e}", markup=False)
         return int(e.exit_code)
+    unrecorded: list[ExitCode] = []  # a session the store could not create: nothing ran
     with SessionStore(default_root(opts.store)) as store:
         outcomes: list[tuple[Profile, Outcome]] = []
         for profile in loaded:
-            outcome = run_profile(profile, store.root, console, quiet=opts.quiet)
+            try:
+                outcome = run_profile(profile, store.root, console, quiet=opts.quiet)
+            except StoreError as e:  # one line and its exit code (3 for a full disk), never a traceback
+                err.print(f"perflab: {e}", markup=False)
+                unrecorded.append(e.exit_code)
+                break
             print_result(console, profile.name, outcome.result, outcome.session_id, outcome.duration)
-            outcome = gates.after_run(profile, outcome, console, store)
+            try:
+                outcome = gates.after_run(profile, outcome, console, store)
+            except StoreError as e:  # the gated result could not be stored
+                err.print(f"perflab: {e}", markup=False)
+                outcome = replace(outcome, exit_code=worst([outcome.exit_code, e.exit_code]))
             outcomes.append((profile, outcome))
             if outcome.exit_code == ExitCode.INTERRUPTED:
                 break
     gates.finish(console)
     if opts.json_path:
         write_json(opts.json_path, outcomes)
-    codes = [o.exit_code for _, o in outcomes]
+    codes = [o.exit_code for _, o in outcomes] + unrecorded
     if len(outcomes) > 1:
         passed = sum(1 for c in codes if c == ExitCode.OK)
         console.print(f"{passed} of {len(loaded)} profiles passed")
@@ -177,7 +189,7 @@ def write_json(path: str, outcomes: Sequence[tuple[Profile, Outcome]]) -> None:
             for p, o in outcomes
         ],
     }
-    Path(path).write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
+    Path(path).write_text(redact.text(json.dumps(doc, indent=2, default=str)) + "\n", encoding="utf-8")
 
 
 # ------------------------------------------------------------------ stored sessions

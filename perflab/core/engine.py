@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
+from perflab.core import redact
 from perflab.core.model import (
     STATUS_EXIT,
     Event,
@@ -73,6 +74,7 @@ class Engine:
         self._stop_reason: Status | None = None
         self._stop_event: asyncio.Event | None = None
         self.events = 0
+        self._failed_sinks: set[int] = set()  # id() of sinks whose failure the front ends were told of
         if profile.thresholds and importlib.util.find_spec("perflab.core.thresholds") is not None:
             from perflab.core.thresholds import ThresholdWatcher  # live breaches become Notice events
 
@@ -83,11 +85,33 @@ class Engine:
 
     def emit(self, event: Event) -> None:
         self.events += 1
+        if redact.REGISTRY:  # secrets never reach a sink: store, front ends, thresholds alike
+            event = redact.event(event)
         for sink in self.sinks:
             try:
                 sink.handle(event)
-            except Exception:  # a broken sink must not kill the measurement
-                log.exception("sink %r failed on %r", sink, type(event).__name__)
+            except Exception as e:  # a broken sink must not kill the measurement, nor fail unseen
+                self.sink_failed(sink, e)
+
+    def sink_failed(self, sink: Sink, error: BaseException) -> None:
+        """Tell every other sink (the front ends among them), once per failing sink, with an error Notice whose
+        code is the sink's ``error_code`` (``sink.failed`` by default); the run goes on. Sinks that report their
+        own failures out of band (the recorder's timed flushes) call this too."""
+        log.debug("sink %r failed", sink, exc_info=error)  # no traceback on the console: the Notice says it
+        if id(sink) in self._failed_sinks:
+            return
+        self._failed_sinks.add(id(sink))
+        text = str(error) if isinstance(error, PerflabError) else \
+            f"{type(sink).__name__} failed: {type(error).__name__}: {error}"
+        notice = Notice(self.now(), Level.ERROR, text, getattr(sink, "error_code", "sink.failed"))
+        self.events += 1
+        for other in self.sinks:
+            if other is sink:
+                continue
+            try:
+                other.handle(notice)
+            except Exception as e:
+                self.sink_failed(other, e)
 
     def stop(self, reason: Status = Status.INTERRUPTED) -> None:
         """Ask the run to stop (thread-unsafe: call on the engine's loop, or via loop.call_soon_threadsafe)."""
@@ -111,6 +135,7 @@ class Engine:
             t0=self.t0,
         )
         self.emit(Phase(self.now(), "start", f"{self.profile.test.type}: {self.profile.target.describe()}", 0.0))
+        ctx.sweep_leftovers()  # processes a perflab that died (kill -9) left behind
         monitor_task = asyncio.create_task(self.monitor.run()) if self.monitor else None
         exit_code: ExitCode | None = None
         crash: BaseException | None = None
@@ -128,9 +153,13 @@ class Engine:
             if task in done:
                 result = task.result()
             else:
+                timed_out = self._stop_reason is None
+                if timed_out:  # a hard limit, honoured within a second: no interactive grace periods
+                    await ctx.halt(task)
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+                if not timed_out or task.done():
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
                 if self._stop_reason is not None:
                     result = Result(Status.INTERRUPTED if self._stop_reason == Status.INTERRUPTED
                                     else self._stop_reason, "stopped before the end")

@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from perflab.core import machine, profiles
+from perflab.core import machine, profiles, redact
 from perflab.core.engine import Engine, Outcome, Sink, apply_thresholds
 from perflab.core.model import Artifact, ExitCode, Level, Notice, PerflabError, Profile, Result, Status
 from perflab.core.replay import Column, ReplayIndex
-from perflab.store.sessions import SessionRow, SessionStore, default_root
+from perflab.store.sessions import Recorder, SessionRow, SessionStore, StoreError, default_root
 
 
 def store_root(cli_value: str | None = None) -> Path:
@@ -185,14 +185,21 @@ async def run_recorded(profile: Profile, root: Path | None, sinks: Iterable[Sink
                        workdir: Path | None = None, baseline: bool = True) -> Outcome:
     """Run ``profile`` through the engine, recording it as a session; the session always ends with a status.
     Thresholds and, when ``baseline`` and the profile has a baseline file, the regression gate judge the result
-    before the engine's final event, so every sink sees the verdict."""
+    before the engine's final event, so every sink sees the verdict.
+
+    The store failing during the run is shown to the sinks (an error Notice, code ``store.write``) while the run
+    goes on and the recorder retries; if the events still cannot be stored at the end, the outcome is an error
+    (exit 3) whose message says so, and the session is marked ``error`` when that row can still be written.
+    The stored counts go into the result (``data["recorded"]``: samples, logs, events)."""
     workdir = workdir or Path.cwd()
+    redact.register_env(profile.secrets)  # from here on every event, result and output hides them
     base = load_baseline(profile) if baseline else None
     with SessionStore(root or store_root()) as st:
         sid = st.create_session(profile, machine=machine.fingerprint(), git=machine.git_info(workdir))
         secrets = tuple(os.environ.get(name, "") for name in profile.secrets)
         recorder = st.recorder(sid, secrets)
         engine: Engine
+        recorder.on_error = lambda e: engine.sink_failed(recorder, e)
 
         def finalize(p: Profile, r: Result) -> Result:
             r = apply_thresholds(p, r, engine.emit, engine.now)
@@ -211,16 +218,39 @@ async def run_recorded(profile: Profile, root: Path | None, sinks: Iterable[Sink
         try:
             outcome = await engine.run()
         except BaseException as e:  # the session must not stay "running"
-            recorder.flush()
             if isinstance(e, Exception):  # an internal error (it keeps its traceback)
                 ended = Result(Status.ERROR, f"internal error: {type(e).__name__}"), ExitCode.INTERNAL_ERROR
             else:  # cancelled, or Ctrl-C before the engine's own signal handling was in place
                 ended = Result(Status.INTERRUPTED, "interrupted"), ExitCode.INTERRUPTED
-            st.finish_session(sid, ended[0], ended[1], engine.now(), secrets)
+            with contextlib.suppress(StoreError):  # the original exception is the one to surface
+                _store_outcome(st, recorder, Outcome(sid, ended[0], ended[1], engine.now()), secrets)
+            redact.redact_tree(st.artifacts_dir(sid))
             raise
-        recorder.flush()
-        st.finish_session(sid, outcome.result, int(outcome.exit_code), outcome.duration, secrets)
-        return outcome
+        redact.redact_tree(st.artifacts_dir(sid))  # text artifacts the tools wrote (CSV, JSON, SVG, HTML)
+        outcome = _store_outcome(st, recorder, outcome, secrets)
+        return replace(outcome, result=redact.result(outcome.result))
+
+
+def _store_outcome(st: SessionStore, recorder: Recorder, outcome: Outcome, secrets: tuple[str, ...]) -> Outcome:
+    """Store the last events and the session's final status; the outcome as stored. When that fails, the run is an
+    error (exit 3, unless it was interrupted or crashed) and the session is marked ``error`` if it still can be."""
+    sid = outcome.session_id
+    try:
+        recorder.flush()  # retried while the store is busy (store.dbfile.WRITE_TIMEOUT)
+        result = replace(outcome.result, data={**outcome.result.data, "recorded": dict(recorder.counts)})
+        st.finish_session(sid, result, int(outcome.exit_code), outcome.duration, secrets)
+        return replace(outcome, result=result)
+    except StoreError as e:
+        lost = f"; {recorder.pending} events were not stored" if recorder.pending else ""
+        message = f"the session store could not record this run: {e}{lost}"
+        code = outcome.exit_code if outcome.exit_code in (ExitCode.INTERRUPTED, ExitCode.INTERNAL_ERROR) \
+            else ExitCode.RUNNER_ERROR
+        with contextlib.suppress(StoreError):
+            st.mark_error(sid, message, int(code), outcome.duration)
+        notes = (*outcome.result.notes, f"the run itself ended {outcome.result.status.value}"
+                 + (f": {outcome.result.message}" if outcome.result.message else ""))
+        result = replace(outcome.result, status=Status.ERROR, message=message, notes=notes)
+        return replace(outcome, result=result, exit_code=code)
 
 
 def profile_to_toml(data: dict[str, Any]) -> str:

@@ -43,7 +43,8 @@ def variants(value: str) -> set[str]:
             parts = None
         if parts is not None and "@" in parts.netloc:
             userinfo = parts.netloc.rsplit("@", 1)[0]
-            out |= {userinfo, unquote(userinfo)}
+            if ":" in userinfo:  # user:password; a user name alone is not a secret
+                out |= {userinfo, unquote(userinfo)}
         if password:
             out |= {password, unquote(password)}
     for m in _KEYWORD_PASSWORD.finditer(value):

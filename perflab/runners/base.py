@@ -2,14 +2,23 @@
 
 A runner builds argv, starts children through ``ctx.spawn`` (so the engine can reap them), turns the
 tool's output into events with ``ctx.emit`` and returns a Result. It never knows which front end watches.
+
+Children's stdout/stderr become Log events within the session's output budget (runners/output.py); what was
+left out becomes a note on the runner's Result and a Notice. After the run, :meth:`RunContext.reap` stops
+every child's tree and any orphan the subreaper adopted during the run; on the profile's timeout
+:meth:`RunContext.halt` does the same at once (SIGTERM, SIGKILL shortly after) and refuses new children.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
 import os
+import signal
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -29,7 +38,14 @@ from perflab.core.model import (
     Table,
     labels,
 )
-from perflab.runners.process import Child, RecordHandler
+from perflab.runners import reaper
+from perflab.runners import watchdog as wd
+from perflab.runners.output import DEFAULT_LIMIT, SessionLog
+from perflab.runners.process import Child, RecordHandler, started_pids
+
+HALT_TERM_GRACE = 0.25  # s between SIGTERM and SIGKILL when the timeout stops a run
+HALT_CLEANUP = 0.35  # s the cancelled runner gets for its own clean-up before it is cancelled again
+HALT_BUDGET = 0.8  # s from the timeout until the runner task is given up on
 
 
 class RunContext:
@@ -52,6 +68,12 @@ class RunContext:
         self._watch = watch
         self.t0 = time.monotonic() if t0 is None else t0
         self.children: list[Child] = []
+        self.output = SessionLog(lambda source, stream, line: self._emit(Log(self.now(), line, stream, source)),
+                                 DEFAULT_LIMIT)
+        self._output_note: str | None = None
+        self.closed = False  # after a timeout: no new child may start
+        # only orphans started after the session began are candidates for adoption-based cleanup
+        self._since = wd.now_ticks() - 1 if os.path.exists("/proc/uptime") else 0
 
     # -- clock and events
     def now(self) -> float:
@@ -97,16 +119,20 @@ class RunContext:
         monitor: bool = True,
         role: str = "target",
     ) -> Child:
-        """Start a supervised child whose stdout/stderr become Log events; the engine reaps it.
+        """Start a supervised child whose stdout/stderr become Log events (within the session's output budget);
+        the engine reaps it. After the timeout stopped the run it raises CancelledError instead.
 
         ``source`` names the child in logs; ``role`` is what the process monitor labels its samples with
         (target, server, generator, tool).
         """
 
-        def on_line(stream: str, line: str) -> None:
-            self._emit(Log(self.now(), line, stream, source))
+        if self.closed:
+            raise asyncio.CancelledError("the run was stopped")
 
-        child = Child(argv, cwd=cwd or self.workdir, env=env, name=source, on_line=on_line,
+        def on_output(stream: str, block: bytes) -> None:
+            self.output.feed(source, stream, block)
+
+        child = Child(argv, cwd=cwd or self.workdir, env=env, name=source, on_output=on_output,
                       on_record=on_record, side_channel=side_channel)
         await child.start()
         self.children.append(child)
@@ -115,10 +141,64 @@ class RunContext:
         return child
 
     async def reap(self) -> None:
-        """Stop every child still alive (the engine calls this after every run, however it ended)."""
-        for child in self.children:
-            if child.proc is not None:
-                await child.stop(interrupt_grace=1.0, term_grace=1.0)
+        """Stop every child's tree, and orphans adopted during the run (the engine calls this after every run,
+        however it ended); then store the rest of the output."""
+        await self._stop_all(interrupt_grace=1.0, term_grace=1.0)
+        self.flush_output()
+
+    async def halt(self, task: asyncio.Task[Any]) -> None:
+        """The profile's timeout: stop everything now, then cancel the runner, within about HALT_BUDGET s.
+
+        No new child may start; every tree gets SIGTERM then, ``HALT_TERM_GRACE`` s later, SIGKILL (the
+        interactive grace periods would let a target run on for seconds); the runner task is cancelled and
+        given ``HALT_CLEANUP`` s for its clean-up, then cancelled again until it ends or the budget is spent.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + HALT_BUDGET
+        self.closed = True
+        await self._stop_all(interrupt_grace=0.0, term_grace=HALT_TERM_GRACE)
+        task.cancel()
+        await asyncio.wait({task}, timeout=max(0.0, min(HALT_CLEANUP, deadline - loop.time())))
+        while not task.done() and loop.time() < deadline:
+            task.cancel()  # a clean-up awaiting a child (or a report) is interrupted too
+            await asyncio.wait({task}, timeout=0.05)
+        await self._stop_all(interrupt_grace=0.0, term_grace=HALT_TERM_GRACE)  # whatever the clean-up started
+
+    async def _stop_all(self, *, interrupt_grace: float, term_grace: float) -> None:
+        children = [c for c in self.children if c.proc is not None and not c.finished]
+        await asyncio.gather(*(c.stop(interrupt_grace=interrupt_grace, term_grace=term_grace) for c in children),
+                             return_exceptions=True)
+        await self._stop_adopted(term_grace)
+
+    async def _stop_adopted(self, grace: float) -> None:
+        """Orphans re-parented to perflab (the subreaper) that carry no token: a daemon with a wiped environment."""
+        orphans = reaper.adopted(self._since, started_pids())
+        if not orphans:
+            return
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for pid, start in orphans.items():
+                if wd.alive(pid, start):
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, sig)
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline and any(wd.alive(p, s) for p, s in orphans.items()):  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+        reaper.reap_zombies(set(orphans))
+
+    def flush_output(self) -> str | None:
+        """Emit the kept tail of the output; a Notice the first time something was left out. Returns the note."""
+        note = self.output.flush()
+        if note is not None and note != self._output_note:
+            self._output_note = note
+            self.notice(note, Level.WARNING, "output.truncated")
+        return note
+
+    def sweep_leftovers(self) -> None:
+        """End processes that perflab sessions which died without cleaning up left behind (reaper.sweep)."""
+        killed = reaper.sweep()
+        if killed:
+            self.notice(f"ended {len(killed)} process(es) left running by a perflab that died earlier",
+                        Level.WARNING, "orphans.swept")
 
 
 class Runner(Protocol):
@@ -135,4 +215,26 @@ def runner_for(test_type: str) -> Runner:
     if not tt.built:
         raise PerflabError(f"the {test_type} test type is not available yet: {tt.note}")
     module, _, cls = tt.runner.partition(":")
-    return getattr(importlib.import_module(module), cls)()  # type: ignore[no-any-return]
+    return _Bounded(getattr(importlib.import_module(module), cls)())
+
+
+class _Bounded:
+    """A runner whose children's output is bounded per session: the kept tail is stored when it ends, and the
+    note about what was left out joins its Result."""
+
+    test_type: ClassVar[str] = ""  # the wrapped runner's is ``self.runner.test_type``
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+
+    async def run(self, profile: Profile, ctx: RunContext) -> Result:
+        limit = getattr(profile, "log_limit", None)  # a profile key, once the schema has one
+        if limit:
+            ctx.output.set_limit(int(limit))
+        try:
+            result = await self.runner.run(profile, ctx)
+        finally:
+            note = ctx.flush_output()
+        if note is not None and note not in result.notes:
+            result = replace(result, notes=(*result.notes, note))
+        return result

@@ -55,11 +55,27 @@ from perflab.runners.loadstats import (
 from perflab.runners.process import Child, describe_exit
 
 
-def plugin_path() -> str:
-    """The plugin's file, found without importing it (importing it would load locust and gevent here)."""
-    spec = importlib.util.find_spec("perflab.runners.agents.locust_plugin")
+def plugin_path(name: str = "locust_plugin") -> str:
+    """An agent's file, found without importing it (importing it would load locust and gevent here)."""
+    spec = importlib.util.find_spec(f"perflab.runners.agents.{name}")
     assert spec is not None and spec.origin
     return spec.origin
+
+
+LIMIT_MARGIN = 15.0  # s a Locust may outlive the profile's timeout before it stops itself
+WORKERS_WAIT = 60  # s the master waits for its workers (--expect-workers-max-wait)
+
+
+def time_limit(profile: Profile, run_time: float | None) -> float | None:
+    """Seconds after which a Locust process stops itself (agents/locust_limit.py), whatever perflab does.
+
+    The profile's timeout plus a margin, or, when shorter, the planned run time plus the time Locust may spend
+    waiting for workers and stopping; None when neither is known.
+    """
+    bounds = [profile.timeout + LIMIT_MARGIN] if profile.timeout else []
+    if run_time:
+        bounds.append(run_time + WORKERS_WAIT + 30.0 + LIMIT_MARGIN)
+    return min(bounds) if bounds else None
 
 
 def target_spec(profile: Profile, host: str | None, *, open_model: dict[str, Any] | None,
@@ -89,7 +105,7 @@ class LocustSession:
                  remote_workers: int = 0, master_bind: str = "127.0.0.1", master_port: int = 0,
                  web_ui: bool = False, web_port: int = 8089, cpu_warn: float = 0.85,
                  extra_args: list[str] | None = None, spec: dict[str, Any] | None = None,
-                 server: served.Server | None = None) -> None:
+                 server: served.Server | None = None, limit: float | None = None) -> None:
         self.ctx, self.profile, self.host, self.config = ctx, profile, host, config
         self.users, self.spawn_rate, self.duration = users, spawn_rate, duration
         self.workers, self.remote_workers = workers, remote_workers
@@ -97,6 +113,7 @@ class LocustSession:
         self.web_ui, self.web_port, self.cpu_warn = web_ui, web_port, cpu_warn
         self.extra_args = extra_args or []
         self.spec, self.server = spec, server
+        self.limit = limit if limit is not None else time_limit(profile, duration)  # s, see time_limit
         self.stats = LoadStats()
         self.listeners: list[Callable[[Window], None]] = []
         self.master: Child | None = None
@@ -124,7 +141,7 @@ class LocustSession:
             if not lf.is_absolute():
                 base = Path(self.profile.path).parent if self.profile.path else self.ctx.workdir
                 lf = (base / lf) if (base / lf).exists() else (self.ctx.workdir / lf)
-        return f"{lf.resolve()},{plugin_path()}"
+        return f"{lf.resolve()},{plugin_path()},{plugin_path('locust_limit')}"
 
     def on_record(self, rec: dict[str, Any]) -> None:
         if rec.get("k") == "quit":
@@ -142,6 +159,8 @@ class LocustSession:
     async def start(self) -> None:
         files = self.locustfiles()
         self.env["PERFLAB_LOAD"] = json.dumps(self.config)
+        if self.limit:
+            self.env["PERFLAB_LOCUST_LIMIT"] = f"{self.limit:.0f}"
         argv = [sys.executable, "-m", "locust", "-f", files, "--csv", str(self.prefix), "--csv-full-history",
                 "--html", str(self.ctx.artifacts_dir / "locust-report.html"), "--exit-code-on-error", "0",
                 "--only-summary", "--stop-timeout", "1"]

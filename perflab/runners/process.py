@@ -5,7 +5,12 @@
 - stop = SIGINT, grace, SIGTERM, grace, SIGKILL of the whole group, plus any descendant that left the group
   (found by parentage, or, for one that daemonized away from its parent, by a token in its inherited
   environment, the way Jenkins' ProcessTreeKiller finds build processes);
-- stdout and stderr are read line by line and handed to ``on_line``;
+- the child dies with perflab, even by SIGKILL: PR_SET_PDEATHSIG before exec, and the watchdog, subreaper and
+  sweep of runners/reaper.py for what it starts in turn;
+- stdout and stderr are drained in large blocks as fast as the pipe delivers (a chatty child writes as fast as
+  into a pipe read by ``cat``: tests/performance/output_drain.py): complete lines go to ``on_output`` a block
+  at a time (runners/output.py bounds what a session keeps), or to ``on_line`` one by one; the last lines of
+  each stream are kept for error messages;
 - a side channel (an inherited pipe, see agents/wire.py) carries structured records to ``on_record``;
 - the child's PATH starts with this interpreter's scripts folders (runners/tools.py), so a child, and what it
   starts, finds the same py-spy, memray, locust, pytest as perflab does, activated virtualenv or not.
@@ -15,9 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import signal
 import sys
+import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -27,13 +34,20 @@ import psutil
 
 from perflab.core.model import ToolError
 from perflab.core.monitor import descendants
-from perflab.runners.agents import wire
+from perflab.runners import reaper
+from perflab.runners.agents import lifeline, wire
+from perflab.runners.output import MAX_LINE, decode, pieces
 from perflab.runners.tools import child_path
 
 LineHandler = Callable[[str, str], None]  # (stream, line)
+OutputHandler = Callable[[str, bytes], None]  # (stream, complete lines joined by "\n", no final newline)
 RecordHandler = Callable[[dict[str, Any]], None]
 
-MAX_LINE = 1 << 16  # longer stdout/stderr lines are split
+READ_CHUNK = 1 << 20  # bytes per read of stdout/stderr
+PIPE_SIZE = 1 << 20  # asked for the stdout/stderr pipes (Linux F_SETPIPE_SZ; 64 KiB otherwise): fewer wake-ups
+F_SETPIPE_SZ = 1031
+READ_PAUSE = 0.001  # s a pipe rests after a read that emptied it (see _Pipes)
+TAIL_LINES = 40  # last lines of each stream kept for error messages
 MAX_RECORD = 64 << 20  # a side-channel record can carry every round of a benchmark
 ENV_TOKEN = "PERFLAB_SUPERVISOR_TOKEN"  # inherited by every descendant; marks the tree for the final sweep
 
@@ -76,6 +90,14 @@ def _group_alive(pgid: int) -> bool:
     return False
 
 
+_LIVE: weakref.WeakSet[Child] = weakref.WeakSet()  # every started Child: its pid is reaped by its own waiter
+
+
+def started_pids() -> set[int]:
+    """Pids of this process's supervised children not yet reaped (so not someone else's adopted orphan)."""
+    return {c.proc.pid for c in list(_LIVE) if c.proc is not None and c.proc.returncode is None}
+
+
 class Child:
     """One supervised child process (and its whole process tree)."""
 
@@ -87,6 +109,7 @@ class Child:
         env: dict[str, str] | None = None,
         name: str = "target",
         on_line: LineHandler | None = None,
+        on_output: OutputHandler | None = None,
         on_record: RecordHandler | None = None,
         side_channel: bool = True,
         stdin_devnull: bool = True,
@@ -98,15 +121,19 @@ class Child:
         self.env = env
         self.name = name
         self.on_line = on_line
+        self.on_output = on_output
         self.on_record = on_record
         self.side_channel = side_channel
         self.stdin_devnull = stdin_devnull
         self.proc: asyncio.subprocess.Process | None = None
-        self.stderr_tail: deque[str] = deque(maxlen=40)
-        self.stdout_tail: deque[str] = deque(maxlen=40)
+        self._tails: dict[str, deque[bytes]] = {"stdout": deque(maxlen=TAIL_LINES),
+                                                 "stderr": deque(maxlen=TAIL_LINES)}
+        self._carry = {"stdout": b"", "stderr": b""}  # an unfinished last line, per stream
         self.signals_sent: list[str] = []
-        self._readers: list[asyncio.Task[None]] = []
+        self._readers: list[asyncio.Future[None]] = []
         self._known: dict[int, float] = {}  # pid -> create_time of every descendant seen
+        self._signalled: set[int] = set()  # descendants signalled one by one (orphans perflab may have adopted)
+        self.finished = False  # stopped, and its whole tree verified gone
         self.token = os.urandom(8).hex()
 
     @property
@@ -118,7 +145,18 @@ class Child:
     def returncode(self) -> int | None:
         return self.proc.returncode if self.proc else None
 
+    @property
+    def stdout_tail(self) -> deque[str]:
+        """The last lines the child wrote to stdout."""
+        return deque((decode(x) for x in self._tails["stdout"]), maxlen=TAIL_LINES)
+
+    @property
+    def stderr_tail(self) -> deque[str]:
+        """The last lines the child wrote to stderr."""
+        return deque((decode(x) for x in self._tails["stderr"]), maxlen=TAIL_LINES)
+
     async def start(self) -> Child:
+        """Start the child; ToolError (one line) when it cannot be run."""
         env = dict(os.environ if self.env is None else self.env)
         env.setdefault("PYTHONUNBUFFERED", "1")
         env["PATH"] = child_path(env.get("PATH"))
@@ -129,8 +167,11 @@ class Child:
             r_fd, w_fd = os.pipe()
             env[wire.ENV_FD] = str(w_fd)
             pass_fds = (w_fd,)
+        reaper.guard()  # the watchdog runs before the first child does
+        loop = asyncio.get_running_loop()
         try:
-            self.proc = await asyncio.create_subprocess_exec(
+            transport, protocol = await loop.subprocess_exec(
+                lambda: _Pipes(self, loop),
                 *self.argv,
                 cwd=self.cwd,
                 env=env,
@@ -139,8 +180,9 @@ class Child:
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,
                 pass_fds=pass_fds,
-                limit=MAX_LINE,
+                preexec_fn=lifeline.preexec_hook(),
             )
+            self.proc = asyncio.subprocess.Process(transport, protocol, loop)
         except FileNotFoundError:
             self._close_fds(r_fd, w_fd)
             raise ToolError(f"cannot run {self.argv[0]}: command not found") from None
@@ -152,9 +194,9 @@ class Child:
             raise ToolError(f"cannot run {self.argv[0]}: working directory {self.cwd} is not a folder") from None
         if w_fd >= 0:
             os.close(w_fd)
-        assert self.proc.stdout is not None and self.proc.stderr is not None
-        self._readers.append(asyncio.create_task(self._read_lines(self.proc.stdout, "stdout")))
-        self._readers.append(asyncio.create_task(self._read_lines(self.proc.stderr, "stderr")))
+        _LIVE.add(self)
+        reaper.announce(self.token, self.proc.pid)
+        self._readers.extend(asyncio.ensure_future(f) for f in protocol.ended.values())
         if r_fd >= 0:
             self._readers.append(asyncio.create_task(self._read_channel(r_fd)))
         return self
@@ -166,21 +208,36 @@ class Child:
                 with contextlib.suppress(OSError):
                     os.close(fd)
 
-    async def _read_lines(self, stream: asyncio.StreamReader, name: str) -> None:
-        tail = self.stderr_tail if name == "stderr" else self.stdout_tail
-        while True:
-            try:
-                raw = await stream.readuntil(b"\n")
-            except asyncio.IncompleteReadError as e:  # end of stream; maybe a last line without newline
-                raw = e.partial
-            except asyncio.LimitOverrunError:  # a line longer than the limit: pass it on in pieces
-                raw = await stream.read(MAX_LINE)  # readuntil consumed nothing, so nothing is lost
-            if not raw:
-                return
-            line = raw.decode("utf-8", "replace").rstrip("\r\n")
-            tail.append(line)
-            if self.on_line is not None:
-                self.on_line(name, line)
+    def _receive(self, name: str, data: bytes) -> None:
+        """A block as the pipe gave it: hand on its complete lines, keep the unfinished last one for later."""
+        carry = self._carry[name]
+        if carry:
+            data = carry + data
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            carry = data
+        else:
+            carry = data[cut + 1:]
+            self._deliver(name, data[:cut])
+        if len(carry) >= MAX_LINE:  # a line longer than that goes on in pieces (bounded memory)
+            keep = len(carry) % MAX_LINE
+            self._deliver(name, b"\n".join(pieces(carry[:len(carry) - keep])))
+            carry = carry[len(carry) - keep:]
+        self._carry[name] = carry
+
+    def _receive_end(self, name: str) -> None:
+        if self._carry[name]:
+            carry, self._carry[name] = self._carry[name], b""
+            self._deliver(name, carry)
+
+    def _deliver(self, name: str, block: bytes) -> None:
+        self._tails[name].extend(block.rsplit(b"\n", TAIL_LINES)[-TAIL_LINES:])
+        if self.on_output is not None:
+            self.on_output(name, block)
+        elif self.on_line is not None:
+            for line in block.split(b"\n"):
+                for piece in pieces(line):
+                    self.on_line(name, decode(piece))
 
     async def _read_channel(self, fd: int) -> None:
         loop = asyncio.get_running_loop()
@@ -259,6 +316,7 @@ class Child:
                 proc = psutil.Process(pid)
                 if proc.create_time() == created:
                     proc.send_signal(sig)
+                    self._signalled.add(pid)
                     if sig != signal.SIGKILL:
                         proc.send_signal(signal.SIGCONT)
             except psutil.Error:
@@ -302,11 +360,17 @@ class Child:
         return not self._tree_alive()
 
     async def stop(self, *, interrupt_grace: float = 3.0, term_grace: float = 2.0) -> int | None:
-        """Stop the child and everything it started: SIGINT, then SIGTERM, then SIGKILL."""
+        """Stop the child and everything it started: SIGINT, then SIGTERM, then SIGKILL.
+
+        Each grace is how long (s) the tree gets to end after a signal; ``interrupt_grace <= 0`` skips SIGINT
+        (a hard stop: SIGTERM, then SIGKILL after ``term_grace``).
+        """
         if self.proc is None:
             return None
         self._remember_tree()
         for sig, grace in ((signal.SIGINT, interrupt_grace), (signal.SIGTERM, term_grace)):
+            if sig == signal.SIGINT and grace <= 0:
+                continue
             if not self._tree_alive():
                 break
             self._signal_group(sig)
@@ -320,11 +384,59 @@ class Child:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.proc.wait(), 2.0)
         await self._drain(timeout=1.0)
+        # an orphan re-parented to perflab (a subreaper) and killed here is perflab's zombie: collect it
+        reaper.reap_zombies(self._signalled - started_pids())
+        self.finished = self.proc.returncode is not None and not self._tree_alive()
         return self.proc.returncode
 
     def track(self) -> None:
         """Record the current descendants so a later stop reaches those that left the process group."""
         self._remember_tree()
+
+
+class _Pipes(asyncio.SubprocessProtocol):
+    """The child's stdout/stderr straight from the pipe to :meth:`Child._receive`, in the blocks read.
+
+    No stream buffer in between: each read (up to READ_CHUNK bytes) is handed on as it is. A read that
+    emptied the pipe pauses that pipe for READ_PAUSE s: a writer that is fast gets to fill the pipe without
+    waking perflab for every write (a wake-up per 8 KiB write costs the writer more than the copy), one that
+    is slow is read within a millisecond of writing.
+    """
+
+    def __init__(self, child: Child, loop: asyncio.AbstractEventLoop) -> None:
+        self.child, self.loop = child, loop
+        self.stdin = self.stdout = self.stderr = None  # what asyncio.subprocess.Process reads off its protocol
+        self.transport: asyncio.SubprocessTransport | None = None
+        self.ended: dict[int, asyncio.Future[None]] = {1: loop.create_future(), 2: loop.create_future()}
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.SubprocessTransport)
+        self.transport = transport
+        for fd in (1, 2):
+            pipe = transport.get_pipe_transport(fd)
+            if pipe is None:
+                continue
+            if hasattr(pipe, "max_size"):
+                pipe.max_size = READ_CHUNK  # type: ignore[attr-defined]
+            handle = pipe.get_extra_info("pipe")
+            if handle is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    fcntl.fcntl(handle.fileno(), F_SETPIPE_SZ, PIPE_SIZE)
+
+    def pipe_data_received(self, fd: int, data: bytes | bytearray) -> None:
+        self.child._receive("stdout" if fd == 1 else "stderr", bytes(data))
+        pipe = self.transport.get_pipe_transport(fd) if self.transport is not None else None
+        if isinstance(pipe, asyncio.ReadTransport) and len(data) < getattr(pipe, "max_size", READ_CHUNK):
+            pipe.pause_reading()
+            self.loop.call_later(READ_PAUSE, pipe.resume_reading)
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        if fd in self.ended and not self.ended[fd].done():
+            self.child._receive_end("stdout" if fd == 1 else "stderr")
+            self.ended[fd].set_result(None)
+
+    def process_exited(self) -> None:
+        pass
 
 
 def python_argv(*args: str) -> list[str]:

@@ -121,10 +121,7 @@ class QueryRunner:
             if not os.environ.get(var):
                 raise PerflabError(f"environment variable {var} is not set (target.dsn_env names it; it must hold "
                                    "the PostgreSQL DSN, e.g. postgresql://user@127.0.0.1:5432/db)")
-            cfg["dsn_env"] = var
-            if var not in profile.secrets:
-                ctx.notice(f"{var} is not listed in secrets = [...]: perflab never prints the DSN, but list it so "
-                           "stored sessions redact it wherever it might appear", code="query.secret")
+            cfg["dsn_env"] = var  # a secret whether listed or not (core.profiles adds dsn_env to secrets)
         cfg_path = ctx.artifacts_dir / "query.json"
         cfg_path.parent.mkdir(parents=True, exist_ok=True)
         cfg_path.write_text(json.dumps(cfg, indent=2, default=str), encoding="utf-8")

@@ -47,7 +47,7 @@ from perflab.core.model import (
 from perflab.report import units
 from perflab.runners import server as served
 from perflab.runners.base import RunContext
-from perflab.runners.load import LocustSession, target_spec
+from perflab.runners.load import LocustSession, target_spec, time_limit
 from perflab.runners.loadstats import Window, new_histogram, percentiles
 
 OPS: dict[str, Callable[[float, float], bool]] = {"<": operator.lt, "<=": operator.le, ">": operator.gt,
@@ -205,7 +205,8 @@ class StressRunner:
         session = LocustSession(
             ctx, profile, host=host, config={"interval": 1.0, "shape": "control", "control": str(control)},
             users=0, spawn_rate=1.0, duration=None, workers=int(p["workers"]), cpu_warn=float(p["cpu_warn"]),
-            extra_args=list(p["locust_args"]), spec=spec, server=server)
+            extra_args=list(p["locust_args"]), spec=spec, server=server,
+            limit=time_limit(profile, plan_seconds(p, start, step, top)))
         windows: list[Window] = []
         session.listeners.append(windows.append)
         task = asyncio.create_task(session.run())
@@ -227,6 +228,17 @@ class StressRunner:
         if task.done() and not task.cancelled() and task.exception() is not None:
             raise task.exception()  # type: ignore[misc]
         return summarize(profile, search, objectives, top, mode)
+
+
+REACH_TIMEOUT = 60.0  # s for Locust to report the users a step asks for
+
+
+def plan_seconds(p: Any, start: float, step: float, top: float) -> float:
+    """The longest the search can take (s): every step up to the top and every bisection step at its worst
+    (REACH_TIMEOUT to reach its load, then settle and measure), plus the recovery."""
+    steps = int((top - start) // step) + 1 if step > 0 else 1
+    per_step = REACH_TIMEOUT + float(p["settle"]) + float(p["step_duration"]) + 2.0
+    return (steps + int(p["refine"])) * per_step + float(p["recovery_timeout"]) + REACH_TIMEOUT
 
 
 class Prober:
@@ -263,10 +275,10 @@ class Prober:
         _write(self.control, self._want(load, load))
         users = self.mode.sched_users or int(load)
         t0 = self.ctx.now()
-        deadline = time.monotonic() + 60.0
+        deadline = time.monotonic() + REACH_TIMEOUT
         while not (self.windows and self.windows[-1].users == users and self.windows[-1].t > t0):
             if time.monotonic() > deadline:
-                raise ToolError(f"Locust did not reach {users} users within 60 s")
+                raise ToolError(f"Locust did not reach {users} users within {REACH_TIMEOUT:g} s")
             await self._tick()
         return self.ctx.now()
 

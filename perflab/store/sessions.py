@@ -3,15 +3,31 @@
 Location: ``.perflab/perflab.db`` under the working directory; ``--store DIR`` or ``PERFLAB_STORE`` override the
 folder. Artifacts live in ``<store>/artifacts/<session-id>/``.
 
-Guarantees: samples are committed in batches at least once a second (a killed run loses at most about a
-second); a session left ``running`` by a dead process becomes ``crashed`` the next time the store opens; a
-corrupt database or one of an unknown version is refused with one line and never modified.
+Invariants (what is guaranteed, and why):
+
+* **Never corrupted by perflab.** Several perflab processes (runs, the app, ``perflab sessions``, replays) and
+  several ``SessionStore`` objects in one process may use one store at once. No descriptor of the database file is
+  opened outside SQLite while a connection to it exists in this process (closing one would drop SQLite's fcntl
+  locks); each process has one writer connection per store, shared and serialised; every write is one
+  ``BEGIN IMMEDIATE`` transaction retried on ``SQLITE_BUSY`` with backoff for up to 30 s (``store.dbfile``).
+* **Batches, whole or not at all.** A recorder commits its buffered events at least every ``flush_interval``
+  (0.5 s), series rows and samples in the same transaction, so a killed run loses at most about half a second and a
+  failed batch leaves nothing half-written.
+* **Never silent.** A batch that cannot be written stays buffered and is retried with backoff; the recorder reports
+  the failure (the engine shows it to the front ends as an error Notice, code ``store.write``) and the run goes on.
+  If the events still cannot be stored at the end, the run ends with exit 3 and one line, and its session is marked
+  ``error`` when that row can still be written (``core.lab.run_recorded``).
+* **Crashed means dead.** A ``running`` session becomes ``crashed`` when the store is next opened only if its owner
+  is verifiably dead: the owner holds a ``flock`` on ``<store>/locks/<session>.lock`` for the run's life
+  (``store.owners``).
+* **Refuse, never repair.** A corrupt, truncated, foreign or newer database is refused with one line (exit 2) and
+  never modified; a read-only store stays readable. A new store is built under a temporary name and linked into
+  place whole (``store.opening``), so runs starting together and readers never meet a half-made file.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import json
 import os
@@ -19,50 +35,63 @@ import secrets as _secrets
 import socket
 import sqlite3
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import psutil
 
 from perflab import __version__
+from perflab.core import redact as _redact
 from perflab.core.codec import event_from_dict, event_to_dict, result_from_dict, result_to_dict
 from perflab.core.model import (
     Artifact,
     Event,
-    ExitCode,
     Finished,
     Log,
-    PerflabError,
     Profile,
     Result,
     Sample,
     Status,
 )
-from perflab.store import schema
+from perflab.core.redact import Redactor
+from perflab.store import dbfile, opening, owners
+from perflab.store.dbfile import WRITE_TIMEOUT, StoreBusyError, StoreError, StoreWriteError
 
-SQLITE_MAGIC = b"SQLite format 3\x00"
 ENV_STORE = "PERFLAB_STORE"
-
-
-class StoreError(PerflabError):
-    exit_code = ExitCode.BAD_INPUT
-
+READ_RETRY = 30.0  # seconds a read retries while the store is busy (WAL recovery by another process)
+PERIODIC_TIMEOUT = 0.25  # seconds a periodic flush may wait for the write lock; it retries later otherwise
+REPORT_BUSY_AFTER = 3.0  # seconds events may wait on a busy store before the front ends are told
+MIN_BACKOFF, MAX_BACKOFF = 0.5, 5.0  # seconds between retries of a failing store (doubling)
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
 def _guarded(fn: Callable[Concatenate[SessionStore, _P], _R]) -> Callable[Concatenate[SessionStore, _P], _R]:
-    """Reading a damaged page surfaces late: turn it into the one-line StoreError (exit 2), not a traceback."""
+    """Reading a damaged page surfaces late: turn it into the one-line StoreError (exit 2), not a traceback.
+    A busy store (another process recovering the WAL) is retried for up to READ_RETRY seconds."""
 
     @functools.wraps(fn)
     def wrapper(self: SessionStore, *args: _P.args, **kw: _P.kwargs) -> _R:
-        try:
-            return fn(self, *args, **kw)
-        except sqlite3.DatabaseError as e:
-            raise StoreError(f"{self.db_path}: corrupt session store ({e}); it was left untouched") from None
+        deadline = time.monotonic() + READ_RETRY
+        delay = 0.01
+        while True:
+            try:
+                return fn(self, *args, **kw)
+            except sqlite3.DatabaseError as e:
+                if dbfile.is_busy(e) and time.monotonic() + delay < deadline:
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.5)
+                    continue
+                if dbfile.is_busy(e):
+                    raise StoreBusyError(f"{self.db_path}: the session store stayed locked for "
+                                         f"{READ_RETRY:.0f} s ({e})") from None
+                raise StoreError(f"{self.db_path}: corrupt session store ({e}); it was left untouched") from None
 
     return wrapper
 
@@ -115,161 +144,28 @@ def _row(r: Sequence[Any]) -> SessionRow:
 
 
 class SessionStore:
+    """One store folder. Reads use this object's own connection (``conn``); writes go through the process's shared
+    writer (``write``, see ``store.dbfile``). Close it, or use ``with``, to release both."""
+
     def __init__(self, root: Path, *, readonly: bool = False) -> None:
         self.root = Path(root)
         self.db_path = self.root / "perflab.db"
         self.artifacts_root = self.root / "artifacts"
+        self.locks_dir = self.root / "locks"
         self.readonly = readonly
-        self.conn = self._open()
-
-    # ------------------------------------------------------------ opening
-    def _open(self) -> sqlite3.Connection:
-        path = self.db_path
-        uri = None
-        if path.exists():
-            try:
-                with path.open("rb") as fh:
-                    head = fh.read(100)
-                size = path.stat().st_size
-            except PermissionError:
-                raise StoreError(f"{path}: permission denied") from None
-            except IsADirectoryError:
-                raise StoreError(f"{path}: is a folder, not a session store") from None
-            if head and head[:16] != SQLITE_MAGIC:
-                raise StoreError(f"{path}: not a perflab session store (not an SQLite database); "
-                                 "move it away to start a new store") from None
-            if head and _truncated(head, size):
-                raise StoreError(f"{path}: corrupt session store (the file is truncated); it was left untouched, "
-                                 "move it away to start a new one")
-            if not os.access(self.root, os.W_OK) or not os.access(path, os.W_OK):
-                if not self.readonly:
-                    raise StoreError(f"{self.root}: permission denied (the session store is read-only)")
-                # reading a WAL database needs its -shm file; without write access, read it as immutable
-                uri = f"file:{path}?immutable=1"
-        elif self.readonly:
-            raise StoreError(f"{path}: no session store here (run a profile first, or pass --store)")
-        else:
-            try:
-                self.root.mkdir(parents=True, exist_ok=True)
-            except PermissionError:
-                raise StoreError(f"{self.root}: permission denied (cannot create the session store)") from None
-            except OSError as e:
-                raise StoreError(f"{self.root}: cannot create the session store: {e.strerror}") from None
-            if not os.access(self.root, os.W_OK):
-                raise StoreError(f"{self.root}: permission denied (cannot create the session store)")
+        self.immutable = False  # a file this process may not write: read without locks, never written
+        self._writers: list[dbfile.Writer] = []  # the shared writer once this store has needed it
+        self.conn = opening.connect(self)
+        # released on close(), or when the object is collected unclosed, so the registry's counts stay true
+        self._closer = weakref.finalize(self, _close, self.db_path, self.conn, self._writers)
         try:
-            if uri is not None:
-                conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-            else:
-                conn = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout = 10000")
-            version, app_id = self._version(conn)
-        except sqlite3.OperationalError as e:
-            if "unable to open" in str(e):
-                raise StoreError(f"{path}: cannot open the session store ({e}); check the folder's permissions") \
-                    from None
-            raise StoreError(f"{path}: corrupt session store ({e}); it was left untouched, "
-                             "move it away to start a new one") from None
-        except sqlite3.DatabaseError as e:
-            raise StoreError(f"{path}: corrupt session store ({e}); it was left untouched, "
-                             "move it away to start a new one") from None
-        if version is None:
-            if app_id not in (0, schema.APPLICATION_ID):
-                conn.close()
-                raise StoreError(f"{path}: an SQLite database that is not a perflab session store; "
-                                 "it was left untouched")
-            if self._has_tables(conn):
-                conn.close()
-                raise StoreError(f"{path}: an SQLite database without a perflab schema version; "
-                                 "it was left untouched")
-            if self.readonly:
-                conn.close()
-                raise StoreError(f"{path}: empty session store")
-            self._create(conn)
-        elif version > schema.SCHEMA_VERSION:
-            conn.close()
-            raise StoreError(f"{path}: session store format {version} is newer than this perflab supports "
-                             f"({schema.SCHEMA_VERSION}); upgrade perflab. The file was left untouched")
-        elif version < schema.SCHEMA_VERSION:
-            self._migrate(conn, version)
-        try:
-            if not self.readonly:
-                conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA foreign_keys = ON")
-            # 64 MiB of page cache: the samples index stays in memory during a batch (ingest ~1.4x faster)
-            conn.execute("PRAGMA cache_size = -65536")
-            # touch every table once so a damaged file is refused here, not halfway through a command
-            for table in ("meta", "sessions", "series", "samples", "logs", "events"):
-                conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchall()
-            if uri is None:  # even a reader (perflab sessions) marks dead runs, so it never lists them "running"
-                self._mark_crashed(conn)
-        except sqlite3.OperationalError as e:
-            conn.close()
-            if "readonly" in str(e) or "read-only" in str(e):
-                raise StoreError(f"{path}: permission denied (the session store is read-only)") from None
-            raise StoreError(f"{path}: cannot use the session store: {e}") from None
-        except sqlite3.DatabaseError as e:
-            conn.close()
-            raise StoreError(f"{path}: corrupt session store ({e}); it was left untouched") from None
-        return conn
-
-    @staticmethod
-    def _version(conn: sqlite3.Connection) -> tuple[int | None, int]:
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        has_meta = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
-        if not has_meta:
-            return None, app_id
-        row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        if row is None:
-            raise sqlite3.DatabaseError("meta table without schema_version")
-        try:
-            return int(row[0]), app_id
-        except ValueError:
-            raise sqlite3.DatabaseError(f"bad schema_version {row[0]!r}") from None
-
-    @staticmethod
-    def _has_tables(conn: sqlite3.Connection) -> bool:
-        return conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0] > 0
-
-    @staticmethod
-    def _create(conn: sqlite3.Connection) -> None:
-        try:
-            conn.execute("BEGIN")
-            for stmt in schema.DDL.split(";"):
-                if stmt.strip():
-                    conn.execute(stmt)
-            conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(schema.SCHEMA_VERSION),))
-            conn.execute("INSERT INTO meta (key, value) VALUES ('created_by', ?)", (f"perflab {__version__}",))
-            conn.execute("COMMIT")
-            conn.execute(f"PRAGMA application_id = {schema.APPLICATION_ID}")
-        except sqlite3.OperationalError as e:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            raise StoreError(f"cannot create the session store: {e}") from None
-
-    @staticmethod
-    def _migrate(conn: sqlite3.Connection, version: int) -> None:
-        conn.execute("BEGIN IMMEDIATE")
-        for v in range(version + 1, schema.SCHEMA_VERSION + 1):
-            conn.executescript(schema.MIGRATIONS[v])
-        conn.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(schema.SCHEMA_VERSION),))
-        conn.execute("COMMIT")
-
-    @staticmethod
-    def _mark_crashed(conn: sqlite3.Connection) -> None:
-        host = socket.gethostname()
-        rows = conn.execute(
-            "SELECT id, owner_host, owner_pid, owner_created FROM sessions WHERE status='running'").fetchall()
-        for sid, owner_host, pid, created in rows:
-            if owner_host == host and _alive(pid, created):
-                continue  # another perflab is running it right now
-            conn.execute("UPDATE sessions SET status='crashed', message=coalesce(message, ?) WHERE id=?",
-                         ("the perflab process recording this session died", sid))
+            opening.prepare(self)
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
-        with contextlib.suppress(sqlite3.Error):
-            self.conn.close()
+        self._closer()
 
     def __enter__(self) -> SessionStore:
         return self
@@ -278,33 +174,65 @@ class SessionStore:
         self.close()
 
     # ------------------------------------------------------------ writing
+    def writer(self) -> dbfile.Writer:
+        """The process's shared writer for this store (acquired on first use, released on close)."""
+        if self.immutable:
+            raise StoreError(f"{self.db_path}: permission denied (the session store is read-only)")
+        if not self._writers:
+            try:
+                self._writers.append(dbfile.acquire_writer(self.db_path))
+            except sqlite3.Error as e:
+                raise dbfile.write_error(self.db_path, e, "open the session store for writing", 0.0) from None
+        return self._writers[0]
+
+    def write(self, fn: Callable[[sqlite3.Connection], _R], *, timeout: float = WRITE_TIMEOUT,
+              what: str = "write to the session store") -> _R:
+        """``fn(conn)`` in one transaction of the shared writer, retried on busy for up to ``timeout`` seconds;
+        raises StoreWriteError (exit 3) or StoreError (exit 2), with nothing of it written."""
+        return self.writer().write(fn, timeout=timeout, what=what)
+
     def create_session(self, profile: Profile, *, machine: dict[str, Any], git: dict[str, Any] | None,
                        session_id: str | None = None, started: float | None = None) -> str:
+        """A new ``running`` session owned by this process (its owner lock is taken before the row exists)."""
         sid = session_id or new_session_id()
         me = psutil.Process()
-        self.conn.execute(
-            "INSERT INTO sessions (id, profile, profile_path, profile_text, test_type, target, status, started, "
-            "machine, git, perflab_version, owner_host, owner_pid, owner_created) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (sid, profile.name, profile.path, profile.text, profile.test.type, profile.target.describe(),
-             Status.RUNNING.value, started or time.time(), json.dumps(machine), json.dumps(git) if git else None,
-             __version__, socket.gethostname(), me.pid, me.create_time()),
-        )
+        row = (sid, profile.name, profile.path, profile.text, profile.test.type, profile.target.describe(),
+               Status.RUNNING.value, started or time.time(), json.dumps(machine), json.dumps(git) if git else None,
+               __version__, socket.gethostname(), me.pid, me.create_time())
+        try:
+            owners.claim(self.locks_dir, sid)
+        except OSError as e:
+            raise StoreWriteError(f"{owners.lock_path(self.locks_dir, sid)}: cannot create the session's lock "
+                                  f"file ({e.strerror or e})") from None
+        try:
+            self.write(lambda c: c.execute(
+                "INSERT INTO sessions (id, profile, profile_path, profile_text, test_type, target, status, started, "
+                "machine, git, perflab_version, owner_host, owner_pid, owner_created) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", row), what="create the session")
+        except BaseException:
+            owners.release(self.locks_dir, sid)
+            raise
         return sid
 
     def finish_session(self, sid: str, result: Result, exit_code: int, duration: float,
                        redact: tuple[str, ...] = ()) -> None:
-        doc = json.dumps(result_to_dict(result), default=str)
-        message = result.message
-        for secret in redact:
-            if not secret:  # an unset variable: replacing "" would splice *** between every character
-                continue
-            doc = doc.replace(json.dumps(secret)[1:-1], "***").replace(secret, "***")
-            message = message.replace(secret, "***")
-        self.conn.execute(
+        hide = Redactor(redact)  # this session's secrets, on top of the process registry (core.redact)
+        doc = _redact.text(hide.text(json.dumps(result_to_dict(result), default=str)))
+        message = _redact.text(hide.text(result.message))
+        self.write(lambda c: c.execute(
             "UPDATE sessions SET status=?, ended=?, duration=?, exit_code=?, message=?, result=? WHERE id=?",
             (result.status.value, time.time(), duration, exit_code, message, doc, sid),
-        )
+        ), what="store the session's result")
+        owners.release(self.locks_dir, sid)
+
+    def mark_error(self, sid: str, message: str, exit_code: int, duration: float) -> None:
+        """End a session as ``error`` with the smallest write there is (no result document), for when storing
+        its result failed; raises StoreWriteError when even that cannot be written."""
+        self.write(lambda c: c.execute(
+            "UPDATE sessions SET status=?, ended=?, duration=?, exit_code=?, message=? WHERE id=?",
+            (Status.ERROR.value, time.time(), duration, exit_code, _redact.text(message), sid),
+        ), what="mark the session as an error")
+        owners.release(self.locks_dir, sid)
 
     def recorder(self, sid: str, secrets: Sequence[str] = (), flush_interval: float = 0.5) -> Recorder:
         return Recorder(self, sid, secrets, flush_interval)
@@ -313,13 +241,13 @@ class SessionStore:
         return self.artifacts_root / sid
 
     def delete(self, sid: str) -> None:
-        c = self.conn
-        c.execute("BEGIN IMMEDIATE")
-        c.execute("DELETE FROM samples WHERE series IN (SELECT id FROM series WHERE session=?)", (sid,))
-        for table in ("series", "logs", "events"):
-            c.execute(f"DELETE FROM {table} WHERE session=?", (sid,))
-        c.execute("DELETE FROM sessions WHERE id=?", (sid,))
-        c.execute("COMMIT")
+        def rm(c: sqlite3.Connection) -> None:
+            c.execute("DELETE FROM samples WHERE series IN (SELECT id FROM series WHERE session=?)", (sid,))
+            for table in ("series", "logs", "events"):
+                c.execute(f"DELETE FROM {table} WHERE session=?", (sid,))
+            c.execute("DELETE FROM sessions WHERE id=?", (sid,))
+
+        self.write(rm, what="delete the session")
         art = self.artifacts_dir(sid)
         if art.is_dir():
             import shutil
@@ -416,108 +344,169 @@ class SessionStore:
             yield item[3]
 
 
-def _alive(pid: int, created: float) -> bool:
-    """Whether the process that created a session still runs (a zombie is dead: it only awaits reaping)."""
-    try:
-        proc = psutil.Process(pid)
-        return abs(proc.create_time() - created) < 0.01 and proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
+def _close(path: Path, conn: sqlite3.Connection, writers: list[dbfile.Writer]) -> None:
+    for w in writers:
+        dbfile.release_writer(w)
+    writers.clear()
+    dbfile.release(path, conn)
 
 
-def _truncated(head: bytes, size: int) -> bool:
-    """Whether an SQLite file is shorter than its header says (a cut copy, a full disk)."""
-    if len(head) < 100:
-        return True
-    page_size = int.from_bytes(head[16:18], "big")
-    page_size = 65536 if page_size == 1 else page_size
-    pages = int.from_bytes(head[28:32], "big")
-    # the in-header size is valid only when "version-valid-for" equals the change counter
-    if head[92:96] != head[24:28] or pages == 0:
-        return False
-    return size < pages * page_size
+SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
+_first, _second = itemgetter(0), itemgetter(1)
 
 
 class Recorder:
-    """A sink that writes a session's events in batches (at least once per ``flush_interval`` seconds)."""
+    """A sink that writes a session's events in batches (at least once per ``flush_interval`` seconds).
+
+    A batch is one transaction: its new series rows, samples, logs and other events are stored together or not at
+    all. A batch that cannot be written stays buffered and is retried, MIN_BACKOFF (or ``flush_interval``)
+    doubling up to MAX_BACKOFF seconds apart; a periodic attempt waits at most PERIODIC_TIMEOUT seconds for the
+    write lock, so the engine's loop is never held up for long. Failures are reported through ``on_error`` (the
+    engine tells the front ends, once, code ``store.write``): at once for a failing store (disk full, I/O error),
+    after REPORT_BUSY_AFTER seconds for one that is only busy; without ``on_error``, ``handle`` raises them.
+    ``flush()`` retries for up to 30 s and raises StoreWriteError if the events still cannot be stored. ``counts``
+    holds what was committed, per kind."""
+
+    error_code = "store.write"
 
     def __init__(self, store: SessionStore, sid: str, secrets: Sequence[str], flush_interval: float) -> None:
         self.store = store
         self.sid = sid
         self.secrets = tuple(s for s in secrets if s)
+        self._hide = Redactor(self.secrets)
         self.flush_interval = flush_interval
-        self._series: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
-        self._samples: list[tuple[int, float, float]] = []
+        self._series: dict[SeriesKey, int] = {}  # committed series rows of this session
+        # buffered samples grouped by series: one dict lookup per sample, and each series' rows go into the
+        # (series, t) index together
+        self._samples: dict[SeriesKey, list[tuple[float, float]]] = {}
+        self._n_samples = 0
         self._logs: list[tuple[str, float, str, str, str]] = []
         self._events: list[tuple[str, float, str, str]] = []
         self._last_flush = time.monotonic()
         self._timer: asyncio.TimerHandle | None = None
         self.written = 0
+        self.counts = {"samples": 0, "logs": 0, "events": 0}
+        self.on_error: Callable[[StoreError], None] | None = None
+        self.failure: StoreError | None = None  # the last failed write, None once a batch is stored again
+        self._failing_since: float | None = None
+        self._retry_at = 0.0
+        self._backoff = max(flush_interval, MIN_BACKOFF)
 
     def _redact(self, text: str) -> str:
-        for s in self.secrets:
-            text = text.replace(s, "***")
-        return text
-
-    def _series_id(self, name: str, lbls: tuple[tuple[str, str], ...]) -> int:
-        key = (name, lbls)
-        sid = self._series.get(key)
-        if sid is None:
-            cur = self.store.conn.execute("INSERT INTO series (session, name, labels) VALUES (?,?,?)",
-                                          (self.sid, name, json.dumps(dict(lbls))))
-            sid = self._series[key] = int(cur.lastrowid or 0)
-        return sid
+        return _redact.text(self._hide.text(text))
 
     def handle(self, event: Event) -> None:
         if isinstance(event, Sample):
-            self._samples.append((self._series_id(event.series, event.labels), event.t, event.value))
+            rows = self._samples.get((event.series, event.labels))
+            if rows is None:
+                rows = self._samples[(event.series, event.labels)] = []
+            rows.append((event.t, event.value))
+            self._n_samples += 1
         elif isinstance(event, Log):
             self._logs.append((self.sid, event.t, event.stream, event.source, self._redact(event.line)))
         else:
             doc = json.dumps(event_to_dict(event), default=str)
             self._events.append((self.sid, event.t, type(event).__name__.lower(), self._redact(doc)))
         if isinstance(event, Finished) or time.monotonic() - self._last_flush >= self.flush_interval \
-                or len(self._samples) >= 100_000:
-            self.flush()
+                or self._n_samples >= 100_000:
+            self._attempt(raise_errors=self.on_error is None)
         elif self._timer is None:
-            # a quiet spell must not leave the last events unwritten: flush on a timer as well
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                return
-            self._timer = loop.call_later(self.flush_interval, self._timed_flush)
+            self._schedule(self.flush_interval)  # a quiet spell must not leave the last events unwritten
+
+    @property
+    def pending(self) -> int:
+        """Events buffered and not yet stored."""
+        return self._n_samples + len(self._logs) + len(self._events)
+
+    def _schedule(self, delay: float) -> None:
+        if self._timer is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._timer = loop.call_later(max(delay, 0.0), self._timed_flush)
 
     def _timed_flush(self) -> None:
         self._timer = None
-        with contextlib.suppress(sqlite3.Error):
-            self.flush()
+        self._attempt(raise_errors=False)
+
+    def _attempt(self, *, raise_errors: bool) -> None:
+        now = time.monotonic()
+        if now < self._retry_at:  # backing off after a failure
+            self._schedule(self._retry_at - now)
+            return
+        try:
+            self.flush(timeout=PERIODIC_TIMEOUT)
+        except StoreError as e:
+            self._failed(e, raise_errors)
+
+    def _failed(self, e: StoreError, raise_errors: bool) -> None:
+        now = time.monotonic()
+        self.failure = e
+        if self._failing_since is None:
+            self._failing_since = now
+        self._retry_at = now + self._backoff
+        self._backoff = min(self._backoff * 2, MAX_BACKOFF)
+        self._schedule(self._retry_at - now)
+        waited = now - self._failing_since
+        if isinstance(e, StoreBusyError):
+            if waited < REPORT_BUSY_AFTER:
+                return  # a busy store frees within moments as a rule: only a long wait is worth a word
+            e = StoreBusyError(f"{self.store.db_path}: the session store has been locked by another connection "
+                               f"for {waited:.0f} s")
+        err = type(e)(f"{e}; the run goes on, its events are kept and retried")
+        if self.on_error is not None:
+            self.on_error(err)
+        elif raise_errors:
+            raise err
 
     def add_samples(self, rows: Sequence[tuple[str, tuple[tuple[str, str], ...], float, float]]) -> None:
         """Bulk path: (series, labels, t, value) rows, for importers and benchmarks."""
-        self._samples.extend((self._series_id(n, lb), t, v) for n, lb, t, v in rows)
+        buffered = self._samples
+        for n, lb, t, v in rows:
+            key = (n, lb)
+            got = buffered.get(key)
+            if got is None:
+                got = buffered[key] = []
+            got.append((t, v))
+        self._n_samples += len(rows)
 
-    def flush(self) -> None:
-        """Commit everything buffered, in one transaction."""
+    def flush(self, timeout: float = WRITE_TIMEOUT) -> None:
+        """Commit everything buffered in one transaction, retried on busy for up to ``timeout`` seconds. On failure
+        nothing of it is written, all of it stays buffered, and StoreWriteError (or StoreError) is raised."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         self._last_flush = time.monotonic()
-        if not (self._samples or self._logs or self._events):
+        if not (self._n_samples or self._logs or self._events):
             return
-        c = self.store.conn
-        c.execute("BEGIN")
-        try:
-            if self._samples:
-                c.executemany("INSERT INTO samples (series, t, value) VALUES (?,?,?)", self._samples)
-            if self._logs:
-                c.executemany("INSERT INTO logs (session, t, stream, source, line) VALUES (?,?,?,?,?)",
-                              self._logs)
-            if self._events:
-                c.executemany("INSERT INTO events (session, t, kind, data) VALUES (?,?,?,?)", self._events)
-            c.execute("COMMIT")
-        except sqlite3.Error:
-            with contextlib.suppress(sqlite3.Error):
-                c.execute("ROLLBACK")
-            raise
-        self.written += len(self._samples) + len(self._logs) + len(self._events)
-        self._samples, self._logs, self._events = [], [], []
+        samples, logs, events, known = self._samples, self._logs, self._events, self._series
+        n_samples = self._n_samples
+
+        def write(c: sqlite3.Connection) -> dict[SeriesKey, int]:
+            ids = dict(known)  # adopted only once the transaction commits
+            for key, rows in samples.items():
+                series = ids.get(key)
+                if series is None:
+                    name, lbls = key
+                    cur = c.execute("INSERT INTO series (session, name, labels) VALUES (?,?,?)",
+                                    (self.sid, name, self._redact(json.dumps(dict(lbls)))))
+                    series = ids[key] = int(cur.lastrowid or 0)
+                # (series, t, value) rows made by C iterators: no Python frame per sample
+                c.executemany("INSERT INTO samples (series, t, value) VALUES (?,?,?)",
+                              zip(repeat(series), map(_first, rows), map(_second, rows)))
+            if logs:
+                c.executemany("INSERT INTO logs (session, t, stream, source, line) VALUES (?,?,?,?,?)", logs)
+            if events:
+                c.executemany("INSERT INTO events (session, t, kind, data) VALUES (?,?,?,?)", events)
+            return ids
+
+        self._series = self.store.write(write, timeout=timeout, what="store the session's events")
+        self.counts["samples"] += n_samples
+        self.counts["logs"] += len(logs)
+        self.counts["events"] += len(events)
+        self.written += n_samples + len(logs) + len(events)
+        self._samples, self._n_samples, self._logs, self._events = {}, 0, [], []
+        self.failure, self._failing_since, self._retry_at = None, None, 0.0
+        self._backoff = max(self.flush_interval, MIN_BACKOFF)

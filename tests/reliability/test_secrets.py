@@ -86,3 +86,24 @@ def test_redaction_does_not_hide_other_text(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "API_TOKEN"}
     _, got = outputs(tmp_path, profile, env)
     assert leaks(got, TOKEN), "the search must find a value that perflab was not told is secret"
+
+
+def test_benchmark_artifacts_and_results(tmp_path: Path) -> None:
+    """pytest-benchmark's own JSON (an artifact perflab keeps) holds what a test put in extra_info."""
+    (tmp_path / "benches").mkdir()
+    (tmp_path / "benches" / "test_tok.py").write_text(textwrap.dedent("""
+        import os
+
+
+        def test_with_token(benchmark):
+            benchmark.extra_info["token"] = os.environ["API_TOKEN"]
+            benchmark(sum, range(100))
+    """))
+    profile = tmp_path / "tok.toml"
+    profile.write_text('name = "tok"\nsecrets = ["API_TOKEN"]\n[target]\npytest = "benches"\n'
+                       '[test]\ntype = "benchmark"\nprocesses = 1\nmax_time = "0.05s"\nwarmup = false\n')
+    code, got = outputs(tmp_path, profile, {"API_TOKEN": TOKEN})
+    assert code == 0, got["stdout"].decode() + got["stderr"].decode()
+    artifacts = [k for k in got if k.startswith("store file artifacts")]
+    assert any(k.endswith(".json") for k in artifacts), sorted(got)
+    assert leaks(got, TOKEN) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import textwrap
@@ -242,4 +243,103 @@ def test_orphan_left_behind_by_an_exited_child_is_stopped(tmp_path: Path) -> Non
     finally:
         for pid in pids:
             if not gone(pid):
+                os.kill(pid, 9)
+
+
+def test_output_arrives_in_blocks_of_whole_lines() -> None:
+    """Lines cut across writes (and so across reads) are put back together; CRLF and a last line without a
+    newline are handled; the tails keep the last lines for error messages."""
+    blocks: list[tuple[str, bytes]] = []
+
+    async def go() -> Child:
+        child = await Child(py("""
+            import os, sys, time
+            os.write(1, b"fir")
+            time.sleep(0.05)
+            os.write(1, b"st\\nsec")
+            time.sleep(0.05)
+            os.write(1, b"ond\\r\\nthird\\n")
+            os.write(2, b"oops\\n")
+            os.write(1, b"no newline")
+        """), on_output=lambda stream, block: blocks.append((stream, block))).start()
+        await child.wait(timeout=20)
+        return child
+
+    child = asyncio.run(go())
+    out = b"\n".join(b for s, b in blocks if s == "stdout").split(b"\n")
+    assert out == [b"first", b"second\r", b"third", b"no newline"]
+    assert [b for s, b in blocks if s == "stderr"] == [b"oops"]
+    assert list(child.stdout_tail) == ["first", "second", "third", "no newline"]
+    assert list(child.stderr_tail) == ["oops"]
+
+
+def test_a_chatty_child_is_drained_in_large_blocks() -> None:
+    """20 MB in 100-byte lines: all of it arrives, in far fewer callbacks than lines."""
+    blocks: list[int] = []
+    lines = [0]
+
+    def on_output(stream: str, block: bytes) -> None:
+        blocks.append(len(block))
+        lines[0] += block.count(b"\n") + 1
+
+    async def go() -> int:
+        child = await Child(py("""
+            import sys
+            block = ("y" * 99 + "\\n") * 10_000
+            for _ in range(20):
+                sys.stdout.write(block)
+        """), on_output=on_output).start()
+        return await child.wait(timeout=60)
+
+    assert asyncio.run(go()) == 0
+    assert lines[0] == 200_000
+    assert len(blocks) < 2_000, f"{len(blocks)} callbacks for 200,000 lines"
+
+
+def test_hard_stop_skips_sigint() -> None:
+    async def go() -> Child:
+        child = await Child(py("import time; time.sleep(60)")).start()
+        await asyncio.sleep(0.2)
+        await child.stop(interrupt_grace=0, term_grace=0.3)
+        return child
+
+    child = asyncio.run(go())
+    assert child.signals_sent == ["SIGTERM"]
+    assert gone(child.pid)
+
+
+DRIVER = """
+import asyncio, os, sys, time
+from perflab.runners.process import Child, python_argv
+
+async def main():
+    child = await Child(python_argv("-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                                    "time.sleep(60)")).start()
+    print(child.pid, flush=True)
+    await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+def test_child_dies_when_perflab_is_killed(tmp_path: Path) -> None:
+    """SIGKILL of the supervising process: its child (which ignores SIGTERM) does not outlive it."""
+    import subprocess
+
+    env = {**os.environ, "PERFLAB_RUNTIME_DIR": str(tmp_path / "run")}
+    driver = subprocess.Popen([sys.executable, "-c", DRIVER], stdout=subprocess.PIPE, text=True, env=env)
+    pid = -1
+    try:
+        assert driver.stdout is not None
+        pid = int(driver.stdout.readline())
+        assert not gone(pid)
+        driver.kill()
+        driver.wait(timeout=10)
+        assert wait_gone([pid], timeout=2.0)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
+        with contextlib.suppress(ProcessLookupError):
+            if pid > 0 and not gone(pid):
                 os.kill(pid, 9)

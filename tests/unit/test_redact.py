@@ -29,6 +29,8 @@ def test_dsn_password_raw_decoded_and_userinfo() -> None:
     # the user name alone stays (it is not a secret and would blank out ordinary words)
     assert r.text("user app, scheme postgresql://") == "user app, scheme postgresql://"
     assert r.text(dsn) == MASK
+    no_password = Redactor(["postgresql://postgres@127.0.0.1:54329/perflab_test"])
+    assert no_password.text("connected as postgres") == "connected as postgres"
 
 
 def test_keyword_dsn_password() -> None:

@@ -32,7 +32,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from perflab.runners.agents import wire
+from perflab.runners.agents import lifeline, wire
 
 LATENCY_SAMPLE = 2000  # latencies kept per trial for the parent (evenly spaced); percentiles use all of them
 PROCESS_READY_TIMEOUT = 60.0
@@ -259,6 +259,7 @@ def run_asyncio(cfg: dict[str, Any], chan: wire.Channel, level: int) -> dict[str
 
 def _process_worker(cfg: dict[str, Any], quota: int, ready: Any, go: Any, out: Any) -> None:
     """One worker process: load, set up, wait for the start, run, check its own state, report."""
+    lifeline.die_with_parent()  # a worker must not outlive the harness (and so perflab), even on SIGKILL
     try:
         fn, is_async, args = _load(cfg)
         _setup(cfg)
