@@ -6,12 +6,32 @@ memray (tests/unit/test_import_hygiene.py checks). Implementations are imported 
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Callable, Sequence
+# Ctrl-C while this module and its imports load is remembered, not raised: a KeyboardInterrupt escaping an
+# import ends in a traceback before main() can catch it. main() reports it; the default handler comes back at
+# the end of this module. ``_signal`` (built in, imports nothing) rather than ``signal``, whose import of
+# enum is itself a few milliseconds in which Ctrl-C would land. A Python-level handler is reset by exec, so
+# no child ever inherits it.
+import _signal
 
-from perflab import __version__
-from perflab.core.model import ExitCode
+_early_interrupts: list[int] = []
+
+
+def _remember_interrupt(signum: int, frame: object) -> None:
+    _early_interrupts.append(signum)
+
+
+if _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler:
+    _signal.signal(_signal.SIGINT, _remember_interrupt)
+
+import argparse  # noqa: E402  (after the handler: these imports are where an early Ctrl-C lands)
+import contextlib  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
+from typing import Any  # noqa: E402
+
+from perflab import __version__  # noqa: E402
+from perflab.core.model import ExitCode  # noqa: E402
 
 EXIT_CODES_HELP = """exit codes:
   0    every profile passed
@@ -328,7 +348,9 @@ def _internal_error(exc: BaseException) -> int:
     import time
     import traceback
 
-    text = "".join(traceback.format_exception(exc))
+    from perflab.core import redact
+
+    text = redact.text("".join(traceback.format_exception(exc)))
     name = f"perflab-crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
     where = "not written"
     for folder in (os.path.join(os.environ.get("PERFLAB_STORE") or ".perflab", "logs"), tempfile.gettempdir()):
@@ -341,13 +363,13 @@ def _internal_error(exc: BaseException) -> int:
             break
         except OSError:
             continue
-    summary = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
+    summary = redact.text(f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__)
     print(f"perflab: internal error, a bug in perflab ({summary}); traceback: {where}", file=sys.stderr)
     return int(ExitCode.INTERNAL_ERROR)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
+def _dispatch(args: list[str]) -> int:
+    """Parse ``args`` and run the command; user mistakes become one line and their exit code."""
     try:
         if args and args[0] in SUBCOMMANDS:
             ns = _sub_parser().parse_args(args)
@@ -368,19 +390,89 @@ def main(argv: Sequence[str] | None = None) -> int:
         from perflab.app import run_app  # the TUI; imported only here
 
         return run_app(ns)
-    except KeyboardInterrupt:
-        print("perflab: interrupted", file=sys.stderr)
-        return int(ExitCode.INTERRUPTED)
     except SystemExit as e:  # argparse: exit 2 for bad arguments, 0 for --help
         return int(e.code or 0) if not isinstance(e.code, str) else 2
     except Exception as e:  # a user mistake is one line; anything else is a bug (exit 4, traceback logged)
         from perflab.core.model import PerflabError
 
         if isinstance(e, PerflabError):
-            print(f"perflab: {e}", file=sys.stderr)
+            from perflab.core import redact
+
+            print(redact.text(f"perflab: {e}"), file=sys.stderr)
             return int(e.exit_code)
         return _internal_error(e)
 
+
+class _HeldBack:
+    """Holds back Python's reports of unraisable exceptions and warnings while the command runs, then shows
+    them, unless the command was interrupted: Ctrl-C can land half-way through building an object (an asyncio
+    event loop, a coroutine not yet started), whose clean-up then reports "Exception ignored in ...
+    Traceback" or "coroutine was never awaited", consequences of the interruption, not news."""
+
+    def __init__(self) -> None:
+        self.unraisable: list[Any] = []
+        self.interrupted = False
+
+    def __enter__(self) -> _HeldBack:
+        import warnings
+
+        self._hook = sys.unraisablehook
+        sys.unraisablehook = self.unraisable.append
+        self._warnings = warnings.catch_warnings(record=True)
+        self.caught = self._warnings.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        import warnings
+
+        self._warnings.__exit__(*exc)
+        sys.unraisablehook = self._hook
+        if self.interrupted:
+            return
+        for u in self.unraisable:
+            self._hook(u)
+        for w in self.caught:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run perflab with ``argv`` (default ``sys.argv[1:]``) and return the exit code.
+
+    Ctrl-C at any moment, from the first import of this module to the return, ends in the one line
+    ``perflab: interrupted`` on stderr and 130, never a traceback: before the command starts it was remembered
+    (see ``_remember_interrupt``), during it the KeyboardInterrupt is caught here, also when it lands in the
+    handling of another error, and a run the engine stopped returns 130 itself. Called as the program
+    (``argv`` None) SIGINT is then ignored, so interpreter shutdown cannot be interrupted either (Python
+    otherwise restores the default action, which kills the process with no message), and Python's reports
+    of what an interruption left half-built are dropped (``_HeldBack``).
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    code = int(ExitCode.INTERRUPTED)
+    with _HeldBack() if argv is None else contextlib.nullcontext() as held:
+        try:
+            try:
+                if argv is None:  # ``python -m perflab`` blocks SIGINT while it imports this module
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+                if _early_interrupts:  # Ctrl-C while perflab was loading: nothing has started
+                    _early_interrupts.clear()
+                else:
+                    code = _dispatch(args)
+            finally:
+                if argv is None:
+                    signal.signal(signal.SIGINT, signal.SIG_IGN)
+        except KeyboardInterrupt:  # during the command, or while another error was being reported
+            code = int(ExitCode.INTERRUPTED)
+        if held is not None:
+            held.interrupted = code == ExitCode.INTERRUPTED
+    if code == ExitCode.INTERRUPTED:
+        print("perflab: interrupted", file=sys.stderr)
+    return code
+
+
+# This module has loaded: from here a Ctrl-C raises KeyboardInterrupt again (main() catches it), so merely
+# importing perflab.cli leaves the importer's Ctrl-C as it was.
+if signal.getsignal(signal.SIGINT) is _remember_interrupt:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 if __name__ == "__main__":
     raise SystemExit(main())

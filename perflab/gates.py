@@ -5,6 +5,8 @@ Policy (README, "baselines"):
 * A baseline ``<baseline-dir>/<profile>.json`` that exists is compared with automatically; ``--no-baseline``
   skips it. Every baseline is read *before* any profile runs, so a corrupt, truncated, newer or foreign file
   stops the run at once (exit 2) and is never touched.
+* With ``--save-baseline`` or ``--update-baseline`` the baseline folder must be writable, checked before any
+  profile runs (exit 2): a run whose result could not be kept is not started.
 * ``--save-baseline`` writes the run as the new baseline (no comparison) when the run passed its thresholds.
 * ``--update-baseline`` compares first and replaces the baseline only when the run passed every gate
   (thresholds, no "slower" and no "unstable" verdict); with no baseline yet it creates one. A failed run never becomes the
@@ -69,6 +71,8 @@ class Gates:
         self.git = machine.git_info()
         self.baselines: dict[str, Baseline | None] = {}
         self.reports: list[ProfileReport] = []
+        if opts.save or opts.update:  # a run whose baseline cannot be written must not run at all
+            baselines.check_folder_writable(self.folder)
         for p in profiles:
             path = baselines.path_for(p.name, self.folder)
             if opts.save or opts.update:
@@ -108,30 +112,42 @@ class Gates:
             if store is not None:
                 secrets = tuple(v for v in (os.environ.get(n) for n in profile.secrets) if v)
                 store.finish_session(outcome.session_id, result, int(code), outcome.duration, secrets)
-        self._maybe_save(profile, outcome, console, comparison)
+        failed_save = self._maybe_save(profile, outcome, console, comparison)
+        if failed_save is not None:  # the run passed but the baseline it should become was not written
+            outcome = replace(outcome, result=replace(outcome.result, status=Status.ERROR, message=failed_save),
+                              exit_code=ExitCode.RUNNER_ERROR)
+            if store is not None:
+                store.mark_error(outcome.session_id, failed_save, int(ExitCode.RUNNER_ERROR), outcome.duration)
         self.reports.append(ProfileReport(profile.name, outcome.session_id, outcome.result, int(outcome.exit_code),
                                           outcome.duration, comparison))
         return outcome
 
     def _maybe_save(self, profile: Profile, outcome: Outcome, console: Console,
-                    comparison: Comparison | None) -> None:
+                    comparison: Comparison | None) -> str | None:
+        """Write the baseline when the options and the verdicts allow; the error line when writing failed."""
         if not (self.opts.save or self.opts.update):
-            return
+            return None
         path = baselines.path_for(profile.name, self.folder)
         if self.opts.update and comparison is not None and comparison.by_verdict(Verdict.UNSTABLE):
             # an inconclusive comparison could hide a regression: it must not become the reference
             console.print(f"[yellow]baseline not updated: {len(comparison.by_verdict(Verdict.UNSTABLE))} "
                           f"comparison(s) unstable; {path} kept as it was[/]")
-            return
+            return None
         if outcome.exit_code != ExitCode.OK or outcome.result.status != Status.PASSED:
             why = escape(outcome.result.message or outcome.result.status.value)
             console.print(f"[yellow]baseline not written: the run did not pass every gate ({why}); "
                           f"{path} kept as it was[/]")
-            return
+            return None
         b = baselines.from_result(profile.name, profile.test.type, outcome.result, machine=self.here,
                                   git=self.git, session=outcome.session_id)
-        baselines.write(b, path)
+        try:
+            baselines.write(b, path)
+        except (baselines.BaselineError, OSError) as e:  # e.g. the disk filled during the run
+            line = f"baseline not written: {e}"
+            console.print(f"[red]{escape(line)}[/]")
+            return line
         console.print(f"baseline written: {path}")
+        return None
 
     def finish(self, console: Console) -> None:
         """Write --junit and --markdown files, and append to $GITHUB_STEP_SUMMARY when it is set."""

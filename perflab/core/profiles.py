@@ -31,8 +31,10 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
+        # one problem is one line whatever the file holds: keys and values may contain newlines or be huge
         where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+        key = f"{p.printable(self.key, KEY_CHARS)}: " if self.key else ""
+        return p.printable(f"{where}: {key}{self.message}")
 
 
 class ProfileError(PerflabError):
@@ -43,18 +45,40 @@ class ProfileError(PerflabError):
         super().__init__("\n".join(str(x) for x in problems))
 
 
+KEY_CHARS = 120  # a key path is cut to this many characters in a message
+# Deeper nesting of tables and arrays than any test type uses; refused before anything walks the data, since
+# deeply nested values make recursive code (repr, json, copy) fail far from the profile.
+MAX_DEPTH = 32
+
+
+def _profile_name(v: Any) -> str:
+    name = p.string(v)
+    if len(name) > 200 or not name.isprintable():
+        raise p.fail("a name of at most 200 printable characters", v)
+    return name
+
+
+def _log_limit(v: Any) -> int:
+    n = int(p.size(v))
+    if n < 1024:
+        raise p.ParamError(f"expected at least 1KiB, got {p.shown(v)}")
+    return n
+
+
 def _thresholds(v: Any) -> list[str]:
     return p.string_list(v)
 
 
 TOP_LEVEL: dict[str, Param] = {
-    "name": Param(p.string, help="short name; baselines are keyed on it"),
+    "name": Param(_profile_name, help="short name; baselines are keyed on it"),
     "description": Param(str, default=""),
     "timeout": Param(p.duration, help="the whole run is stopped after this long"),
     "thresholds": Param(_thresholds, default=[], help='gates such as "p95 < 500ms"'),
     "tolerance": Param(p.ratio, default=0.05, help="minimum effect size for baseline comparison"),
     "monitor_hz": Param(p.positive_number, default=10.0, help="process monitor sampling rate"),
     "secrets": Param(p.string_list, default=[], help="names of environment variables holding secrets"),
+    "log_limit": Param(_log_limit, default=4 << 20,
+                       help="target output stored per session (head and tail kept, the rest counted), e.g. \"4MiB\""),
 }
 # Top-level tables other than [target] and [test]; a runner that needs one (e.g. [serve]) adds it here.
 EXTRA_TABLES: dict[str, dict[str, Param]] = {}
@@ -140,16 +164,18 @@ def _hint(key: str, known: list[str]) -> str:
 class _Locator:
     """Best-effort mapping of a key path to its line in the TOML text (tomllib gives no positions)."""
 
-    _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+    # No two parts of a pattern may match the same characters: with overlapping parts (``\s*`` around a
+    # lazy group) a long line of spaces inside a multi-line string took minutes to fail to match.
+    _HEADER = re.compile(r"^\s*\[\[?([^\]]*)\]\]?\s*(?:#.*)?$")
     _KEY = re.compile(r"^\s*([A-Za-z0-9_\-\"'.]+)\s*=")
 
     def __init__(self, text: str) -> None:
         self.lines: dict[str, int] = {}
         table = ""
-        for no, raw in enumerate(text.splitlines(), start=1):
+        for no, raw in enumerate(text.split("\n"), start=1):  # TOML's lines: splitlines() also splits at U+2028
             h = self._HEADER.match(raw)
             if h:
-                table = h.group(1).replace('"', "").replace("'", "")
+                table = h.group(1).strip().replace('"', "").replace("'", "")
                 self.lines.setdefault(table, no)
                 continue
             k = self._KEY.match(raw)
@@ -179,8 +205,8 @@ class _Collector:
     def convert(self, key: str, spec: Param, value: Any) -> Any:
         try:
             return spec.convert(value)
-        except (ParamError, ValueError, TypeError) as e:
-            self.add(key, str(e) if isinstance(e, ParamError) else f"invalid value {value!r}")
+        except (ParamError, ValueError, TypeError, OverflowError) as e:
+            self.add(key, str(e) if isinstance(e, ParamError) else f"invalid value {p.shown(value)}")
             return spec.default
 
     def table(self, prefix: str, data: Mapping[str, Any], schema: Mapping[str, Param],
@@ -207,6 +233,8 @@ def parse(text: str, file: str = "<profile>", *, base: Path | None = None) -> Pr
     """Validate ``text`` and build a Profile; raises ProfileError listing every problem."""
     try:
         data = tomllib.loads(text)
+    except RecursionError:  # tomllib recurses once per level of nested arrays and inline tables
+        raise ProfileError([Problem(file, None, "", "nested too deeply")]) from None
     except tomllib.TOMLDecodeError as e:
         # Python < 3.14 has no e.lineno: the position is only in the message, "... (at line 3, column 7)"
         m = re.search(r"\(at line (\d+), column (\d+)\)", str(e))
@@ -214,7 +242,13 @@ def parse(text: str, file: str = "<profile>", *, base: Path | None = None) -> Pr
         msg = str(e).split(" (at ")[0]
         where = f" (column {m.group(2)})" if m else ""
         raise ProfileError([Problem(file, line, "", f"not valid TOML: {msg}{where}")]) from None
+    except ValueError as e:  # e.g. an integer of more than 4300 digits (sys.set_int_max_str_digits)
+        raise ProfileError([Problem(file, None, "", f"not valid TOML: {str(e).split(':')[0]}")]) from None
     c = _Collector(file, text)
+    deep = _too_deep(data)
+    if deep is not None:
+        c.add(deep, f"nested too deeply (more than {MAX_DEPTH} levels of tables and arrays)")
+        raise ProfileError(c.problems)
     for key in ("target", "test", *EXTRA_TABLES):
         if key in data and not isinstance(data[key], dict):
             c.add(key, p.fail(f"a [{key}] table", data[key]).args[0])
@@ -244,7 +278,8 @@ def parse(text: str, file: str = "<profile>", *, base: Path | None = None) -> Pr
             c.add("test.type", "missing required key (one of " + ", ".join(testtypes.TEST_TYPES) + ")")
             test_params = {}
         elif tt is None:
-            c.add("test.type", f"unknown test type {ttype!r}" + _hint(str(ttype), list(testtypes.TEST_TYPES)))
+            hint = _hint(ttype, list(testtypes.TEST_TYPES)) if isinstance(ttype, str) else ""
+            c.add("test.type", f"unknown test type {p.shown([ttype])[1:-1]}" + hint)  # quoted as in a list
             test_params = {}
         else:
             test_params = c.table("test", test_data, tt.params, skip=("type",))
@@ -268,6 +303,7 @@ def parse(text: str, file: str = "<profile>", *, base: Path | None = None) -> Pr
         timeout=top.get("timeout"),
         tolerance=top.get("tolerance", 0.05),
         monitor_hz=top.get("monitor_hz") or 10.0,
+        log_limit=top.get("log_limit") or 4 << 20,
         secrets=tuple(top.get("secrets") or ()) + _option_secrets(target),
         path=file,
         text=text,
@@ -275,10 +311,26 @@ def parse(text: str, file: str = "<profile>", *, base: Path | None = None) -> Pr
     )
 
 
+def _too_deep(data: Any) -> str | None:
+    """The key path of the first value nested more than MAX_DEPTH tables and arrays deep, or None.
+    Iterative, so the check itself cannot hit the recursion limit."""
+    stack: list[tuple[Any, int, str]] = [(data, 0, "")]
+    while stack:
+        value, depth, path = stack.pop()
+        if depth > MAX_DEPTH:
+            return path
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1, f"{path}.{k}" if path else str(k)) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1, f"{path}[{i}]") for i, v in enumerate(value))
+    return None
+
+
 def _option_secrets(target: Target) -> tuple[str, ...]:
-    """Environment variables a target option names as holding a secret (``auth_env``): always redacted."""
-    name = target.options.get("auth_env")
-    return (name,) if isinstance(name, str) and name else ()
+    """Environment variables a target option names as holding a secret (``auth_env``, ``dsn_env``): always
+    redacted, listed in ``secrets`` or not."""
+    names = (target.options.get(key) for key in ("auth_env", "dsn_env"))
+    return tuple(n for n in names if isinstance(n, str) and n)
 
 
 def _check_threshold(expr: str, tt: testtypes.TestType | None) -> str | None:
@@ -317,8 +369,14 @@ def _target(c: _Collector, data: Any, tt: testtypes.TestType | None, base: Path 
     root = base or Path.cwd()
     if kind in PATH_KINDS and isinstance(value, str):
         path = Path(value) if os.path.isabs(value) else root / value
-        if not path.exists():
-            c.add(f"target.{kind}", f"{value}: no such file or directory")
+        try:
+            found = path.exists()
+        except (OSError, ValueError) as e:  # a name too long for the file system, a NUL byte
+            why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            c.add(f"target.{kind}", f"{p.shown(value)}: not a usable path ({why})")
+        else:
+            if not found:
+                c.add(f"target.{kind}", f"{value}: no such file or directory")
     if kind == "callable":
         _check_importable(c, "target.callable", value, _search_root(root, options))
     for key in ("input",):
@@ -345,6 +403,9 @@ def _check_importable(c: _Collector, key: str, ref: str, root: Path) -> None:
         found = importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
         found = False
+    except (Exception, SystemExit) as e:  # finding a submodule imports its package: the user's code runs
+        c.add(key, f"cannot import module {module!r}: importing it raised {type(e).__name__}: {e}")
+        return
     finally:
         if added:
             sys.path.remove(str(root))

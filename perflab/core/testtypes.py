@@ -41,7 +41,7 @@ class TestType:
 PROCESS_OPTIONS: dict[str, Param] = {
     "args": Param(p.string_list, default=[], help="extra command-line arguments"),
     "cwd": Param(p.string, help="working directory, relative to the profile's folder"),
-    "env": Param(p.any_table, default={}, help="extra environment variables (no secrets: name them in secrets)"),
+    "env": Param(p.env_table, default={}, help="extra environment variables (no secrets: name them in secrets)"),
 }
 
 CALLABLE_OPTIONS: dict[str, Param] = {

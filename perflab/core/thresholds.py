@@ -165,7 +165,7 @@ def parse(text: str) -> Threshold:
         col = pos + len(text[pos:]) - len(text[pos:].lstrip())
         found = text[col:].split()[0] if text[col:].split() else "end of text"
         raise _fail(f'expected a number, found "{found}"', col)
-    number, pos = float(m.group(1).replace("_", "")), m.end()
+    number, pos, number_col = float(m.group(1).replace("_", "")), m.end(), m.start(1)
     unit = ""
     if text[pos:].strip():
         m = _UNIT.match(text, pos)
@@ -181,6 +181,8 @@ def parse(text: str) -> Threshold:
         if kind is not None and UNITS[unit][1] != kind:
             raise _fail(f'unit "{unit}" does not fit {metric} ({kind.value})', col)
     scale = UNITS[unit][0] if unit else 1.0
+    if not math.isfinite(number * scale):  # "1e999ms": a limit no measurement can be compared with
+        raise _fail("number out of range", number_col)
     return Threshold(text.strip(), metric, arg, tuple(sorted(selector)), op, number * scale, unit)
 
 

@@ -228,9 +228,7 @@ class _Bounded:
         self.runner = runner
 
     async def run(self, profile: Profile, ctx: RunContext) -> Result:
-        limit = getattr(profile, "log_limit", None)  # a profile key, once the schema has one
-        if limit:
-            ctx.output.set_limit(int(limit))
+        ctx.output.set_limit(profile.log_limit)
         try:
             result = await self.runner.run(profile, ctx)
         finally:

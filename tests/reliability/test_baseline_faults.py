@@ -40,6 +40,9 @@ CASES = {
     "unknown-version": (_doc(version="one"), "unknown baseline format version"),
     "other-profile": (_doc(profile="checkout"), "baseline of profile 'checkout', not 'faulty'"),
     "no-raw-samples": (_doc(raw={}), "has no raw samples"),
+    "raw-is-a-string": (_doc(raw="fast"), 'corrupt field "raw"'),
+    "labels-not-a-table": (_doc(metrics=[{"name": "median", "value": 1.0, "labels": ["n"]}]),
+                           'corrupt field "metrics[0].labels"'),
 }
 
 
@@ -76,7 +79,7 @@ def test_save_baseline_refuses_to_overwrite_a_bad_file(tmp_path: Path, store_dir
     assert (folder / "faulty.json").read_bytes() == content
 
 
-@pytest.mark.parametrize("case", ["truncated"])
+@pytest.mark.parametrize("case", ["truncated", "raw-is-a-string", "labels-not-a-table"])
 def test_show_and_compare_refuse_bad_files(tmp_path: Path, store_dir: Path, case: str) -> None:
     content, needle = CASES[case]
     _, folder = _setup(tmp_path, content)

@@ -115,6 +115,25 @@ def test_chatty_target_is_stored_up_to_the_limit(tmp_path: Path) -> None:
     assert size < 16 << 20, f"store of {size / 1e6:.1f} MB for 4 MiB of logs"
 
 
+@pytest.mark.slow
+def test_log_limit_profile_key(tmp_path: Path) -> None:
+    n = 20_000  # 2 MB of output: under the default, over the profile's 64 KiB
+    (tmp_path / "chatty.py").write_text(CHATTY.format(n=n), encoding="utf-8")
+    proc, run, _ = _headless(tmp_path, """
+        name = "chatty"
+        log_limit = "64KiB"
+        [target]
+        script = "chatty.py"
+        [test]
+        type = "cpu"
+    """)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert any("not stored: kept the first" in x for x in run["result"]["notes"]), run["result"]["notes"]
+    with SessionStore(tmp_path / "store", readonly=True) as store:
+        logs = [x for x in store.logs(store.resolve("last")) if x.source == "target"]
+    assert sum(len(x.line) + 1 for x in logs) <= 64 << 10
+
+
 HOG = """
 import time
 chunks = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,120 @@ def test_import_refuses_other_json(tmp_path: Path) -> None:
     f.write_text('{"hello": 1}')
     with pytest.raises(BaselineError, match="not pytest-benchmark JSON"):
         baselines.import_pytest_benchmark([f], "legacy")
+
+
+# ------------------------------------------------------------------ every field checked for its type
+
+def _with(**over: object) -> dict[str, object]:
+    doc = baselines.to_dict(make())
+    doc.update(over)
+    return doc
+
+
+@pytest.mark.parametrize(("over", "field"), [
+    ({"raw": "fast"}, '"raw"'),
+    ({"raw": [[1.0]]}, '"raw"'),
+    ({"raw": {KEY: "x"}}, f'"raw.{KEY}"'),
+    ({"raw": {KEY: [1.0, 2.0]}}, f'"raw.{KEY}[0]"'),
+    ({"raw": {KEY: [[1.0, True]]}}, f'"raw.{KEY}[0][1]"'),
+    ({"raw": {KEY: [[1.0, float("nan")]]}}, f'"raw.{KEY}[0][1]"'),
+    ({"raw": {KEY: [[1.0, 10**400]]}}, f'"raw.{KEY}[0][1]"'),
+    ({"metrics": {"median": 1}}, '"metrics"'),
+    ({"metrics": ["median"]}, '"metrics[0]"'),
+    ({"metrics": [{"name": "median", "value": "1ms"}]}, '"metrics[0].value"'),
+    ({"metrics": [{"name": 5, "value": 1.0}]}, '"metrics[0].name"'),
+    ({"metrics": [{"name": "median", "value": 1.0, "labels": ["a"]}]}, '"metrics[0].labels"'),
+    ({"metrics": [{"name": "median", "value": 1.0, "labels": {"n": 100}}]}, '"metrics[0].labels.n"'),
+    ({"metrics": [{"name": "median", "value": 1.0, "comparable": "yes"}]}, '"metrics[0].comparable"'),
+    ({"machine": ["x"]}, '"machine"'),
+    ({"machine": {"cpu": {"brand": "x"}}}, '"machine.cpu"'),
+    ({"git": "abc"}, '"git"'),
+    ({"git": {"commit": 12345}}, '"git.commit"'),
+    ({"created": "yesterday"}, '"created"'),
+    ({"created": 1e300}, '"created"'),
+    ({"created_utc": 5}, '"created_utc"'),
+    ({"session": 7}, '"session"'),
+    ({"source": None}, '"source"'),
+    ({"summary_only": "no"}, '"summary_only"'),
+    ({"test_type": ["benchmark"]}, '"test_type"'),
+    ({"perflab_version": 1.0}, '"perflab_version"'),
+    ({"profile": None}, '"profile"'),
+])
+def test_a_field_of_the_wrong_type_is_refused_naming_file_and_field(tmp_path: Path, over: dict[str, object],
+                                                                    field: str) -> None:
+    path = tmp_path / "sort.json"
+    content = json.dumps(_with(**over)).encode()
+    path.write_bytes(content)
+    with pytest.raises(BaselineError) as e:
+        baselines.read(path)
+    msg = str(e.value)
+    assert msg.startswith(f"{path}: corrupt field {field}: expected ") and "\n" not in msg
+    assert msg.endswith("the file was left untouched")
+    with pytest.raises(BaselineError, match="refusing to overwrite"):
+        baselines.write(make(), path)
+    assert path.read_bytes() == content
+
+
+def test_optional_fields_may_be_absent_or_null(tmp_path: Path) -> None:
+    path = tmp_path / "sort.json"
+    doc = {"format": "perflab-baseline", "version": 1, "profile": "sort", "raw": {KEY: [[1.0, 2.0]]},
+           "machine": None, "git": None, "metrics": None, "created": None, "session": None}
+    path.write_text(json.dumps(doc))
+    b = baselines.read(path, profile="sort")
+    assert b.machine == {} and b.git is None and b.metrics == () and b.created == 0.0
+    metrics = [{"name": "ratio", "value": float("nan"), "unit": ""}]  # an undefined metric is still a number
+    path.write_text(json.dumps({**doc, "metrics": metrics}))
+    assert math.isnan(baselines.read(path).metrics[0].value)
+
+
+@pytest.mark.parametrize(("content", "needle"), [
+    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    (b'{"format": "perflab-baseline", "version": 1, "created": ' + b"1" * 5000 + b"}", "corrupt"),
+], ids=["deep", "huge-integer"])
+def test_hostile_json_is_refused_in_one_line(tmp_path: Path, content: bytes, needle: str) -> None:
+    path = tmp_path / "sort.json"
+    path.write_bytes(content)
+    with pytest.raises(BaselineError, match=needle) as e:
+        baselines.read(path)
+    assert "\n" not in str(e.value) and str(path) in str(e.value)
+
+
+def test_long_profile_names_get_a_short_distinct_file_name(tmp_path: Path) -> None:
+    a, b = baselines.path_for("é" * 300 + "a", tmp_path), baselines.path_for("é" * 300 + "b", tmp_path)
+    assert a != b and len(a.name.encode()) <= 255 and len(b.name.encode()) <= 255
+    assert baselines.write(make("é" * 300 + "a"), a).exists()
+
+
+def test_folder_writability_is_checked_without_leaving_anything(tmp_path: Path) -> None:
+    baselines.check_folder_writable(tmp_path)  # exists and writable
+    baselines.check_folder_writable(tmp_path / "new" / "deeper")  # will be created
+    assert [p.name for p in tmp_path.iterdir()] == []
+    (tmp_path / "file").write_text("")
+    with pytest.raises(BaselineError, match="the baseline folder is not a folder"):
+        baselines.check_folder_writable(tmp_path / "file")
+    with pytest.raises(BaselineError, match="cannot create the baseline folder: .* is not a folder"):
+        baselines.check_folder_writable(tmp_path / "file" / "below")
+
+
+@pytest.mark.parametrize("bench", [
+    "x", {"name": "t", "stats": []}, {"name": ["t"], "stats": {"median": 1.0}},
+    {"name": "t", "stats": {"median": "1ms"}}, {"name": "t", "stats": {"median": 1.0, "data": "x"}},
+    {"name": "t", "stats": {"median": 1.0, "data": [1.0, None]}},
+])
+def test_import_refuses_malformed_benchmark_entries_in_one_line(tmp_path: Path, bench: object) -> None:
+    f = tmp_path / "run.json"
+    f.write_text(json.dumps({"benchmarks": [bench]}))
+    with pytest.raises(BaselineError) as e:
+        baselines.import_pytest_benchmark([f], "legacy")
+    assert str(f) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_import_keeps_only_scalar_machine_and_git_facts(tmp_path: Path) -> None:
+    doc = _pytest_benchmark_json(True)
+    doc["machine_info"] = {"cpu": ["not", "a", "table"], "node": {"x": 1}, "python_version": "3.11"}
+    doc["commit_info"] = {"id": ["deadbeef"], "dirty": False}
+    f = tmp_path / "run.json"
+    f.write_text(json.dumps(doc))
+    b = baselines.import_pytest_benchmark([f], "legacy")
+    assert b.machine["hostname"] is None and b.machine["python"] == "3.11" and b.git is None
+    assert baselines.read(baselines.write(b, tmp_path / "legacy.json")).raw == b.raw  # readable as written

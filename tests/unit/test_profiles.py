@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -227,3 +228,111 @@ def test_param_converter_messages(fn: p.Convert, value: object, message: str) ->
     with pytest.raises(p.ParamError) as info:
         fn(value)
     assert str(info.value) == message
+
+
+# ------------------------------------------------------------------ hostile input: one line per problem
+
+
+@pytest.mark.parametrize("value", ["[" * 600 + "]" * 600, "{a = " * 600 + "1" + "}" * 600],
+                         ids=["arrays", "inline-tables"])
+def test_nesting_too_deep_for_the_toml_parser_is_one_problem(value: str) -> None:
+    assert problems(f"x = {value}\n" + GOOD) == ["bad.toml: nested too deeply"]
+
+
+def test_nesting_deeper_than_any_test_type_uses_is_refused_with_its_key_path() -> None:
+    deep = "{a = " * 40 + "1" + "}" * 40
+    (line,) = problems(GOOD.replace('input = "perflab.demo.sorting:random_ints"',
+                                    f'input = "perflab.demo.sorting:random_ints"\nenv = {deep}'))
+    assert line.startswith("bad.toml:8: target.env.a.a.a") and line.endswith(
+        f"nested too deeply (more than {profiles.MAX_DEPTH} levels of tables and arrays)")
+    ok = GOOD.replace('input = "perflab.demo.sorting:random_ints"',
+                      'input = "perflab.demo.sorting:random_ints"\nenv = {A = "1"}')
+    assert profiles.parse(ok, "ok.toml").target.options["env"] == {"A": "1"}
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("1" * 5000, "bad.toml: not valid TOML: Exceeds the limit (4300 digits) for integer string conversion"),
+    ("0x" + "f" * 4000, 'bad.toml:13: test.processes: expected a positive integer up to 9223372036854775807, '
+                        "got an integer of about 4817 digits"),
+    ("-" + "9" * 4000, "bad.toml:13: test.processes: expected a positive integer, got an integer of about "
+                       "4000 digits"),
+    ("nan", "bad.toml:13: test.processes: expected a positive integer, got nan"),
+], ids=["5000-digits", "hex-4000-digits", "negative-4000-digits", "nan"])
+def test_huge_and_odd_numbers_are_one_line_each(value: str, message: str) -> None:
+    assert problems(GOOD.replace("processes = 2", f"processes = {value}")) == [message]
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("timeout = inf", 'bad.toml:3: timeout: expected a positive duration such as "30s", at most 1e+08 s, '
+                      "got inf"),
+    ("timeout = 1e300", 'bad.toml:3: timeout: expected a positive duration such as "30s", at most 1e+08 s, '
+                        "got 1e+300"),
+    ('timeout = "1e999s"', 'bad.toml:3: timeout: expected a duration such as "500ms", "30s" or "2m", '
+                           'got "1e999s"'),
+    ("monitor_hz = nan", "bad.toml:3: monitor_hz: expected a finite positive number up to 1e+08, got nan"),
+    ("tolerance = nan", 'bad.toml:3: tolerance: expected a fraction such as 0.05 or "5%", got nan'),
+])
+def test_non_finite_and_absurd_numbers_are_refused(line: str, message: str) -> None:
+    assert problems(GOOD.replace('timeout = "2m"', line)) == [message]
+
+
+def test_control_characters_and_huge_values_never_break_the_one_line_rule() -> None:
+    text = GOOD.replace('description = "demo"', 'description = "demo"\n"a\\nb\\u2028c" = 1').replace(
+        'max_time = "0.2s"', 'max_time = "' + "x\\n" * 5000 + '"')
+    lines = problems(text)
+    assert len(lines) == 2 and all(x.startswith("bad.toml") for x in lines)
+    assert 'bad.toml: a\\nb\\u2028c: unknown key' in lines
+    assert max(map(len, lines)) < 300
+
+
+def test_unknown_test_type_of_any_toml_type_is_named_safely() -> None:
+    lines = problems(GOOD.replace('type = "benchmark"', "type = 0x" + "f" * 4000))
+    assert "bad.toml:10: test.type: unknown test type an integer of about 4817 digits" in lines
+    lines = problems(GOOD.replace('type = "benchmark"', "type = [[[[[1]]]]]"))
+    assert "bad.toml:10: test.type: unknown test type [[[...]]]" in lines
+
+
+def test_a_target_path_no_file_system_accepts_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    text = '[target]\npytest = "a\\u0000b"\n[test]\ntype = "benchmark"\n'
+    (line,) = problems(text, base=tmp_path)
+    assert line == "bad.toml:2: target.pytest: a\\x00b: no such file or directory"  # NUL escaped: one line
+    (line,) = problems(text.replace("a\\u0000b", "x" * 5000), base=tmp_path)
+    assert "target.pytest" in line and "not a usable path" in line and len(line) < 300
+
+
+@pytest.mark.parametrize(("statement", "raised"), [
+    ("raise RuntimeError('no import for you')", "RuntimeError: no import for you"),
+    ("import sys; sys.exit(3)", "SystemExit: 3"),
+])
+def test_a_package_that_raises_on_import_is_a_problem(tmp_path: Path, statement: str, raised: str) -> None:
+    (tmp_path / "boom").mkdir()
+    (tmp_path / "boom" / "__init__.py").write_text(statement + "\n")
+    text = GOOD.replace("perflab.demo.sorting:counting_sort", "boom.inner:f")
+    (line,) = problems(text, base=tmp_path)
+    assert line == f"bad.toml:6: target.callable: cannot import module 'boom.inner': importing it raised {raised}"
+
+
+@pytest.mark.parametrize("name", ["x" * 201, "a\tb", "a\nb"])
+def test_profile_names_are_bounded_and_printable(name: str) -> None:
+    text = GOOD.replace('name = "sort"', f"name = {json.dumps(name)}")
+    (line,) = problems(text)
+    assert line.startswith("bad.toml:1: name: expected a name of at most 200 printable characters, got")
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("{ A = { B = 1 } }", "A: expected a string or a number"),
+    ("{ A = [1] }", "A: expected a string or a number"),
+    ("{ A = true }", "A: expected a string or a number"),
+    ('{ "A=B" = "x" }', "is not an environment variable name"),
+])
+def test_env_values_are_strings_or_numbers(value: str, message: str) -> None:
+    text = f'[target]\nscript = "x.py"\nenv = {value}\n[test]\ntype = "cpu"\n'
+    with pytest.raises(profiles.ProfileError) as e:
+        profiles.parse(text, "p.toml")
+    assert "target.env" in str(e.value) and message in str(e.value)
+
+
+def test_env_numbers_become_strings() -> None:
+    p = profiles.parse('[target]\ncallable = "perflab.demo.busy:crunch"\nenv = { PORT = 8000, NAME = "x" }\n'
+                       '[test]\ntype = "cpu"\n', "p.toml")
+    assert p.target.options["env"] == {"PORT": "8000", "NAME": "x"}

@@ -143,3 +143,12 @@ def test_a_predicate_without_its_metric_is_a_breach_not_skipped() -> None:
     # an ordinary threshold with no metric stays "not evaluated"
     (plain,) = th.evaluate(("p95 < 1ms",), used)
     assert plain.passed is None
+
+
+@pytest.mark.parametrize("expr", ["p95 < 1e999ms", "rps >= 1e400", "p95 < -1e309 s"])
+def test_a_limit_out_of_float_range_is_refused_at_its_column(expr: str) -> None:
+    from perflab.core import thresholds as th
+
+    with pytest.raises(th.ThresholdError, match=r"^number out of range at column \d+$"):
+        th.parse(expr)
+    assert th.parse("p95 < 1e300 s").value == 1e300  # large but finite is a limit like any other
