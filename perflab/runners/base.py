@@ -133,7 +133,7 @@ class RunContext:
             self.output.feed(source, stream, block)
 
         child = Child(argv, cwd=cwd or self.workdir, env=env, name=source, on_output=on_output,
-                      on_record=on_record, side_channel=side_channel)
+                      on_record=on_record, side_channel=side_channel, unbuffered=role in ("server", "generator"))
         await child.start()
         self.children.append(child)
         if monitor:
@@ -172,6 +172,7 @@ class RunContext:
 
     async def _stop_adopted(self, grace: float) -> None:
         """Orphans re-parented to perflab (the subreaper) that carry no token: a daemon with a wiped environment."""
+        reaper.reap_adopted_zombies(started_pids())
         orphans = reaper.adopted(self._since, started_pids())
         if not orphans:
             return

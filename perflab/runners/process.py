@@ -46,7 +46,6 @@ RecordHandler = Callable[[dict[str, Any]], None]
 READ_CHUNK = 1 << 20  # bytes per read of stdout/stderr
 PIPE_SIZE = 1 << 20  # asked for the stdout/stderr pipes (Linux F_SETPIPE_SZ; 64 KiB otherwise): fewer wake-ups
 F_SETPIPE_SZ = 1031
-READ_PAUSE = 0.001  # s a pipe rests after a read that emptied it (see _Pipes)
 TAIL_LINES = 40  # last lines of each stream kept for error messages
 MAX_RECORD = 64 << 20  # a side-channel record can carry every round of a benchmark
 ENV_TOKEN = "PERFLAB_SUPERVISOR_TOKEN"  # inherited by every descendant; marks the tree for the final sweep
@@ -113,6 +112,7 @@ class Child:
         on_record: RecordHandler | None = None,
         side_channel: bool = True,
         stdin_devnull: bool = True,
+        unbuffered: bool = False,
     ) -> None:
         if isinstance(argv, str):  # a shell string would be a bug, not a feature
             raise TypeError("argv must be a list of strings")
@@ -125,6 +125,7 @@ class Child:
         self.on_record = on_record
         self.side_channel = side_channel
         self.stdin_devnull = stdin_devnull
+        self.unbuffered = unbuffered
         self.proc: asyncio.subprocess.Process | None = None
         self._tails: dict[str, deque[bytes]] = {"stdout": deque(maxlen=TAIL_LINES),
                                                  "stderr": deque(maxlen=TAIL_LINES)}
@@ -158,7 +159,10 @@ class Child:
     async def start(self) -> Child:
         """Start the child; ToolError (one line) when it cannot be run."""
         env = dict(os.environ if self.env is None else self.env)
-        env.setdefault("PYTHONUNBUFFERED", "1")
+        if self.unbuffered:  # lines perflab must see as they are written (a server's readiness, a tool's log)
+            env.setdefault("PYTHONUNBUFFERED", "1")
+        # Otherwise Python's own buffering is kept: into a pipe, a print per write(2) (PYTHONUNBUFFERED) costs a
+        # chatty target about 2x, a buffered one about nothing; its output then arrives in blocks, all of it.
         env["PATH"] = child_path(env.get("PATH"))
         env[ENV_TOKEN] = self.token
         r_fd = w_fd = -1
@@ -397,10 +401,10 @@ class Child:
 class _Pipes(asyncio.SubprocessProtocol):
     """The child's stdout/stderr straight from the pipe to :meth:`Child._receive`, in the blocks read.
 
-    No stream buffer in between: each read (up to READ_CHUNK bytes) is handed on as it is. A read that
-    emptied the pipe pauses that pipe for READ_PAUSE s: a writer that is fast gets to fill the pipe without
-    waking perflab for every write (a wake-up per 8 KiB write costs the writer more than the copy), one that
-    is slow is read within a millisecond of writing.
+    No stream buffer in between: each read (up to READ_CHUNK bytes) is handed on as it is, and the pipe is read
+    again as soon as it has data. (Resting a pipe after a read that emptied it, so that a fast writer fills it
+    between wake-ups, measured slower for buffered and unbuffered writers alike: the writer then blocks on a
+    full pipe.)
     """
 
     def __init__(self, child: Child, loop: asyncio.AbstractEventLoop) -> None:
@@ -425,10 +429,6 @@ class _Pipes(asyncio.SubprocessProtocol):
 
     def pipe_data_received(self, fd: int, data: bytes | bytearray) -> None:
         self.child._receive("stdout" if fd == 1 else "stderr", bytes(data))
-        pipe = self.transport.get_pipe_transport(fd) if self.transport is not None else None
-        if isinstance(pipe, asyncio.ReadTransport) and len(data) < getattr(pipe, "max_size", READ_CHUNK):
-            pipe.pause_reading()
-            self.loop.call_later(READ_PAUSE, pipe.resume_reading)
 
     def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
         if fd in self.ended and not self.ended[fd].done():

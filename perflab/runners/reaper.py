@@ -213,6 +213,24 @@ def adopted(since: int, exclude: set[int]) -> dict[int, int]:
     return out
 
 
+def reap_adopted_zombies(exclude: set[int]) -> int:
+    """Collect every zombie child of this process that perflab did not start itself (``exclude``: the children
+    perflab started, which their own waiters reap) and that is not in perflab's own session (a plain
+    ``subprocess`` call of perflab's, waited for by its caller): orphans adopted as subreaper that have ended
+    would otherwise stay zombies for the life of the process (the app runs many sessions). Returns the count."""
+    if not sys.platform.startswith("linux"):
+        return 0
+    me, mine, n = os.getpid(), os.getsid(0), 0
+    for pid in wd.children(me):
+        st = wd.stat(pid)
+        if st is None or pid in exclude or st.sid == mine or st.state != "Z":
+            continue
+        with contextlib.suppress(ChildProcessError, OSError):
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                n += 1
+    return n
+
+
 def reap_zombies(pids: set[int]) -> None:
     """Collect the exit status of those of ``pids`` that are this process's zombie children.
 

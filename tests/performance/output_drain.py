@@ -7,6 +7,9 @@ file, so only its printing is timed, not interpreter start-up or perflab's. Each
 - ``pipe``: alone, stdout and stderr into a pipe drained by ``cat`` (the same work perflab's reading has to do);
 - ``perflab``: as a script target of a ``--type`` profile through ``perflab --headless`` (default: cpu).
 
+Every arm runs with the environment a user's shell has, less ``PYTHONUNBUFFERED`` (which makes every ``print``
+a write system call: into any pipe that alone costs a chatty writer about 2x).
+
 Ratios are taken per round (the arms ran seconds apart on the same machine) and their median reported, with the
 store's size per session and the truncation note. Run: ``python tests/performance/output_drain.py --rounds 7``.
 """
@@ -106,7 +109,12 @@ def main() -> None:
     ap.add_argument("--mb", type=float, default=50.0)
     ap.add_argument("--line", type=int, default=1000, help="bytes per line, newline included")
     ap.add_argument("--type", default="cpu", help="the profile's test type (cpu or memory: script targets)")
+    ap.add_argument("--unbuffered", action="store_true", help="keep PYTHONUNBUFFERED=1 for every arm")
     a = ap.parse_args()
+    if a.unbuffered:
+        os.environ["PYTHONUNBUFFERED"] = "1"
+    else:
+        os.environ.pop("PYTHONUNBUFFERED", None)
     res = measure(a.rounds, a.mb, a.line, a.type)
     for r in res["rounds"]:
         print(f"devnull {r['devnull']:.3f} s  pipe {r['pipe']:.3f} s  perflab {r['took']:.3f} s  "
