@@ -110,7 +110,13 @@ def test_chatty_target_is_stored_up_to_the_limit(tmp_path: Path) -> None:
     stored = sum(len(x.line) + 1 for x in logs)
     assert stored <= 4 << 20 and len(logs) < 50_000
     dropped = int(notes[0].split(" log lines")[0].replace(",", ""))
-    assert dropped + len(stdout) == n  # every line either stored or counted
+    # the stored target lines are a head and a tail of the sequence, in order, with nothing made up
+    numbers = [int(x.split()[1]) for x in stdout]
+    gap = next(i for i in range(1, len(numbers)) if numbers[i] != numbers[i - 1] + 1)
+    assert numbers[:gap] == list(range(gap)) and numbers[gap:] == list(range(n - len(numbers) + gap, n))
+    # every target line is stored or counted; the count may also hold a few lines of the tools (py-spy's own
+    # messages) that fell in the same dropped middle
+    assert n <= dropped + len(stdout) <= n + 10
     size = sum(p.stat().st_size for p in (tmp_path / "store").glob("perflab.db*"))
     assert size < 16 << 20, f"store of {size / 1e6:.1f} MB for 4 MiB of logs"
 
