@@ -36,7 +36,7 @@ from perflab.core.model import (
     Status,
 )
 from perflab.report import units
-from perflab.report.console import make_console, print_result, sessions_table
+from perflab.report.console import make_console, print_result
 from perflab.store.sessions import SessionStore, StoreError, default_root
 
 EXIT_PRIORITY = (ExitCode.INTERRUPTED, ExitCode.INTERNAL_ERROR, ExitCode.BAD_INPUT, ExitCode.RUNNER_ERROR,
@@ -190,46 +190,6 @@ def write_json(path: str, outcomes: Sequence[tuple[Profile, Outcome]]) -> None:
         ],
     }
     Path(path).write_text(redact.text(json.dumps(doc, indent=2, default=str)) + "\n", encoding="utf-8")
-
-
-# ------------------------------------------------------------------ stored sessions
-
-
-def cmd_sessions(store_dir: str | None, *, profile: str | None = None, test_type: str | None = None,
-                 status: str | None = None, limit: int = 50) -> int:
-    console = make_console()
-    with SessionStore(default_root(store_dir), readonly=True) as store:
-        rows = store.sessions(profile=profile, test_type=test_type, status=status, limit=limit)
-    if not rows:
-        console.print("no sessions stored")
-        return 0
-    console.print(sessions_table(rows))
-    return 0
-
-
-def cmd_show(store_dir: str | None, ref: str, *, logs: int = 20) -> int:
-    console = make_console()
-    with SessionStore(default_root(store_dir), readonly=True) as store:
-        row = store.get(ref)
-        tail = store.logs(row.id, tail=logs)
-        artifacts = store.artifacts(row.id)
-    console.print(sessions_table([row]))
-    git = row.git or {}
-    console.print(f"machine: {row.machine.get('cpu')} x{row.machine.get('cores')}, "
-                  f"Python {row.machine.get('python')} ({row.machine.get('implementation')}), {row.machine.get('os')}")
-    if git:
-        console.print(f"git: {git.get('commit', '')[:12]}{' (dirty)' if git.get('dirty') else ''}")
-    if row.result is not None:
-        print_result(console, row.profile, row.result, row.id, row.duration)
-    elif row.message:
-        console.print(row.message)
-    for a in artifacts:
-        console.print(f"artifact ({a.kind}): {a.path}")
-    if tail:
-        console.print("[dim]last log lines:[/]")
-        for line in tail:
-            console.print(f"  [dim]{escape(line.source)}[/] {escape(line.line)}")
-    return 0
 
 
 def main_error(message: str, code: ExitCode) -> int:
