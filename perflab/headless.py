@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from perflab import __version__
-from perflab.core import lab, profiles, redact
+from perflab.core import profiles, redact, units
 from perflab.core.codec import result_to_dict
 from perflab.core.engine import Engine, Outcome
 from perflab.core.model import (
@@ -35,7 +35,7 @@ from perflab.core.model import (
     Sample,
     Status,
 )
-from perflab.report import units
+from perflab.lab import session as lab
 from perflab.report.console import make_console, print_result
 from perflab.store.sessions import SessionStore, StoreError, default_root
 
@@ -110,7 +110,7 @@ def _install_signals(loop: asyncio.AbstractEventLoop, engine: Engine) -> list[in
 
 
 def run_profile(profile: Profile, root: Path, console: Console, *, quiet: bool = False) -> Outcome:
-    """Run one profile as a recorded session (core.lab.run_recorded, the app's path too) with progress bars;
+    """Run one profile as a recorded session (lab.session.run_recorded, the app's path too) with progress bars;
     SIGINT and SIGTERM stop the engine, which ends the session as interrupted (exit 130)."""
     progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
                         TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
@@ -143,7 +143,7 @@ def run_profiles(opts: HeadlessOptions) -> int:
     for p in loaded:  # before anything runs or prints: every output below goes through core.redact
         redact.register_env(p.secrets)
     from perflab.core.model import PerflabError
-    from perflab.gates import GateOptions, Gates  # baselines, regression gate, --junit/--markdown
+    from perflab.lab.gate import GateOptions, Gates  # baselines, regression gate, --junit/--markdown
 
     try:
         gates = Gates(GateOptions.from_extras(opts.extras), loaded)

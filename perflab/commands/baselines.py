@@ -10,12 +10,11 @@ import sys
 import time
 from pathlib import Path
 
-from perflab.core import machine, stats
+from perflab.core import machine, stats, units
 from perflab.core.compare import Comparison, compare
 from perflab.core.model import ExitCode, PerflabError, Status
 from perflab.core.stats import GateSettings
 from perflab.report import compare as compare_report
-from perflab.report import units
 from perflab.report.console import make_console, rich_table
 from perflab.scaffold import workflow
 from perflab.store import baselines

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from perflab.core import lab
+from perflab.core import units
 from perflab.core.model import Finished, Notice, Phase
-from perflab.report import units
+from perflab.lab import session as lab
 from perflab.report.console import make_console, print_result
 
 BLOCKS = " ▁▂▃▄▅▆▇█"

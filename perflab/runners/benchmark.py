@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from perflab.core import stats
+from perflab.core import stats, units
 from perflab.core.model import (
     ExitCode,
     Metric,
@@ -34,7 +34,6 @@ from perflab.core.model import (
     ToolError,
     labels,
 )
-from perflab.report import units
 from perflab.runners.agents.callable_bench import test_source
 from perflab.runners.base import RunContext
 from perflab.runners.tools import child_path

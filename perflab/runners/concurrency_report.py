@@ -13,8 +13,8 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
+from perflab.core import units
 from perflab.core.model import Metric, Profile, Result, Status, SummaryTable, labels
-from perflab.report import units
 from perflab.runners.base import RunContext
 from perflab.runners.process import Child
 

@@ -29,6 +29,7 @@ from typing import Any
 
 import psutil
 
+from perflab.core import units
 from perflab.core.model import (
     Metric,
     Profile,
@@ -38,7 +39,6 @@ from perflab.core.model import (
     ToolError,
     labels,
 )
-from perflab.report import units
 from perflab.runners import flame
 from perflab.runners import profiled as pr
 from perflab.runners.base import RunContext

@@ -19,9 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from perflab.core import leakfit
+from perflab.core import leakfit, units
 from perflab.core.model import Metric, Profile, Result, Status, SummaryTable, ToolError, labels
-from perflab.report import units
 from perflab.runners.base import RunContext
 from perflab.runners.benchmark import child_env
 from perflab.runners.process import describe_exit

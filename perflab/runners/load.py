@@ -29,6 +29,7 @@ from typing import Any
 import psutil
 from hdrh.histogram import HdrHistogram
 
+from perflab.core import units
 from perflab.core.model import (
     ExitCode,
     Level,
@@ -41,7 +42,6 @@ from perflab.core.model import (
     ToolError,
     labels,
 )
-from perflab.report import units
 from perflab.runners import locustgen
 from perflab.runners import server as served
 from perflab.runners.base import RunContext

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from perflab.core import units
 from perflab.core.model import (
     ExitCode,
     Metric,
@@ -31,7 +32,6 @@ from perflab.core.model import (
     SummaryTable,
     ToolError,
 )
-from perflab.report import units
 from perflab.runners import memray_live
 from perflab.runners import profiled as pr
 from perflab.runners.base import RunContext

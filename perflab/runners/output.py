@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 
-from perflab.report.units import size as _mib
+from perflab.core.units import size as _mib
 
 DEFAULT_LIMIT = 4 << 20  # bytes of output stored per session
 BYTES_PER_LINE = 32  # the line budget is limit // this: many tiny lines cost the store more than their bytes

@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from perflab.core import stats
+from perflab.core import stats, units
 from perflab.core.model import (
     Level,
     Metric,
@@ -38,7 +38,6 @@ from perflab.core.model import (
     ToolError,
     labels,
 )
-from perflab.report import units
 from perflab.runners.base import RunContext
 from perflab.runners.benchmark import child_env
 

@@ -18,8 +18,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from perflab.core import units
 from perflab.core.model import ExitCode, PerflabError, Profile, Result, SummaryTable
-from perflab.report import units
 from perflab.runners import flame
 from perflab.runners.base import RunContext
 from perflab.runners.tools import require_tool

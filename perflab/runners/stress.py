@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from perflab.core import units
 from perflab.core.model import (
     ExitCode,
     Metric,
@@ -44,7 +45,6 @@ from perflab.core.model import (
     SummaryTable,
     ToolError,
 )
-from perflab.report import units
 from perflab.runners import server as served
 from perflab.runners.base import RunContext
 from perflab.runners.load import LocustSession, target_spec, time_limit

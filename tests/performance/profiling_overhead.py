@@ -40,6 +40,7 @@ sys.path.insert(0, str(REPO))
 
 from perflab.core import profiles  # noqa: E402
 from perflab.core.engine import Engine  # noqa: E402
+from perflab.runners.base import RunContext, runner_for  # noqa: E402
 from perflab.runners.process import Child  # noqa: E402
 
 BUSY = "perflab.demo.busy:crunch"
@@ -76,7 +77,8 @@ def _live(seconds: float, folder: Path) -> float:
         duration = "{seconds}s"
     """))
     profile = profiles.load(path, base=folder)
-    engine = Engine(profile, [], session_id="perf", artifacts_dir=folder / "art", workdir=REPO, monitor=False)
+    engine = Engine(profile, [], runner_for=runner_for, context=RunContext, session_id="perf",
+                    artifacts_dir=folder / "art", workdir=REPO, monitor=False)
     outcome = asyncio.run(engine.run())
     m = outcome.result.metric("calls_per_s")
     assert m is not None, outcome.result.message

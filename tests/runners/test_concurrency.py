@@ -253,6 +253,7 @@ def test_shipped_profile_catches_the_demo_race(tmp_path: Path) -> None:
     from perflab.core import profiles
     from perflab.core.engine import Engine
     from perflab.core.model import Status, TestSpec
+    from perflab.runners.base import RunContext, runner_for
 
     shipped = profiles.load(PROFILES / "concurrency.toml")
     params = {**shipped.test.params, "duration": 0.2, "levels": [1, 2], "gil": False}
@@ -263,8 +264,8 @@ def test_shipped_profile_catches_the_demo_race(tmp_path: Path) -> None:
         def handle(self, event: Any) -> None:
             events.append(event)
 
-    outcome = asyncio.run(Engine(profile, [Sink()], session_id="t", artifacts_dir=tmp_path / "a",
-                                 workdir=tmp_path, monitor=False).run())
+    outcome = asyncio.run(Engine(profile, [Sink()], runner_for=runner_for, context=RunContext, session_id="t",
+                                 artifacts_dir=tmp_path / "a", workdir=tmp_path, monitor=False).run())
     assert outcome.result.status == Status.FAILED
     assert outcome.result.message.startswith("thread-safety check failed with threads at level 2")
     table = outcome.result.tables[0]

@@ -13,11 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from perflab.core import lab
 from perflab.core.aggregate import Aggregator, Snapshot
 from perflab.core.engine import Engine, Outcome
 from perflab.core.model import Profile
 from perflab.core.replay import Player, ReplayIndex
+from perflab.lab import session as lab
 
 TICK = 0.1  # seconds between snapshots (10 per second at most)
 

@@ -21,6 +21,7 @@ from perflab.core import machine, profiles, redact
 from perflab.core.engine import Engine, Outcome, Sink, apply_thresholds
 from perflab.core.model import Artifact, ExitCode, Level, Notice, PerflabError, Profile, Result, Status
 from perflab.core.replay import Column, ReplayIndex
+from perflab.runners import base as runner_base
 from perflab.store.sessions import Recorder, SessionRow, SessionStore, StoreError, default_root
 
 
@@ -211,7 +212,8 @@ async def run_recorded(profile: Profile, root: Path | None, sinks: Iterable[Sink
                 engine.emit(Notice(engine.now(), level, note, "baseline.compare"))
             return out
 
-        engine = Engine(profile, [recorder, *sinks], session_id=sid, artifacts_dir=st.artifacts_dir(sid),
+        engine = Engine(profile, [recorder, *sinks], runner_for=runner_base.runner_for,
+                        context=runner_base.RunContext, session_id=sid, artifacts_dir=st.artifacts_dir(sid),
                         workdir=workdir, finalize=finalize)
         if on_engine is not None:
             on_engine(engine)
