@@ -86,7 +86,7 @@ TEST_TYPES: dict[str, TestType] = {
         TestType(
             name="benchmark",
             title="Micro-benchmark (pytest-benchmark)",
-            runner="perflab.runners.benchmark:BenchmarkRunner",
+            runner="perflab.runners.benchmark.runner:BenchmarkRunner",
             target_kinds=("callable", "pytest"),
             params=BENCH_PARAMS,
             target_options=CALLABLE_OPTIONS,
@@ -237,7 +237,7 @@ TEST_TYPES: dict[str, TestType] = {
         TestType(
             name="concurrency",
             title="Concurrency scaling and thread safety",
-            runner="perflab.runners.concurrency:ConcurrencyRunner",
+            runner="perflab.runners.concurrency.runner:ConcurrencyRunner",
             target_kinds=("callable",),
             params={
                 "levels": Param(p.list_of(p.positive_int, "positive integers"), default=[1, 2, 4, 8],

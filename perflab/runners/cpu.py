@@ -42,7 +42,7 @@ from perflab.core.model import (
 from perflab.runners import flame
 from perflab.runners import profiled as pr
 from perflab.runners.base import RunContext
-from perflab.runners.benchmark import child_env
+from perflab.runners.benchmark.runner import child_env
 from perflab.runners.process import Child
 from perflab.runners.tools import require_tool
 

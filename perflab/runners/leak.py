@@ -22,7 +22,7 @@ from typing import Any
 from perflab.core import leakfit, units
 from perflab.core.model import Metric, Profile, Result, Status, SummaryTable, ToolError, labels
 from perflab.runners.base import RunContext
-from perflab.runners.benchmark import child_env
+from perflab.runners.benchmark.runner import child_env
 from perflab.runners.process import describe_exit
 
 HARNESS = "perflab.runners.agents.leak_harness"

@@ -35,7 +35,7 @@ from perflab.core.model import (
 from perflab.runners import memray_live
 from perflab.runners import profiled as pr
 from perflab.runners.base import RunContext
-from perflab.runners.benchmark import child_env
+from perflab.runners.benchmark.runner import child_env
 from perflab.runners.leak import short_path
 from perflab.runners.process import Child
 from perflab.runners.tools import find_tool

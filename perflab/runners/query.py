@@ -39,7 +39,7 @@ from perflab.core.model import (
     labels,
 )
 from perflab.runners.base import RunContext
-from perflab.runners.benchmark import child_env
+from perflab.runners.benchmark.runner import child_env
 
 AGENT = "perflab.runners.agents.query_agent"
 STATEMENT_KEYS = ("name", "sql", "params", "params_from", "expect")

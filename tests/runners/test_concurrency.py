@@ -12,7 +12,7 @@ import pytest
 
 from perflab.core.model import labels
 from perflab.runners.agents.concurrency_harness import interpreter
-from perflab.runners.concurrency_report import saturation
+from perflab.runners.concurrency.report import saturation
 from perflab.runners.tools import find_tool
 from tests.conftest import PROFILES, run_headless
 
@@ -290,7 +290,7 @@ def test_interpreter_reports_the_gil_state() -> None:
 
 
 def test_stuck_frames_name_the_targets_own_frame() -> None:
-    from perflab.runners.concurrency import stuck_frames
+    from perflab.runners.concurrency.runner import stuck_frames
 
     # the shape of `py-spy dump --subprocesses` output (0.4), trimmed
     dump = """Process 101: python -m perflab.runners.agents.concurrency_harness c.json

@@ -106,7 +106,7 @@ def test_child_path_without_a_path_keeps_the_default_search_path(env_bin: Path) 
 
 
 def test_runner_child_env_puts_the_scripts_folders_first(env_bin: Path, tmp_path: Path) -> None:
-    from perflab.runners.benchmark import child_env
+    from perflab.runners.benchmark.runner import child_env
 
     env = child_env(tmp_path, {"PATH": "/opt/tools:/usr/bin"})
     assert env["PATH"].split(os.pathsep) == [*tools.scripts_dirs(), "/opt/tools", "/usr/bin"]

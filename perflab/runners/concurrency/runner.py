@@ -26,8 +26,8 @@ from typing import Any
 
 from perflab.core.model import Metric, PerflabError, Profile, Result, Status, ToolError, labels
 from perflab.runners.base import RunContext
-from perflab.runners.benchmark import child_env
-from perflab.runners.concurrency_report import WORKER_FRAME, GilSampler, summarize
+from perflab.runners.benchmark.runner import child_env
+from perflab.runners.concurrency.report import WORKER_FRAME, GilSampler, summarize
 from perflab.runners.process import Child
 from perflab.runners.tools import find_tool
 
