@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from perflab.core.model import ExitCode, PerflabError
-from perflab.runners.process import Child, describe_exit
+from perflab.runners.framework.process import Child, describe_exit
 
 
 def parse_master(value: str) -> tuple[str, int]:

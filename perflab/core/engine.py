@@ -4,8 +4,8 @@ Cancellation (a user's stop, Ctrl-C, SIGTERM) and the profile's timeout are hand
 runner: the runner task is cancelled, every child it started is reaped, and the session ends with a status.
 
 The engine imports no runner: the caller (perflab.lab) hands it the runner lookup and the context class
-(runners.base), so the domain core depends on nothing above it. The lookup runs inside the run, so an
-unknown test type or a runner that fails to load ends the session with a status like any other error.
+(runners.framework.base), so the domain core depends on nothing above it. The lookup runs inside the run, so
+an unknown test type or a runner that fails to load ends the session with a status like any other error.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class Sink(Protocol):
 
 
 class Context(Protocol):
-    """What the engine itself needs of the context it gives the runner (runners.base.RunContext)."""
+    """What the engine itself needs of the context it gives the runner (runners.framework.base.RunContext)."""
 
     def sweep_leftovers(self) -> None: ...
 

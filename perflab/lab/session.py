@@ -21,7 +21,7 @@ from perflab.core import machine, profiles, redact
 from perflab.core.engine import Engine, Outcome, Sink, apply_thresholds
 from perflab.core.model import Artifact, ExitCode, Level, Notice, PerflabError, Profile, Result, Status
 from perflab.core.replay import Column, ReplayIndex
-from perflab.runners import base as runner_base
+from perflab.runners.framework import base as runner_base
 from perflab.store.sessions import Recorder, SessionRow, SessionStore, StoreError, default_root
 
 

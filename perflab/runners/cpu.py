@@ -41,10 +41,10 @@ from perflab.core.model import (
 )
 from perflab.runners import flame
 from perflab.runners import profiled as pr
-from perflab.runners.base import RunContext
-from perflab.runners.benchmark.runner import child_env
-from perflab.runners.process import Child
-from perflab.runners.tools import require_tool
+from perflab.runners.framework.base import RunContext
+from perflab.runners.framework.child import child_env
+from perflab.runners.framework.process import Child
+from perflab.runners.framework.tools import require_tool
 
 TOP_COLUMNS = ("own %", "total %", "function", "file:line")
 FLAGS = {"native": "--native", "gil_only": "--gil", "idle": "--idle", "subprocesses": "--subprocesses"}

@@ -13,46 +13,18 @@ comparable, never gated).
 from __future__ import annotations
 
 import json
-import os
-import re
 import sys
 from pathlib import Path
 from typing import Any
 
 from perflab.core import leakfit, units
 from perflab.core.model import Metric, Profile, Result, Status, SummaryTable, ToolError, labels
-from perflab.runners.base import RunContext
-from perflab.runners.benchmark.runner import child_env
-from perflab.runners.process import describe_exit
+from perflab.runners.framework.base import RunContext
+from perflab.runners.framework.child import child_env, short_path, target_config
+from perflab.runners.framework.process import describe_exit
 
 HARNESS = "perflab.runners.agents.leak_harness"
-_LIB = re.compile(r"(site-packages|dist-packages|lib/python3\.\d+)/")
 SITE_COLUMNS = ("site", "grew by", "blocks", "now")
-
-
-def target_config(profile: Profile, ctx: RunContext) -> dict[str, Any]:
-    """The JSON the in-child agents understand (see agents/target_call.py)."""
-    t = profile.target
-    p = profile.test.params
-    if t.kind == "script":
-        path = Path(t.value)
-        if not path.is_absolute():  # core.profiles checked it relative to the working folder
-            path = ctx.workdir / path
-        return {"script": str(path), "argv": [str(a) for a in t.options.get("args") or []]}
-    return {"callable": t.value, "input": t.options.get("input"), "args": list(t.options.get("args") or []),
-            "params": dict(p.get("params") or {})}
-
-
-def short_path(path: str) -> str:
-    """A file path as people read it: relative to the working folder or to site-packages."""
-    m = _LIB.search(path)
-    if m:
-        return path[m.end():]
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:
-        return path
-    return path if rel.startswith("..") else rel
 
 
 class LeakRunner:

@@ -44,7 +44,8 @@ from perflab.core.model import (
 )
 from perflab.runners import locustgen
 from perflab.runners import server as served
-from perflab.runners.base import RunContext
+from perflab.runners.framework.base import RunContext
+from perflab.runners.framework.process import Child, describe_exit
 from perflab.runners.loadstats import (
     LoadStats,
     Window,
@@ -52,7 +53,6 @@ from perflab.runners.loadstats import (
     emit_tick,
     percentiles,
 )
-from perflab.runners.process import Child, describe_exit
 
 
 def plugin_path(name: str = "locust_plugin") -> str:

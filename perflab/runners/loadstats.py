@@ -13,7 +13,7 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from perflab.runners.base import RunContext
+from perflab.runners.framework.base import RunContext
 
 PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0))
 LOWEST_US, HIGHEST_US, DIGITS = 1, 3_600_000_000, 3  # as in agents/locust_plugin.py

@@ -34,11 +34,10 @@ from perflab.core.model import (
 )
 from perflab.runners import memray_live
 from perflab.runners import profiled as pr
-from perflab.runners.base import RunContext
-from perflab.runners.benchmark.runner import child_env
-from perflab.runners.leak import short_path
-from perflab.runners.process import Child
-from perflab.runners.tools import find_tool
+from perflab.runners.framework.base import RunContext
+from perflab.runners.framework.child import child_env, short_path
+from perflab.runners.framework.process import Child
+from perflab.runners.framework.tools import find_tool
 
 FLAGS = {"native": "--native", "trace_python_allocators": "--trace-python-allocators",
          "follow_fork": "--follow-fork"}

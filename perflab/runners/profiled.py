@@ -15,9 +15,9 @@ from typing import Any
 import psutil
 
 from perflab.core.model import ExitCode, PerflabError, Profile, ToolError
-from perflab.runners.base import RunContext
-from perflab.runners.leak import target_config
-from perflab.runners.process import describe_exit
+from perflab.runners.framework.base import RunContext
+from perflab.runners.framework.child import target_config
+from perflab.runners.framework.process import describe_exit
 
 LOOP_AGENT = "perflab.runners.agents.loop_call"
 CAP_SYS_PTRACE = 19  # bit number in /proc/PID/status CapEff

@@ -38,8 +38,8 @@ from perflab.core.model import (
     ToolError,
     labels,
 )
-from perflab.runners.base import RunContext
-from perflab.runners.benchmark.runner import child_env
+from perflab.runners.framework.base import RunContext
+from perflab.runners.framework.child import child_env
 
 AGENT = "perflab.runners.agents.query_agent"
 STATEMENT_KEYS = ("name", "sql", "params", "params_from", "expect")

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from perflab.core.model import ExitCode, PerflabError, Profile, ToolError
-from perflab.runners.base import RunContext
-from perflab.runners.process import Child, describe_exit
+from perflab.runners.framework.base import RunContext
+from perflab.runners.framework.process import Child, describe_exit
 
 HOST = "127.0.0.1"
 DEMO_MODULE = "perflab.demo.httpapp"

@@ -21,8 +21,8 @@ from typing import Any
 from perflab.core import units
 from perflab.core.model import ExitCode, PerflabError, Profile, Result, SummaryTable
 from perflab.runners import flame
-from perflab.runners.base import RunContext
-from perflab.runners.tools import require_tool
+from perflab.runners.framework.base import RunContext
+from perflab.runners.framework.tools import require_tool
 
 MEMRAY_CAPTURE = "server-memray.bin"
 

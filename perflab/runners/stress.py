@@ -46,7 +46,7 @@ from perflab.core.model import (
     ToolError,
 )
 from perflab.runners import server as served
-from perflab.runners.base import RunContext
+from perflab.runners.framework.base import RunContext
 from perflab.runners.load import LocustSession, target_spec, time_limit
 from perflab.runners.loadstats import Window, new_histogram, percentiles
 

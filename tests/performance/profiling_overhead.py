@@ -40,8 +40,8 @@ sys.path.insert(0, str(REPO))
 
 from perflab.core import profiles  # noqa: E402
 from perflab.core.engine import Engine  # noqa: E402
-from perflab.runners.base import RunContext, runner_for  # noqa: E402
-from perflab.runners.process import Child  # noqa: E402
+from perflab.runners.framework.base import RunContext, runner_for  # noqa: E402
+from perflab.runners.framework.process import Child  # noqa: E402
 
 BUSY = "perflab.demo.busy:crunch"
 FIXED = "perflab.demo.leaky:process_record_fixed"  # allocation-heavy, keeps nothing: can loop for a duration
@@ -137,8 +137,8 @@ async def alternate(pairs: int, phase: float = 5.0, arms: tuple[str, ...] = ("li
     import time
 
     from perflab.runners import flame
-    from perflab.runners.base import RunContext
     from perflab.runners.cpu import Sampler
+    from perflab.runners.framework.base import RunContext
 
     options = {"live": {}, "blocking": {"nonblocking": False}, "nonblocking": {"nonblocking": True}}
     rng = random.Random(seed)

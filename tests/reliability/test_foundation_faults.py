@@ -20,7 +20,7 @@ import pytest
 from perflab.core import profiles
 from perflab.core.engine import Engine
 from perflab.core.model import ExitCode, Status
-from perflab.runners.base import RunContext, runner_for
+from perflab.runners.framework.base import RunContext, runner_for
 from perflab.store import schema
 from perflab.store.sessions import SessionStore
 from tests.conftest import REPO, command_line, run_cli

@@ -8,7 +8,7 @@ from pathlib import Path
 from perflab.core import profiles
 from perflab.core.engine import Engine, Outcome
 from perflab.core.model import Event
-from perflab.runners.base import RunContext, runner_for
+from perflab.runners.framework.base import RunContext, runner_for
 
 
 class ListSink:

@@ -13,7 +13,7 @@ import pytest
 from perflab.core.model import labels
 from perflab.runners.agents.concurrency_harness import interpreter
 from perflab.runners.concurrency.report import saturation
-from perflab.runners.tools import find_tool
+from perflab.runners.framework.tools import find_tool
 from tests.conftest import PROFILES, run_headless
 
 TARGET_MODULE = '''
@@ -253,7 +253,7 @@ def test_shipped_profile_catches_the_demo_race(tmp_path: Path) -> None:
     from perflab.core import profiles
     from perflab.core.engine import Engine
     from perflab.core.model import Status, TestSpec
-    from perflab.runners.base import RunContext, runner_for
+    from perflab.runners.framework.base import RunContext, runner_for
 
     shipped = profiles.load(PROFILES / "concurrency.toml")
     params = {**shipped.test.params, "duration": 0.2, "levels": [1, 2], "gil": False}

@@ -200,7 +200,7 @@ def test_latencies_stream_while_a_statement_runs(tmp_path: Path, cache: Path, mo
     from perflab.core import profiles
     from perflab.core.engine import Engine
     from perflab.core.model import Sample, Status
-    from perflab.runners.base import RunContext, runner_for
+    from perflab.runners.framework.base import RunContext, runner_for
 
     monkeypatch.setenv("PERFLAB_CACHE", str(cache))
     profile = profiles.parse(textwrap.dedent("""

@@ -487,7 +487,7 @@ def test_full_store_error_is_exit_3_and_readonly_is_exit_2(tmp_path: Path) -> No
 
 def test_engine_tells_the_other_sinks_once_when_a_sink_fails(tmp_path: Path) -> None:
     from perflab.core.engine import Engine
-    from perflab.runners.base import RunContext, runner_for
+    from perflab.runners.framework.base import RunContext, runner_for
 
     class Broken:
         error_code = "test.broken"

@@ -17,7 +17,6 @@ cancels the machine's speed drift (process-median CV 10.6 % in seconds, 2.2 % re
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -35,8 +34,8 @@ from perflab.core.model import (
     labels,
 )
 from perflab.runners.agents.callable_bench import test_source
-from perflab.runners.base import RunContext
-from perflab.runners.tools import child_path
+from perflab.runners.framework.base import RunContext
+from perflab.runners.framework.child import child_env
 
 PLUGIN = "perflab.runners.agents.pytest_plugin"
 REFTIMER = "perflab.runners.agents.reftimer.timer"
@@ -155,19 +154,6 @@ class BenchmarkRunner:
         path = folder / "test_perflab_generated.py"
         path.write_text(test_source(json.dumps(config)), encoding="utf-8")
         return path
-
-
-def child_env(workdir: Path, extra: dict[str, Any]) -> dict[str, str]:
-    """The child's environment: ours, the target's extras, the project folder importable, and this
-    interpreter's scripts folders first on PATH (runners/tools.py)."""
-    env = dict(os.environ)
-    env.update({k: str(v) for k, v in extra.items()})
-    env["PATH"] = child_path(env.get("PATH"))
-    paths = [str(workdir)]
-    if env.get("PYTHONPATH"):
-        paths.append(env["PYTHONPATH"])
-    env["PYTHONPATH"] = os.pathsep.join(paths)
-    return env
 
 
 def _progress(state: dict[str, int]) -> float | None:

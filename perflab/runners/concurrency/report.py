@@ -15,8 +15,8 @@ from typing import Any
 
 from perflab.core import units
 from perflab.core.model import Metric, Profile, Result, Status, SummaryTable, labels
-from perflab.runners.base import RunContext
-from perflab.runners.process import Child
+from perflab.runners.framework.base import RunContext
+from perflab.runners.framework.process import Child
 
 WORKER_FRAME = "_thread_loop"  # the harness's worker-thread function: how its stacks are told apart
 SAMPLE_RATE = 100  # py-spy samples per second

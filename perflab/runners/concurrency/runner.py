@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from perflab.core.model import Metric, PerflabError, Profile, Result, Status, ToolError, labels
-from perflab.runners.base import RunContext
-from perflab.runners.benchmark.runner import child_env
 from perflab.runners.concurrency.report import WORKER_FRAME, GilSampler, summarize
-from perflab.runners.process import Child
-from perflab.runners.tools import find_tool
+from perflab.runners.framework.base import RunContext
+from perflab.runners.framework.child import child_env
+from perflab.runners.framework.process import Child
+from perflab.runners.framework.tools import find_tool
 
 AGENT = "perflab.runners.agents.concurrency_harness"
 START_TIMEOUT = 60.0  # seconds for the harness to import the target and say hello

@@ -6,14 +6,14 @@
   (found by parentage, or, for one that daemonized away from its parent, by a token in its inherited
   environment, the way Jenkins' ProcessTreeKiller finds build processes);
 - the child dies with perflab, even by SIGKILL: PR_SET_PDEATHSIG before exec, and the watchdog, subreaper and
-  sweep of runners/reaper.py for what it starts in turn;
+  sweep of framework/reaper.py for what it starts in turn;
 - stdout and stderr are drained in large blocks as fast as the pipe delivers (a chatty child writes as fast as
   into a pipe read by ``cat``: tests/performance/output_drain.py): complete lines go to ``on_output`` a block
-  at a time (runners/output.py bounds what a session keeps), or to ``on_line`` one by one; the last lines of
+  at a time (framework/output.py bounds what a session keeps), or to ``on_line`` one by one; the last lines of
   each stream are kept for error messages;
 - a side channel (an inherited pipe, see agents/wire.py) carries structured records to ``on_record``;
-- the child's PATH starts with this interpreter's scripts folders (runners/tools.py), so a child, and what it
-  starts, finds the same py-spy, memray, locust, pytest as perflab does, activated virtualenv or not.
+- the child's PATH starts with this interpreter's scripts folders (framework/tools.py), so a child, and what
+  it starts, finds the same py-spy, memray, locust, pytest as perflab does, activated virtualenv or not.
 """
 
 from __future__ import annotations
@@ -34,10 +34,10 @@ import psutil
 
 from perflab.core.model import ToolError
 from perflab.core.monitor import descendants
-from perflab.runners import reaper
 from perflab.runners.agents import lifeline, wire
-from perflab.runners.output import MAX_LINE, decode, pieces
-from perflab.runners.tools import child_path
+from perflab.runners.framework import reaper
+from perflab.runners.framework.output import MAX_LINE, decode, pieces
+from perflab.runners.framework.tools import child_path
 
 LineHandler = Callable[[str, str], None]  # (stream, line)
 OutputHandler = Callable[[str, bytes], None]  # (stream, complete lines joined by "\n", no final newline)

@@ -3,7 +3,7 @@
 A runner builds argv, starts children through ``ctx.spawn`` (so the engine can reap them), turns the
 tool's output into events with ``ctx.emit`` and returns a Result. It never knows which front end watches.
 
-Children's stdout/stderr become Log events within the session's output budget (runners/output.py); what was
+Children's stdout/stderr become Log events within the session's output budget (framework/output.py); what was
 left out becomes a note on the runner's Result and a Notice. After the run, :meth:`RunContext.reap` stops
 every child's tree and any orphan the subreaper adopted during the run; on the profile's timeout
 :meth:`RunContext.halt` does the same at once (SIGTERM, SIGKILL shortly after) and refuses new children.
@@ -38,10 +38,10 @@ from perflab.core.model import (
     Table,
     labels,
 )
-from perflab.runners import reaper
-from perflab.runners import watchdog as wd
-from perflab.runners.output import DEFAULT_LIMIT, SessionLog
-from perflab.runners.process import Child, RecordHandler, started_pids
+from perflab.runners.framework import reaper
+from perflab.runners.framework import watchdog as wd
+from perflab.runners.framework.output import DEFAULT_LIMIT, SessionLog
+from perflab.runners.framework.process import Child, RecordHandler, started_pids
 
 HALT_TERM_GRACE = 0.25  # s between SIGTERM and SIGKILL when the timeout stops a run
 HALT_CLEANUP = 0.35  # s the cancelled runner gets for its own clean-up before it is cancelled again

@@ -5,7 +5,7 @@ Layers, each covering what the one before cannot (Linux; elsewhere only the supe
 1. every direct child dies with perflab (``PR_SET_PDEATHSIG(SIGKILL)`` set before exec, agents/lifeline.py);
 2. :func:`guard` makes perflab a child subreaper, so an orphan anywhere below it (a daemon that double-forked,
    called setsid and wiped its environment) is re-parented to perflab and stays in its tree, and starts the
-   watchdog (runners/watchdog.py), which records that tree every ~0.1 s and kills it when perflab dies, by
+   watchdog (framework/watchdog.py), which records that tree every ~0.1 s and kills it when perflab dies, by
    SIGKILL too;
 3. the watchdog keeps its record in a state file per live perflab process in :func:`runtime_dir`; if the
    watchdog died as well, :func:`sweep` (called when a run starts) ends what a dead owner left: recorded
@@ -29,8 +29,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from perflab.runners import watchdog as wd
 from perflab.runners.agents import lifeline
+from perflab.runners.framework import watchdog as wd
 
 RUNTIME_ENV = "PERFLAB_RUNTIME_DIR"  # overrides where the state files live
 READY_WAIT = 3.0  # seconds to wait for the watchdog's first scan

@@ -1,6 +1,6 @@
 """The watchdog: a small process that outlives perflab by a moment and ends everything perflab started.
 
-perflab starts it once (runners/reaper.py) as ``python -I -S watchdog.py OWNER_PID OWNER_START STATE_FILE``.
+perflab starts it once (framework/reaper.py) as ``python -I -S watchdog.py OWNER_PID OWNER_START STATE_FILE``.
 It double-forks away, so it is nobody's child in perflab's tree, and lives in its own session, so no signal
 perflab sends to a process group, and no terminal's Ctrl-C or hang-up, reaches it. What it guarantees:
 
