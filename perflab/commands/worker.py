@@ -37,7 +37,7 @@ def cmd_worker(master: str, locustfile: str | None = None, processes: int = 1) -
     Without ``locustfile`` the worker downloads the master's locustfiles (the user's or the generated one, and
     perflab's plugin, so this worker's histograms reach the master). Output goes to this terminal.
     """
-    from perflab.runners.load import plugin_path
+    from perflab.runners.load.runner import plugin_path
 
     host, port = parse_master(master)
     if processes < 1:

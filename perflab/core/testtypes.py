@@ -95,7 +95,7 @@ TEST_TYPES: dict[str, TestType] = {
         TestType(
             name="load",
             title="Load test (Locust)",
-            runner="perflab.runners.load:LoadRunner",
+            runner="perflab.runners.load.runner:LoadRunner",
             target_kinds=("locustfile", "url", "endpoints"),
             params={
                 "users": Param(p.positive_int, default=10, help="concurrent users (closed model); open model: "
@@ -136,7 +136,7 @@ TEST_TYPES: dict[str, TestType] = {
         TestType(
             name="stress",
             title="Stress test: find the breaking point",
-            runner="perflab.runners.stress:StressRunner",
+            runner="perflab.runners.load.stress:StressRunner",
             target_kinds=("locustfile", "url", "endpoints"),
             params={
                 "slo": Param(p.string_list, default=["p95 < 500ms", "error_rate < 1%"],

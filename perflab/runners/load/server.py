@@ -136,7 +136,7 @@ async def start(profile: Profile, ctx: RunContext) -> Server | None:
         port = free_port()
     argv = server_argv(spec, port)
     if profile.test.params.get("profile_memory"):  # issue 5: run the server under memray
-        from perflab.runners.serverprof import memray_argv
+        from perflab.runners.load.serverprof import memray_argv
 
         argv = memray_argv(profile, ctx, argv)
     cwd = spec.get("cwd")

@@ -45,10 +45,10 @@ from perflab.core.model import (
     SummaryTable,
     ToolError,
 )
-from perflab.runners import server as served
 from perflab.runners.framework.base import RunContext
-from perflab.runners.load import LocustSession, target_spec, time_limit
-from perflab.runners.loadstats import Window, new_histogram, percentiles
+from perflab.runners.load import server as served
+from perflab.runners.load.runner import LocustSession, target_spec, time_limit
+from perflab.runners.load.stats import Window, new_histogram, percentiles
 
 OPS: dict[str, Callable[[float, float], bool]] = {"<": operator.lt, "<=": operator.le, ">": operator.gt,
                                                   ">=": operator.ge}

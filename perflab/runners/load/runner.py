@@ -1,8 +1,8 @@
 """Load runner on Locust: headless Locust in a subprocess, perflab's plugin streaming HDR histograms.
 
 Targets: a locustfile (any user classes), a ``url`` or a list of ``endpoints`` (perflab generates a
-FastHttpUser locustfile, runners/locustgen.py). A ``[serve]`` table makes perflab start the server first
-(runners/server.py) and watch it with the process monitor (role ``server``).
+FastHttpUser locustfile, runners/load/locustgen.py). A ``[serve]`` table makes perflab start the server first
+(runners/load/server.py) and watch it with the process monitor (role ``server``).
 
 Series (labels: ``endpoint`` = "METHOD name", or "all" for the aggregate): ``load.users`` (count),
 ``load.rps`` and ``load.failures`` (per second, over the last interval), ``load.latency.p50|p90|p95|p99|max``
@@ -42,11 +42,11 @@ from perflab.core.model import (
     ToolError,
     labels,
 )
-from perflab.runners import locustgen
-from perflab.runners import server as served
 from perflab.runners.framework.base import RunContext
 from perflab.runners.framework.process import Child, describe_exit
-from perflab.runners.loadstats import (
+from perflab.runners.load import locustgen
+from perflab.runners.load import server as served
+from perflab.runners.load.stats import (
     LoadStats,
     Window,
     add_tick,
@@ -343,7 +343,7 @@ class LoadRunner:
         server = await served.start(profile, ctx)
         profiles_ = None
         if server is not None and (p.get("profile_cpu") or p.get("profile_memory")):  # issue 5
-            from perflab.runners.serverprof import ServerProfiles
+            from perflab.runners.load.serverprof import ServerProfiles
 
             profiles_ = await ServerProfiles(profile, ctx, server.pid).start()
         host = profile.target.options.get("host") or (server.url if server else None)
