@@ -179,7 +179,7 @@ TEST_TYPES: dict[str, TestType] = {
         TestType(
             name="cpu",
             title="CPU profile (py-spy)",
-            runner="perflab.runners.cpu:CpuRunner",
+            runner="perflab.runners.profile.cpu:CpuRunner",
             target_kinds=("script", "command", "callable", "pid"),
             params=PROFILE_PARAMS | {
                 "rate": Param(p.positive_int, default=100, help="samples per second"),
@@ -201,7 +201,7 @@ TEST_TYPES: dict[str, TestType] = {
         TestType(
             name="memory",
             title="Memory profile (memray)",
-            runner="perflab.runners.memory:MemoryRunner",
+            runner="perflab.runners.profile.memory:MemoryRunner",
             target_kinds=("script", "command", "callable"),
             params=PROFILE_PARAMS | {
                 "native": Param(p.boolean, default=False, help="native (C/C++) stack frames too"),
@@ -221,7 +221,7 @@ TEST_TYPES: dict[str, TestType] = {
         TestType(
             name="leak",
             title="Leak check (tracemalloc, RSS)",
-            runner="perflab.runners.leak:LeakRunner",
+            runner="perflab.runners.profile.leak:LeakRunner",
             target_kinds=("callable", "script"),
             params={
                 "iterations": Param(p.positive_int, default=200, help="measured calls after the warm-up"),

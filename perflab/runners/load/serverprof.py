@@ -20,9 +20,9 @@ from typing import Any
 
 from perflab.core import units
 from perflab.core.model import ExitCode, PerflabError, Profile, Result, SummaryTable
-from perflab.runners import flame
 from perflab.runners.framework.base import RunContext
 from perflab.runners.framework.tools import require_tool
+from perflab.runners.profile import flame
 
 MEMRAY_CAPTURE = "server-memray.bin"
 
@@ -34,7 +34,7 @@ def memray_argv(profile: Profile, ctx: RunContext, argv: list[str]) -> list[str]
     if not os.path.basename(argv[0]).startswith("python") or len(argv) < 2:
         raise PerflabError("test.profile_memory: memray runs Python servers only; start serve.command with "
                            f"python (got {argv[0]!r})", ExitCode.BAD_INPUT)
-    from perflab.runners.memory import memray_command
+    from perflab.runners.profile.memory import memray_command
 
     capture = ctx.artifacts_dir / MEMRAY_CAPTURE
     return [*memray_command({}), "run", "--quiet", "--force", "--output", str(capture), *argv[1:]]
@@ -51,7 +51,7 @@ class ServerProfiles:
 
     async def start(self) -> ServerProfiles:
         if self.profile.test.params.get("profile_cpu"):
-            from perflab.runners.cpu import Sampler
+            from perflab.runners.profile.cpu import Sampler
 
             pyspy = require_tool("py-spy", "pip install py-spy")
             # the server may be a wrapper (memray run, a shell): follow its Python subprocesses too
@@ -71,13 +71,13 @@ class ServerProfiles:
     async def finish(self) -> None:
         """After the server stopped: memray reports from its capture."""
         if self.profile.test.params.get("profile_memory"):
-            from perflab.runners.memory import memray_command, write_reports
+            from perflab.runners.profile.memory import memray_command, write_reports
 
             self.memray_outputs = await write_reports(self.ctx, memray_command({}),
                                                  self.ctx.artifacts_dir / MEMRAY_CAPTURE, {"top": 10})
 
     def annotate(self, result: Result) -> Result:
-        from perflab.runners.memory import location_label
+        from perflab.runners.profile.memory import location_label
 
         notes, tables, data = list(result.notes), list(result.tables), dict(result.data)
         s = self.sampler

@@ -1,7 +1,8 @@
 """CPU runner on py-spy: where does the time go?
 
 Targets: a script (with args), any command, a ``module:function`` callable run in a loop (for ``duration``
-or ``iterations``), or a running ``pid`` (attach; permission is checked first, see runners/profiled.py).
+or ``iterations``), or a running ``pid`` (attach; permission is checked first, see
+runners/profile/profiled.py).
 
 py-spy writes its output only when it stops, so perflab samples in consecutive windows of ``refresh``
 seconds (``py-spy record --pid P --format raw``, stopped with SIGINT so it writes): each window's folded
@@ -39,12 +40,12 @@ from perflab.core.model import (
     ToolError,
     labels,
 )
-from perflab.runners import flame
-from perflab.runners import profiled as pr
 from perflab.runners.framework.base import RunContext
 from perflab.runners.framework.child import child_env
 from perflab.runners.framework.process import Child
 from perflab.runners.framework.tools import require_tool
+from perflab.runners.profile import flame
+from perflab.runners.profile import profiled as pr
 
 TOP_COLUMNS = ("own %", "total %", "function", "file:line")
 FLAGS = {"native": "--native", "gil_only": "--gil", "idle": "--idle", "subprocesses": "--subprocesses"}

@@ -32,12 +32,12 @@ from perflab.core.model import (
     SummaryTable,
     ToolError,
 )
-from perflab.runners import memray_live
-from perflab.runners import profiled as pr
 from perflab.runners.framework.base import RunContext
 from perflab.runners.framework.child import child_env, short_path
 from perflab.runners.framework.process import Child
 from perflab.runners.framework.tools import find_tool
+from perflab.runners.profile import memray_live
+from perflab.runners.profile import profiled as pr
 
 FLAGS = {"native": "--native", "trace_python_allocators": "--trace-python-allocators",
          "follow_fork": "--follow-fork"}
