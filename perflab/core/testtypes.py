@@ -270,7 +270,7 @@ TEST_TYPES: dict[str, TestType] = {
         TestType(
             name="query",
             title="Database query timing and plans",
-            runner="perflab.runners.query:QueryRunner",
+            runner="perflab.runners.query.runner:QueryRunner",
             target_kinds=("sql",),
             params={
                 "params": Param(list, default=[], help="parameter rows, used in turn (statements may set their own)"),

@@ -17,7 +17,7 @@ import pytest
 
 from perflab.core.model import PerflabError
 from perflab.demo import shopdb
-from perflab.runners.query import predicate, statements
+from perflab.runners.query.runner import predicate, statements
 from tests.conftest import PROFILES, run_headless
 
 
