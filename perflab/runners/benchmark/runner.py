@@ -8,7 +8,7 @@ Events: ``bench.round`` (seconds per iteration, one per round; labels benchmark,
 ``bench.median`` (per benchmark and process). Metrics per benchmark: min, max, mean, median, stdev, p95,
 p99, ops, rounds; for callables with comparisons, ``ratio`` = median of the target / median of the other.
 
-``calibrate = true`` (the default) runs pytest-benchmark with agents/reftimer.py as its timer: a short
+``calibrate = true`` (the default) runs pytest-benchmark with runners/agents/reftimer.py as its timer: a short
 reference loop is timed around every round, and ``relative`` (round / reference, unit "ref") gets raw
 samples per process. The regression gate judges ``relative`` where both sides have it (core.compare): it
 cancels the machine's speed drift (process-median CV 10.6 % in seconds, 2.2 % relative: README).

@@ -1,12 +1,12 @@
 """Concurrency runner: does a callable scale with threads, processes or asyncio tasks, and is it still right?
 
-The measuring happens in a child (agents/concurrency_harness.py, started through ``ctx.spawn`` with the side
-channel), so a deadlocked or runaway target can always be killed and the engine's loop stays free. For each
-worker kind and level the harness reports throughput (calls/s), latency percentiles (s) and a correctness
-verdict (serial comparison or the profile's invariant). A watchdog here turns silence into a deadlock
-suspicion naming the level and worker kind; before killing the harness it takes a ``py-spy dump`` so the
-report shows where the threads were stuck. During thread trials py-spy samples the harness twice, once with
-``--gil``, to estimate how much of the worker threads' time is spent without the GIL.
+The measuring happens in a child (runners/agents/concurrency_harness.py, started through ``ctx.spawn`` with
+the side channel), so a deadlocked or runaway target can always be killed and the engine's loop stays free.
+For each worker kind and level the harness reports throughput (calls/s), latency percentiles (s) and a
+correctness verdict (serial comparison or the profile's invariant). A watchdog here turns silence into a
+deadlock suspicion naming the level and worker kind; before killing the harness it takes a ``py-spy dump`` so
+the report shows where the threads were stuck. During thread trials py-spy samples the harness twice, once
+with ``--gil``, to estimate how much of the worker threads' time is spent without the GIL.
 
 Events: ``conc.throughput`` (/s), ``conc.latency.p50|p95|p99`` (s), ``conc.efficiency`` (ratio),
 ``conc.gil_wait`` (ratio), all labelled kind and level; ``conc.calls`` (count, progress of the running trial).

@@ -30,7 +30,7 @@ def child_env(workdir: Path, extra: dict[str, Any]) -> dict[str, str]:
 
 
 def target_config(profile: Profile, ctx: RunContext) -> dict[str, Any]:
-    """The JSON the in-child agents understand (see agents/target_call.py)."""
+    """The JSON the in-child agents understand (see runners/agents/target_call.py)."""
     t = profile.target
     p = profile.test.params
     if t.kind == "script":

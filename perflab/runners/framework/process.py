@@ -11,7 +11,7 @@
   into a pipe read by ``cat``: tests/performance/output_drain.py): complete lines go to ``on_output`` a block
   at a time (framework/output.py bounds what a session keeps), or to ``on_line`` one by one; the last lines of
   each stream are kept for error messages;
-- a side channel (an inherited pipe, see agents/wire.py) carries structured records to ``on_record``;
+- a side channel (an inherited pipe, see runners/agents/wire.py) carries structured records to ``on_record``;
 - the child's PATH starts with this interpreter's scripts folders (framework/tools.py), so a child, and what
   it starts, finds the same py-spy, memray, locust, pytest as perflab does, activated virtualenv or not.
 """

@@ -2,7 +2,8 @@
 
 Layers, each covering what the one before cannot (Linux; elsewhere only the supervisor's stop applies):
 
-1. every direct child dies with perflab (``PR_SET_PDEATHSIG(SIGKILL)`` set before exec, agents/lifeline.py);
+1. every direct child dies with perflab (``PR_SET_PDEATHSIG(SIGKILL)`` set before exec,
+   runners/agents/lifeline.py);
 2. :func:`guard` makes perflab a child subreaper, so an orphan anywhere below it (a daemon that double-forked,
    called setsid and wiped its environment) is re-parented to perflab and stays in its tree, and starts the
    watchdog (framework/watchdog.py), which records that tree every ~0.1 s and kills it when perflab dies, by

@@ -67,7 +67,8 @@ WORKERS_WAIT = 60  # s the master waits for its workers (--expect-workers-max-wa
 
 
 def time_limit(profile: Profile, run_time: float | None) -> float | None:
-    """Seconds after which a Locust process stops itself (agents/locust_limit.py), whatever perflab does.
+    """Seconds after which a Locust process stops itself (runners/agents/locust_limit.py), whatever perflab
+    does.
 
     The profile's timeout plus a margin, or, when shorter, the planned run time plus the time Locust may spend
     waiting for workers and stopping; None when neither is known.

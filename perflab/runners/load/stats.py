@@ -16,7 +16,7 @@ from hdrh.histogram import HdrHistogram
 from perflab.runners.framework.base import RunContext
 
 PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0))
-LOWEST_US, HIGHEST_US, DIGITS = 1, 3_600_000_000, 3  # as in agents/locust_plugin.py
+LOWEST_US, HIGHEST_US, DIGITS = 1, 3_600_000_000, 3  # as in runners/agents/locust_plugin.py
 
 
 def new_histogram() -> HdrHistogram:

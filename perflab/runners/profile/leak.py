@@ -1,8 +1,9 @@
 """Leak runner: call the target repeatedly under tracemalloc and fit the memory growth per iteration.
 
 Targets: a ``module:function`` callable (with ``input``/``args``) or a script (one iteration = one run of its
-top level). The child (agents/leak_harness.py) warms up, then after each of N iterations reports tracemalloc's
-traced size and the RSS. The growth is a Theil-Sen slope with a 95 % confidence interval (core.leakfit).
+top level). The child (runners/agents/leak_harness.py) warms up, then after each of N iterations reports
+tracemalloc's traced size and the RSS. The growth is a Theil-Sen slope with a 95 % confidence interval
+(core.leakfit).
 
 Events: ``leak.traced`` and ``leak.rss`` (bytes, one per iteration, label ``iteration``), phases warmup and
 measure with progress, and the ``growing allocation sites`` table. Metrics: ``growth_per_iter`` (B, from

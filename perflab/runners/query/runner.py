@@ -1,10 +1,10 @@
 """Query runner: time SQL statements on SQLite or PostgreSQL and show the plans behind the numbers.
 
-Why a child process (agents/query_agent.py through ``ctx.spawn`` + the side channel) and not the engine's
-own process: a statement can run for minutes inside C code that no asyncio cancellation reaches, so only a
-process can be stopped for sure on timeout or Ctrl-C; the drivers' work (SQLite runs inside the client) then
-shows up in the process monitor as the target's CPU and memory, not perflab's; and the engine's event loop
-stays free to draw progress while N connections hammer the database. Starting the child costs ~0.2 s.
+Why a child process (runners/agents/query_agent.py through ``ctx.spawn`` + the side channel) and not the
+engine's own process: a statement can run for minutes inside C code that no asyncio cancellation reaches, so
+only a process can be stopped for sure on timeout or Ctrl-C; the drivers' work (SQLite runs inside the client)
+then shows up in the process monitor as the target's CPU and memory, not perflab's; and the engine's event
+loop stays free to draw progress while N connections hammer the database. Starting the child costs ~0.2 s.
 
 Events, twice a second while a statement runs (label ``query``): ``query.latency`` (s, a thinned batch of the
 executions completed since the last one), ``query.p50|p95|p99`` (s, over that batch) and ``query.executions``
