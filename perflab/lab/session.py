@@ -21,7 +21,6 @@ from perflab.core import machine, profiles, redact
 from perflab.core.engine import Engine, Outcome, Sink, apply_thresholds
 from perflab.core.model import Artifact, ExitCode, Level, Notice, PerflabError, Profile, Result, Status
 from perflab.core.replay import Column, ReplayIndex
-from perflab.runners.framework import base as runner_base
 from perflab.store.sessions import Recorder, SessionRow, SessionStore, StoreError, default_root
 
 
@@ -192,6 +191,8 @@ async def run_recorded(profile: Profile, root: Path | None, sinks: Iterable[Sink
     goes on and the recorder retries; if the events still cannot be stored at the end, the outcome is an error
     (exit 3) whose message says so, and the session is marked ``error`` when that row can still be written.
     The stored counts go into the result (``data["recorded"]``: samples, logs, events)."""
+    from perflab.runners.framework import base as runner_base  # loaded when a run starts, not with the lab
+
     workdir = workdir or Path.cwd()
     redact.register_env(profile.secrets)  # from here on every event, result and output hides them
     base = load_baseline(profile) if baseline else None
