@@ -15,9 +15,9 @@ from textual.app import App
 from textual.binding import Binding
 from textual.worker import Worker, WorkerState
 
-from perflab.core import lab
-from perflab.core.feeds import Feed, LiveFeed, ReplayFeed
 from perflab.core.model import PerflabError, Profile
+from perflab.lab import session as lab
+from perflab.lab.feeds import Feed, LiveFeed, ReplayFeed
 from perflab.messages import RunEnded, SnapshotReady
 from perflab.screens.home import HomeScreen
 from perflab.screens.run import RunScreen

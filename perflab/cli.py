@@ -120,13 +120,13 @@ def _sessions_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
 
 
 def _run_sessions(a: argparse.Namespace) -> int:
-    from perflab.headless import cmd_sessions
+    from perflab.commands.sessions import cmd_sessions
 
     return cmd_sessions(a.store, profile=a.profile, test_type=a.test_type, status=a.status, limit=a.limit)
 
 
 def _run_show(a: argparse.Namespace) -> int:
-    from perflab.headless import cmd_show
+    from perflab.commands.sessions import cmd_show
 
     return cmd_show(a.store, a.session, logs=a.logs)
 
@@ -142,7 +142,7 @@ def _replay_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
 
 def _run_replay(a: argparse.Namespace) -> int:
     if a.headless:
-        from perflab.report.timeline import cmd_replay_headless
+        from perflab.commands.replay import cmd_replay_headless
 
         return cmd_replay_headless(a.store, a.session)
     from perflab.app import run_app  # the TUI; imported only here
@@ -197,19 +197,19 @@ def _scaffold_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
 
 
 def _run_init(a: argparse.Namespace) -> int:
-    from perflab.scaffold.commands import run_init
+    from perflab.commands.scaffold import run_init
 
     return run_init(a)
 
 
 def _run_new(a: argparse.Namespace) -> int:
-    from perflab.scaffold.commands import run_new
+    from perflab.commands.scaffold import run_new
 
     return run_new(a)
 
 
 def _gate_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """baseline save|show|import, compare, history, ci github (implementations in perflab.gate_cmds)."""
+    """baseline save|show|import, compare, history, ci github (implementations in perflab.commands.baselines)."""
     b = sub.add_parser("baseline", help=COMMAND_HELP["baseline"])
     bsub = b.add_subparsers(dest="action", required=True)
     save = bsub.add_parser("save", help="write a stored session as its profile's baseline")
@@ -257,31 +257,31 @@ def _gate_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
 
 
 def _run_baseline(a: argparse.Namespace) -> int:
-    from perflab import gate_cmds
+    from perflab.commands import baselines
 
     if a.action == "save":
-        return gate_cmds.baseline_save(a.store, a.session, a.baseline_dir, allow_failed=a.allow_failed)
+        return baselines.baseline_save(a.store, a.session, a.baseline_dir, allow_failed=a.allow_failed)
     if a.action == "show":
-        return gate_cmds.baseline_show(a.name, a.baseline_dir)
-    return gate_cmds.baseline_import(a.files, a.profile, a.baseline_dir)
+        return baselines.baseline_show(a.name, a.baseline_dir)
+    return baselines.baseline_import(a.files, a.profile, a.baseline_dir)
 
 
 def _run_compare(a: argparse.Namespace) -> int:
-    from perflab import gate_cmds
+    from perflab.commands import baselines
 
-    return gate_cmds.compare_cmd(a.a, a.b, a.store, a.baseline_dir, a.tolerance, a.max_cv)
+    return baselines.compare_cmd(a.a, a.b, a.store, a.baseline_dir, a.tolerance, a.max_cv)
 
 
 def _run_history(a: argparse.Namespace) -> int:
-    from perflab import gate_cmds
+    from perflab.commands import baselines
 
-    return gate_cmds.history(a.profile, a.metric, a.store, a.limit, a.alpha)
+    return baselines.history(a.profile, a.metric, a.store, a.limit, a.alpha)
 
 
 def _run_ci(a: argparse.Namespace) -> int:
-    from perflab import gate_cmds
+    from perflab.commands import baselines
 
-    return gate_cmds.ci_github(a.profiles, a.python, a.install, a.branch)
+    return baselines.ci_github(a.profiles, a.python, a.install, a.branch)
 
 
 def _worker_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -295,7 +295,7 @@ def _worker_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
 
 
 def _run_worker(a: argparse.Namespace) -> int:
-    from perflab.runners.loadworker import cmd_worker
+    from perflab.commands.worker import cmd_worker
 
     return cmd_worker(a.master, a.locustfile, a.processes)
 

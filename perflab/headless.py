@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from perflab import __version__
-from perflab.core import lab, profiles, redact
+from perflab.core import profiles, redact, units
 from perflab.core.codec import result_to_dict
 from perflab.core.engine import Engine, Outcome
 from perflab.core.model import (
@@ -35,8 +35,8 @@ from perflab.core.model import (
     Sample,
     Status,
 )
-from perflab.report import units
-from perflab.report.console import make_console, print_result, sessions_table
+from perflab.lab import session as lab
+from perflab.report.console import make_console, print_result
 from perflab.store.sessions import SessionStore, StoreError, default_root
 
 EXIT_PRIORITY = (ExitCode.INTERRUPTED, ExitCode.INTERNAL_ERROR, ExitCode.BAD_INPUT, ExitCode.RUNNER_ERROR,
@@ -110,7 +110,7 @@ def _install_signals(loop: asyncio.AbstractEventLoop, engine: Engine) -> list[in
 
 
 def run_profile(profile: Profile, root: Path, console: Console, *, quiet: bool = False) -> Outcome:
-    """Run one profile as a recorded session (core.lab.run_recorded, the app's path too) with progress bars;
+    """Run one profile as a recorded session (lab.session.run_recorded, the app's path too) with progress bars;
     SIGINT and SIGTERM stop the engine, which ends the session as interrupted (exit 130)."""
     progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
                         TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
@@ -143,7 +143,7 @@ def run_profiles(opts: HeadlessOptions) -> int:
     for p in loaded:  # before anything runs or prints: every output below goes through core.redact
         redact.register_env(p.secrets)
     from perflab.core.model import PerflabError
-    from perflab.gates import GateOptions, Gates  # baselines, regression gate, --junit/--markdown
+    from perflab.lab.gate import GateOptions, Gates  # baselines, regression gate, --junit/--markdown
 
     try:
         gates = Gates(GateOptions.from_extras(opts.extras), loaded)
@@ -190,46 +190,6 @@ def write_json(path: str, outcomes: Sequence[tuple[Profile, Outcome]]) -> None:
         ],
     }
     Path(path).write_text(redact.text(json.dumps(doc, indent=2, default=str)) + "\n", encoding="utf-8")
-
-
-# ------------------------------------------------------------------ stored sessions
-
-
-def cmd_sessions(store_dir: str | None, *, profile: str | None = None, test_type: str | None = None,
-                 status: str | None = None, limit: int = 50) -> int:
-    console = make_console()
-    with SessionStore(default_root(store_dir), readonly=True) as store:
-        rows = store.sessions(profile=profile, test_type=test_type, status=status, limit=limit)
-    if not rows:
-        console.print("no sessions stored")
-        return 0
-    console.print(sessions_table(rows))
-    return 0
-
-
-def cmd_show(store_dir: str | None, ref: str, *, logs: int = 20) -> int:
-    console = make_console()
-    with SessionStore(default_root(store_dir), readonly=True) as store:
-        row = store.get(ref)
-        tail = store.logs(row.id, tail=logs)
-        artifacts = store.artifacts(row.id)
-    console.print(sessions_table([row]))
-    git = row.git or {}
-    console.print(f"machine: {row.machine.get('cpu')} x{row.machine.get('cores')}, "
-                  f"Python {row.machine.get('python')} ({row.machine.get('implementation')}), {row.machine.get('os')}")
-    if git:
-        console.print(f"git: {git.get('commit', '')[:12]}{' (dirty)' if git.get('dirty') else ''}")
-    if row.result is not None:
-        print_result(console, row.profile, row.result, row.id, row.duration)
-    elif row.message:
-        console.print(row.message)
-    for a in artifacts:
-        console.print(f"artifact ({a.kind}): {a.path}")
-    if tail:
-        console.print("[dim]last log lines:[/]")
-        for line in tail:
-            console.print(f"  [dim]{escape(line.source)}[/] {escape(line.line)}")
-    return 0
 
 
 def main_error(message: str, code: ExitCode) -> int:

@@ -17,8 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from perflab.core import units
 from perflab.core.model import Result, Status
-from perflab.report import units
 
 MIB = 1024 * 1024
 CPU_BOUND = 0.85  # cores busy (of one core) above which the run is CPU-bound

@@ -97,7 +97,7 @@ def compare(base_raw: Raw, cand_raw: Raw, *, base_metrics: Sequence[Metric] = ()
     not_comparable = {m.key() for m in (*base_metrics, *cand_metrics) if not m.comparable}
     rows: list[MetricComparison] = []
     common = set(base_raw) & set(cand_raw)
-    # a benchmark measured against the reference loop on both sides (runners/benchmark.py, calibrate) is
+    # a benchmark measured against the reference loop on both sides (runners/benchmark/runner.py, calibrate) is
     # judged on ``relative`` only: its absolute median carries the machine's speed drift
     shadowed = {"median" + k[len("relative"):] for k in common if k.startswith("relative{")}
     for key in sorted(common - shadowed):

@@ -2,6 +2,10 @@
 
 Cancellation (a user's stop, Ctrl-C, SIGTERM) and the profile's timeout are handled here, once, for every
 runner: the runner task is cancelled, every child it started is reaped, and the session ends with a status.
+
+The engine imports no runner: the caller (perflab.lab) hands it the runner lookup and the context class
+(runners.framework.base), so the domain core depends on nothing above it. The lookup runs inside the run, so
+an unknown test type or a runner that fails to load ends the session with a status like any other error.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from perflab.core import redact
 from perflab.core.model import (
@@ -43,6 +47,25 @@ class Sink(Protocol):
     def handle(self, event: Event) -> None: ...
 
 
+class Context(Protocol):
+    """What the engine itself needs of the context it gives the runner (runners.framework.base.RunContext)."""
+
+    def sweep_leftovers(self) -> None: ...
+
+    async def halt(self, task: asyncio.Task[Any]) -> None: ...
+
+    async def reap(self) -> None: ...
+
+
+class ContextFactory(Protocol):
+    def __call__(self, *, session_id: str, emit: Callable[[Event], None], artifacts_dir: Path, workdir: Path,
+                 watch: Callable[[int, str], None] | None, t0: float) -> Context: ...
+
+
+class Runner(Protocol):
+    async def run(self, profile: Profile, ctx: Any) -> Result: ...
+
+
 @dataclass(frozen=True)
 class Outcome:
     session_id: str
@@ -57,6 +80,8 @@ class Engine:
         profile: Profile,
         sinks: Iterable[Sink],
         *,
+        runner_for: Callable[[str], Runner],
+        context: ContextFactory,
         session_id: str,
         artifacts_dir: Path,
         workdir: Path | None = None,
@@ -65,6 +90,8 @@ class Engine:
     ) -> None:
         self.profile = profile
         self.sinks = list(sinks)
+        self.runner_for = runner_for  # test type -> runner
+        self.context = context
         self.session_id = session_id
         self.artifacts_dir = artifacts_dir
         self.workdir = workdir or Path.cwd()
@@ -120,13 +147,11 @@ class Engine:
             self._stop_event.set()
 
     async def run(self) -> Outcome:
-        from perflab.runners.base import RunContext, runner_for
-
         self._stop_event = asyncio.Event()
         if self._stop_reason is not None:
             self._stop_event.set()
         self.artifacts_dir.mkdir(parents=True, exist_ok=True)
-        ctx = RunContext(
+        ctx = self.context(
             session_id=self.session_id,
             emit=self.emit,
             artifacts_dir=self.artifacts_dir,
@@ -140,7 +165,7 @@ class Engine:
         exit_code: ExitCode | None = None
         crash: BaseException | None = None
         try:
-            runner = runner_for(self.profile.test.type)
+            runner = self.runner_for(self.profile.test.type)
             task = asyncio.create_task(runner.run(self.profile, ctx))
             stopper = asyncio.create_task(self._stop_event.wait())
             try:

@@ -4,7 +4,7 @@
 settings) and returns the gated result: a "slower" verdict fails it with the comparison's summary as message,
 the comparison's notes join the result's (among them a warning when the baseline is from another machine), and the JSON-able
 comparison goes to ``result.data["comparison"]``. Front ends decide how to show it (the app adds the table to
-the result; headless prints it) and what to do next (save or update the baseline: perflab/gates.py).
+the result; headless prints it) and what to do next (save or update the baseline: perflab/lab/gate.py).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from perflab.report import units
+from perflab.core import units
 
 
 @dataclass(frozen=True)

@@ -114,7 +114,7 @@ class Profile:
     timeout: float | None = None  # seconds for the whole run
     tolerance: float = 0.05  # minimum effect size for baseline comparison (ratio)
     monitor_hz: float = 10.0
-    log_limit: int = 4 << 20  # bytes of target output stored per session (runners/output.py)
+    log_limit: int = 4 << 20  # bytes of target output stored per session (runners/framework/output.py)
     secrets: tuple[str, ...] = ()  # names of environment variables whose values must never be stored
     path: str | None = None
     text: str = ""

@@ -94,7 +94,7 @@ def _command(v: Any) -> list[str]:
     raise p.fail("a command as a list of strings", v)
 
 
-# [serve]: a server perflab starts before a load or stress test and stops after it (runners/server.py).
+# [serve]: a server perflab starts before a load or stress test and stops after it (runners/load/server.py).
 EXTRA_TABLES["serve"] = {
     "command": Param(_command, required=True, help='"demo" (the embedded HTTP app) or the server\'s command; '
                      "{port} is replaced by the port"),

@@ -86,7 +86,7 @@ TEST_TYPES: dict[str, TestType] = {
         TestType(
             name="benchmark",
             title="Micro-benchmark (pytest-benchmark)",
-            runner="perflab.runners.benchmark:BenchmarkRunner",
+            runner="perflab.runners.benchmark.runner:BenchmarkRunner",
             target_kinds=("callable", "pytest"),
             params=BENCH_PARAMS,
             target_options=CALLABLE_OPTIONS,
@@ -95,7 +95,7 @@ TEST_TYPES: dict[str, TestType] = {
         TestType(
             name="load",
             title="Load test (Locust)",
-            runner="perflab.runners.load:LoadRunner",
+            runner="perflab.runners.load.runner:LoadRunner",
             target_kinds=("locustfile", "url", "endpoints"),
             params={
                 "users": Param(p.positive_int, default=10, help="concurrent users (closed model); open model: "
@@ -136,7 +136,7 @@ TEST_TYPES: dict[str, TestType] = {
         TestType(
             name="stress",
             title="Stress test: find the breaking point",
-            runner="perflab.runners.stress:StressRunner",
+            runner="perflab.runners.load.stress:StressRunner",
             target_kinds=("locustfile", "url", "endpoints"),
             params={
                 "slo": Param(p.string_list, default=["p95 < 500ms", "error_rate < 1%"],
@@ -179,7 +179,7 @@ TEST_TYPES: dict[str, TestType] = {
         TestType(
             name="cpu",
             title="CPU profile (py-spy)",
-            runner="perflab.runners.cpu:CpuRunner",
+            runner="perflab.runners.profile.cpu:CpuRunner",
             target_kinds=("script", "command", "callable", "pid"),
             params=PROFILE_PARAMS | {
                 "rate": Param(p.positive_int, default=100, help="samples per second"),
@@ -201,7 +201,7 @@ TEST_TYPES: dict[str, TestType] = {
         TestType(
             name="memory",
             title="Memory profile (memray)",
-            runner="perflab.runners.memory:MemoryRunner",
+            runner="perflab.runners.profile.memory:MemoryRunner",
             target_kinds=("script", "command", "callable"),
             params=PROFILE_PARAMS | {
                 "native": Param(p.boolean, default=False, help="native (C/C++) stack frames too"),
@@ -221,7 +221,7 @@ TEST_TYPES: dict[str, TestType] = {
         TestType(
             name="leak",
             title="Leak check (tracemalloc, RSS)",
-            runner="perflab.runners.leak:LeakRunner",
+            runner="perflab.runners.profile.leak:LeakRunner",
             target_kinds=("callable", "script"),
             params={
                 "iterations": Param(p.positive_int, default=200, help="measured calls after the warm-up"),
@@ -237,7 +237,7 @@ TEST_TYPES: dict[str, TestType] = {
         TestType(
             name="concurrency",
             title="Concurrency scaling and thread safety",
-            runner="perflab.runners.concurrency:ConcurrencyRunner",
+            runner="perflab.runners.concurrency.runner:ConcurrencyRunner",
             target_kinds=("callable",),
             params={
                 "levels": Param(p.list_of(p.positive_int, "positive integers"), default=[1, 2, 4, 8],
@@ -270,7 +270,7 @@ TEST_TYPES: dict[str, TestType] = {
         TestType(
             name="query",
             title="Database query timing and plans",
-            runner="perflab.runners.query:QueryRunner",
+            runner="perflab.runners.query.runner:QueryRunner",
             target_kinds=("sql",),
             params={
                 "params": Param(list, default=[], help="parameter rows, used in turn (statements may set their own)"),

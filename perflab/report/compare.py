@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
+from perflab.core import units
 from perflab.core.compare import Comparison, MetricComparison
 from perflab.core.model import SummaryTable
-from perflab.report import units
 
 COLUMNS = ("benchmark", "metric", "baseline", "this run", "change", "95 % CI of change", "p (MWU)", "verdict")
 

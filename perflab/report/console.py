@@ -10,9 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from perflab.core import redact
+from perflab.core import redact, units
 from perflab.core.model import Result, Status, SummaryTable
-from perflab.report import units
 
 STATUS_STYLE = {
     Status.PASSED: "bold green",

@@ -17,8 +17,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
-from perflab.core import lab, profiles, testtypes
+from perflab.core import profiles, testtypes
 from perflab.core.model import TARGET_KINDS, PerflabError, Profile
+from perflab.lab import session as lab
 
 INT_KINDS = {"pid"}
 

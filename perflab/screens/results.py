@@ -18,8 +18,8 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 
+from perflab.core import units
 from perflab.core.model import Artifact, Result, Status, SummaryTable
-from perflab.report import units
 from perflab.report.console import STATUS_STYLE, rich_table
 
 

@@ -9,8 +9,8 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 
 from perflab.core.aggregate import RunState, Snapshot
-from perflab.core.feeds import Feed
 from perflab.core.replay import PlayState, speed_name
+from perflab.lab.feeds import Feed
 from perflab.messages import RunEnded, SnapshotReady
 from perflab.widgets.chart import MainChart
 from perflab.widgets.panels import LogPanel, ProcessPanel, StatusLine, ThresholdsPanel
@@ -124,8 +124,8 @@ class RunScreen(Screen[None]):
         self.notify("stopping the run…")
 
     def action_baseline(self) -> None:
-        from perflab.core import lab
         from perflab.core.model import PerflabError
+        from perflab.lab import session as lab
 
         profile = getattr(self.feed, "profile", None)
         if self.outcome is None or profile is None:

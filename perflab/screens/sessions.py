@@ -12,8 +12,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input
 
-from perflab.core import lab
-from perflab.report import units
+from perflab.core import units
+from perflab.lab import session as lab
 from perflab.screens.confirm import Confirm
 
 STATUS_STYLE = {"passed": "green", "failed": "red", "error": "red", "crashed": "red", "interrupted": "yellow",

@@ -19,8 +19,8 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual_plotext.plot import Plot
 
+from perflab.core import units
 from perflab.core.aggregate import RunState, SeriesView, Snapshot
-from perflab.report import units
 
 MAX_LINES = 4  # more lines than this are unreadable at 80 columns
 MIN_INTERVAL = 0.25  # seconds between two chart redraws (panels still update at every snapshot)

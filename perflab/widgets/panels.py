@@ -8,9 +8,9 @@ from textual.app import RenderResult
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from perflab.core import units
 from perflab.core.aggregate import Check, RunState, SeriesView, Snapshot
 from perflab.core.model import Status
-from perflab.report import units
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
 

@@ -40,7 +40,8 @@ sys.path.insert(0, str(REPO))
 
 from perflab.core import profiles  # noqa: E402
 from perflab.core.engine import Engine  # noqa: E402
-from perflab.runners.process import Child  # noqa: E402
+from perflab.runners.framework.base import RunContext, runner_for  # noqa: E402
+from perflab.runners.framework.process import Child  # noqa: E402
 
 BUSY = "perflab.demo.busy:crunch"
 FIXED = "perflab.demo.leaky:process_record_fixed"  # allocation-heavy, keeps nothing: can loop for a duration
@@ -76,7 +77,8 @@ def _live(seconds: float, folder: Path) -> float:
         duration = "{seconds}s"
     """))
     profile = profiles.load(path, base=folder)
-    engine = Engine(profile, [], session_id="perf", artifacts_dir=folder / "art", workdir=REPO, monitor=False)
+    engine = Engine(profile, [], runner_for=runner_for, context=RunContext, session_id="perf",
+                    artifacts_dir=folder / "art", workdir=REPO, monitor=False)
     outcome = asyncio.run(engine.run())
     m = outcome.result.metric("calls_per_s")
     assert m is not None, outcome.result.message
@@ -134,9 +136,9 @@ async def alternate(pairs: int, phase: float = 5.0, arms: tuple[str, ...] = ("li
     """
     import time
 
-    from perflab.runners import flame
-    from perflab.runners.base import RunContext
-    from perflab.runners.cpu import Sampler
+    from perflab.runners.framework.base import RunContext
+    from perflab.runners.profile import flame
+    from perflab.runners.profile.cpu import Sampler
 
     options = {"live": {}, "blocking": {"nonblocking": False}, "nonblocking": {"nonblocking": True}}
     rng = random.Random(seed)

@@ -126,7 +126,7 @@ def test_update_baseline_keeps_the_file_when_the_comparison_is_inconclusive(tmp_
     from perflab.core.compare import compare
     from perflab.core.engine import Outcome
     from perflab.core.model import ExitCode, Result, Status
-    from perflab.gates import GateOptions, Gates
+    from perflab.lab.gate import GateOptions, Gates
 
     prof, folder = _setup(tmp_path, _doc())
     profile = profiles.load(prof)

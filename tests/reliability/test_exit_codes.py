@@ -88,7 +88,7 @@ def test_exit_4_for_an_internal_error_with_the_traceback_in_a_log(tmp_path: Path
     """A bug in perflab (here: the engine's runner lookup raising) is one line naming a log with the traceback,
     exit 4, never 1; the session it interrupted is stored as an error with exit code 4, not left running."""
     code = ("import sys\n"
-            "import perflab.runners.base as base\n"
+            "import perflab.runners.framework.base as base\n"
             "def broken(test_type):\n"
             "    raise RuntimeError('simulated perflab bug')\n"
             "base.runner_for = broken\n"

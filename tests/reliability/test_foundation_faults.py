@@ -20,6 +20,7 @@ import pytest
 from perflab.core import profiles
 from perflab.core.engine import Engine
 from perflab.core.model import ExitCode, Status
+from perflab.runners.framework.base import RunContext, runner_for
 from perflab.store import schema
 from perflab.store.sessions import SessionStore
 from tests.conftest import REPO, command_line, run_cli
@@ -276,7 +277,8 @@ def test_engine_stop_interrupts_and_reaps(tmp_path: Path, monkeypatch: pytest.Mo
         def handle(self, event: object) -> None:
             events.append(event)
 
-    engine = Engine(profile, [Sink()], session_id="t", artifacts_dir=tmp_path / "art", workdir=tmp_path)
+    engine = Engine(profile, [Sink()], runner_for=runner_for, context=RunContext, session_id="t",
+                    artifacts_dir=tmp_path / "art", workdir=tmp_path)
 
     async def go() -> object:
         loop = asyncio.get_running_loop()

@@ -334,7 +334,7 @@ class Idle(HttpUser):
 def test_a_locust_perflab_starts_stops_itself_at_its_time_limit(tmp_path: Path) -> None:
     """The stress runner's control shape never ends by itself and ignores --run-time; with perflab gone (nobody
     writes the control file), the limit perflab gives every Locust still ends it."""
-    from perflab.runners.load import plugin_path
+    from perflab.runners.load.runner import plugin_path
 
     (tmp_path / "lf.py").write_text(LOCUSTFILE)
     (tmp_path / "control.json").write_text('{"users": 1}')
@@ -351,8 +351,8 @@ def test_a_locust_perflab_starts_stops_itself_at_its_time_limit(tmp_path: Path) 
 
 def test_every_locust_gets_a_limit_from_the_profile_or_the_plan() -> None:
     from perflab.core import profiles
-    from perflab.runners.load import LIMIT_MARGIN, time_limit
-    from perflab.runners.stress import plan_seconds
+    from perflab.runners.load.runner import LIMIT_MARGIN, time_limit
+    from perflab.runners.load.stress import plan_seconds
 
     stress = profiles.parse((PROFILES / "stress.toml").read_text(), "stress.toml")
     assert stress.timeout == 180

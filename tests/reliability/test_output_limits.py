@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from perflab.runners.output import MAX_LINE, SessionLog
+from perflab.runners.framework.output import MAX_LINE, SessionLog
 from perflab.store.sessions import SessionStore
 from tests.conftest import REPO
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from perflab.runners.tools import find_tool
+from perflab.runners.framework.tools import find_tool
 from tests.conftest import REPO, run_cli
 
 

@@ -74,7 +74,7 @@ RUNS = {
 APP_READER = textwrap.dedent("""
     import json, sys, time, traceback
     from pathlib import Path
-    from perflab.core import lab
+    from perflab.lab import session as lab
     from perflab.core.model import PerflabError
     root, profiles, stop = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
     loops, errors = 0, []

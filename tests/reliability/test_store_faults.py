@@ -129,7 +129,7 @@ def test_short_runs_during_a_long_one_in_one_folder_leave_the_store_intact(tmp_p
 APP = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from perflab.core import lab
+    from perflab.lab import session as lab
     from perflab.store.sessions import SessionStore
     root, profiles, until = Path(sys.argv[1]), Path(sys.argv[2]), time.monotonic() + float(sys.argv[3])
     while time.monotonic() < until:  # what the home and sessions screens do on every reload

@@ -8,6 +8,7 @@ from pathlib import Path
 from perflab.core import profiles
 from perflab.core.engine import Engine, Outcome
 from perflab.core.model import Event
+from perflab.runners.framework.base import RunContext, runner_for
 
 
 class ListSink:
@@ -26,5 +27,6 @@ def run_profile(text: str, tmp_path: Path, name: str = "p.toml") -> tuple[Outcom
     path.write_text(text, encoding="utf-8")
     profile = profiles.load(path, base=tmp_path)
     sink = ListSink()
-    engine = Engine(profile, [sink], session_id="test", artifacts_dir=tmp_path / "artifacts", workdir=tmp_path)
+    engine = Engine(profile, [sink], runner_for=runner_for, context=RunContext, session_id="test",
+                    artifacts_dir=tmp_path / "artifacts", workdir=tmp_path)
     return asyncio.run(engine.run()), sink

@@ -12,8 +12,8 @@ import pytest
 
 from perflab.core.model import labels
 from perflab.runners.agents.concurrency_harness import interpreter
-from perflab.runners.concurrency_report import saturation
-from perflab.runners.tools import find_tool
+from perflab.runners.concurrency.report import saturation
+from perflab.runners.framework.tools import find_tool
 from tests.conftest import PROFILES, run_headless
 
 TARGET_MODULE = '''
@@ -253,6 +253,7 @@ def test_shipped_profile_catches_the_demo_race(tmp_path: Path) -> None:
     from perflab.core import profiles
     from perflab.core.engine import Engine
     from perflab.core.model import Status, TestSpec
+    from perflab.runners.framework.base import RunContext, runner_for
 
     shipped = profiles.load(PROFILES / "concurrency.toml")
     params = {**shipped.test.params, "duration": 0.2, "levels": [1, 2], "gil": False}
@@ -263,8 +264,8 @@ def test_shipped_profile_catches_the_demo_race(tmp_path: Path) -> None:
         def handle(self, event: Any) -> None:
             events.append(event)
 
-    outcome = asyncio.run(Engine(profile, [Sink()], session_id="t", artifacts_dir=tmp_path / "a",
-                                 workdir=tmp_path, monitor=False).run())
+    outcome = asyncio.run(Engine(profile, [Sink()], runner_for=runner_for, context=RunContext, session_id="t",
+                                 artifacts_dir=tmp_path / "a", workdir=tmp_path, monitor=False).run())
     assert outcome.result.status == Status.FAILED
     assert outcome.result.message.startswith("thread-safety check failed with threads at level 2")
     table = outcome.result.tables[0]
@@ -289,7 +290,7 @@ def test_interpreter_reports_the_gil_state() -> None:
 
 
 def test_stuck_frames_name_the_targets_own_frame() -> None:
-    from perflab.runners.concurrency import stuck_frames
+    from perflab.runners.concurrency.runner import stuck_frames
 
     # the shape of `py-spy dump --subprocesses` output (0.4), trimmed
     dump = """Process 101: python -m perflab.runners.agents.concurrency_harness c.json

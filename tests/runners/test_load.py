@@ -288,7 +288,7 @@ cpu_warn = 0.15
 
 def test_endpoint_spec_errors_name_the_key() -> None:
     from perflab.core.model import PerflabError
-    from perflab.runners.locustgen import endpoints_from_target
+    from perflab.runners.load.locustgen import endpoints_from_target
 
     cases = [
         ([{"path": "/a"}, {"path": "b"}], 'target.endpoints[1].path: expected a path starting with "/"'),

@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from perflab.core.model import ToolError
-from perflab.runners.process import Child, describe_exit, python_argv
+from perflab.runners.framework.process import Child, describe_exit, python_argv
 
 
 def py(code: str) -> list[str]:
@@ -310,7 +310,7 @@ def test_hard_stop_skips_sigint() -> None:
 
 DRIVER = """
 import asyncio, os, sys, time
-from perflab.runners.process import Child, python_argv
+from perflab.runners.framework.process import Child, python_argv
 
 async def main():
     child = await Child(python_argv("-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "

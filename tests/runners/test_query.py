@@ -17,7 +17,7 @@ import pytest
 
 from perflab.core.model import PerflabError
 from perflab.demo import shopdb
-from perflab.runners.query import predicate, statements
+from perflab.runners.query.runner import predicate, statements
 from tests.conftest import PROFILES, run_headless
 
 
@@ -200,6 +200,7 @@ def test_latencies_stream_while_a_statement_runs(tmp_path: Path, cache: Path, mo
     from perflab.core import profiles
     from perflab.core.engine import Engine
     from perflab.core.model import Sample, Status
+    from perflab.runners.framework.base import RunContext, runner_for
 
     monkeypatch.setenv("PERFLAB_CACHE", str(cache))
     profile = profiles.parse(textwrap.dedent("""
@@ -220,8 +221,8 @@ def test_latencies_stream_while_a_statement_runs(tmp_path: Path, cache: Path, mo
             if isinstance(event, Sample) and event.series.startswith("query."):
                 samples.append(event)
 
-    outcome = asyncio.run(Engine(profile, [Sink()], session_id="t", artifacts_dir=tmp_path / "a",
-                                 workdir=tmp_path, monitor=False).run())
+    outcome = asyncio.run(Engine(profile, [Sink()], runner_for=runner_for, context=RunContext, session_id="t",
+                                 artifacts_dir=tmp_path / "a", workdir=tmp_path, monitor=False).run())
     assert outcome.result.status == Status.PASSED, outcome.result.message
     done = [s.value for s in samples if s.series == "query.executions"]
     assert done and done == sorted(done) and done[-1] == 80  # 40 executions x 2 connections, counted up

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from perflab.core.model import PerflabError
-from perflab.runners.stress import knee, parse_slo
+from perflab.runners.load.stress import knee, parse_slo
 from perflab.store.sessions import SessionStore
 from tests.conftest import run_cli
 

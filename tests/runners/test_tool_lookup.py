@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from perflab.runners.process import Child
+from perflab.runners.framework.process import Child
 from tests.conftest import PROFILES, REPO
 
 pytestmark = pytest.mark.slow

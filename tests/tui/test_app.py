@@ -10,9 +10,9 @@ import psutil
 import pytest
 
 from perflab.app import PerflabApp
-from perflab.core import lab
 from perflab.core.aggregate import RunState
 from perflab.core.model import Status
+from perflab.lab import session as lab
 from perflab.screens.adhoc import AdhocScreen
 from perflab.screens.confirm import Confirm
 from perflab.screens.home import HomeScreen

@@ -109,7 +109,7 @@ def test_player_pause_seek_speed_and_end():
 
 
 def test_replay_feed_posts_at_once_on_seek_and_stops():
-    from perflab.core.feeds import ReplayFeed
+    from perflab.lab.feeds import ReplayFeed
 
     index = ReplayIndex.from_events(_run(10.0))
     feed = ReplayFeed(index, "t", "load", tick=30.0, clock=lambda: 0.0)  # frozen clock, a tick never comes

@@ -487,6 +487,7 @@ def test_full_store_error_is_exit_3_and_readonly_is_exit_2(tmp_path: Path) -> No
 
 def test_engine_tells_the_other_sinks_once_when_a_sink_fails(tmp_path: Path) -> None:
     from perflab.core.engine import Engine
+    from perflab.runners.framework.base import RunContext, runner_for
 
     class Broken:
         error_code = "test.broken"
@@ -502,7 +503,8 @@ def test_engine_tells_the_other_sinks_once_when_a_sink_fails(tmp_path: Path) -> 
             self.events.append(event)
 
     keep = Keep()
-    engine = Engine(PROFILE, [Broken(), keep], session_id="s", artifacts_dir=tmp_path, monitor=False)
+    engine = Engine(PROFILE, [Broken(), keep], runner_for=runner_for, context=RunContext, session_id="s",
+                    artifacts_dir=tmp_path, monitor=False)
     for i in range(5):
         engine.emit(Sample(i, "x", 1.0))
     notices = [e for e in keep.events if isinstance(e, Notice)]

@@ -1,4 +1,4 @@
-"""Tool lookup (runners/tools.py): the running interpreter's scripts folder first, then PATH."""
+"""Tool lookup (runners/framework/tools.py): the running interpreter's scripts folder first, then PATH."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from perflab.core.model import ExitCode, ToolError
-from perflab.runners import tools
+from perflab.runners.framework import tools
 
 TOOL = "perflab-fake-tool"  # a name no real environment holds
 
@@ -106,7 +106,7 @@ def test_child_path_without_a_path_keeps_the_default_search_path(env_bin: Path) 
 
 
 def test_runner_child_env_puts_the_scripts_folders_first(env_bin: Path, tmp_path: Path) -> None:
-    from perflab.runners.benchmark import child_env
+    from perflab.runners.framework.child import child_env
 
     env = child_env(tmp_path, {"PATH": "/opt/tools:/usr/bin"})
     assert env["PATH"].split(os.pathsep) == [*tools.scripts_dirs(), "/opt/tools", "/usr/bin"]

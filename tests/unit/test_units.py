@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from perflab.report import units
+from perflab.core import units
 
 
 @pytest.mark.parametrize(("seconds", "text"), [

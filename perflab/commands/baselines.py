@@ -1,0 +1,186 @@
+"""Commands around baselines: ``baseline save|show|import``, ``compare A B``, ``history PROFILE``, ``ci github``.
+
+Each returns an exit code; user mistakes raise PerflabError (one line, exit 2) and cli.main prints them.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+
+from perflab.core import machine, stats, units
+from perflab.core.compare import Comparison, compare
+from perflab.core.model import ExitCode, PerflabError, Status
+from perflab.core.stats import GateSettings
+from perflab.report import compare as compare_report
+from perflab.report.console import make_console, rich_table
+from perflab.scaffold import workflow
+from perflab.store import baselines
+from perflab.store.baselines import Baseline
+from perflab.store.sessions import SessionStore, default_root
+
+
+def _session_baseline(store_dir: str | None, ref: str) -> Baseline:
+    with SessionStore(default_root(store_dir), readonly=True) as store:
+        row = store.get(ref)
+    if row.result is None or row.status not in (Status.PASSED, Status.FAILED):
+        raise PerflabError(f"session {row.id} has no result to compare ({row.status.value})")
+    return baselines.from_result(row.profile, row.test_type, row.result, machine=row.machine, git=row.git,
+                                 session=row.id)
+
+
+def baseline_save(store_dir: str | None, ref: str, folder: str | None, *, allow_failed: bool = False) -> int:
+    with SessionStore(default_root(store_dir), readonly=True) as store:
+        row = store.get(ref)
+    if row.result is None:
+        raise PerflabError(f"session {row.id} has no result ({row.status.value})")
+    if row.status != Status.PASSED and not allow_failed:
+        raise PerflabError(f"session {row.id} did not pass ({row.status.value}); a baseline must be a passing run "
+                           "(--allow-failed overrides)")
+    b = baselines.from_result(row.profile, row.test_type, row.result, machine=row.machine, git=row.git,
+                              session=row.id)
+    path = baselines.write(b, baselines.path_for(row.profile, baselines.default_dir(folder)))
+    make_console().print(f"baseline written: {path} (from session {row.id})")
+    return 0
+
+
+def _resolve_file(name: str, folder: str | None) -> Path:
+    p = Path(name)
+    if p.suffix == ".json" or p.exists():
+        return p
+    return baselines.path_for(name, baselines.default_dir(folder))
+
+
+def baseline_show(name: str, folder: str | None) -> int:
+    path = _resolve_file(name, folder)
+    b = baselines.read(path)
+    console = make_console()
+    git = b.git or {}
+    console.print(f"[bold]{b.label()}[/]  file {path}")
+    console.print(f"test type {b.test_type or '?'}, source {b.source}, perflab {b.perflab_version}, "
+                  f"session {b.session or '-'}")
+    console.print(f"machine: {b.machine.get('cpu')} x{b.machine.get('cores')}, Python {b.machine.get('python')}, "
+                  f"{b.machine.get('os', '')}; git {str(git.get('commit') or '-')[:12]}"
+                  f"{' (dirty)' if git.get('dirty') else ''}")
+    diffs = machine.differences(dict(b.machine), machine.fingerprint())
+    if diffs:
+        console.print("[yellow]taken on another machine than this one: " + "; ".join(diffs) + "[/]")
+    from perflab.core.model import SummaryTable
+
+    rows = []
+    unit_of = {m.key(): m.unit for m in b.metrics}  # "relative" is in reference units (calibrate), not seconds
+    for key, procs in sorted(b.raw.items()):
+        meds = stats.process_medians(procs)
+        rows.append((key, str(len(procs)), f"{sum(len(p) for p in procs):,}",
+                     units.value(stats.center(procs), unit_of.get(key, "s")), f"{stats.cv(meds) * 100:.1f} %"))
+    console.print(rich_table(SummaryTable("raw samples kept", ("metric", "processes", "rounds",
+                                                               "mean of process medians", "process CV"),
+                                          tuple(rows))))
+    return 0
+
+
+def baseline_import(files: list[str], profile: str, folder: str | None) -> int:
+    b = baselines.import_pytest_benchmark(files, profile)
+    path = baselines.write(b, baselines.path_for(profile, baselines.default_dir(folder)))
+    n = len(b.raw)
+    note = " (summaries only: no --benchmark-save-data)" if b.summary_only else ""
+    make_console().print(f"imported {n} benchmarks from {len(files)} file(s) into {path}{note}")
+    return 0
+
+
+def _side(ref: str, store_dir: str | None, folder: str | None) -> Baseline:
+    """A baseline file, a baseline name in the baseline folder, or a stored session."""
+    p = Path(ref)
+    if p.suffix == ".json" or p.is_file():
+        return baselines.read(p)
+    try:
+        return _session_baseline(store_dir, ref)
+    except PerflabError as e:
+        candidate = baselines.path_for(ref, baselines.default_dir(folder))
+        if candidate.exists():
+            return baselines.read(candidate)
+        raise PerflabError(f"{ref}: not a baseline file, a baseline name or a session ({e})") from None
+
+
+def compare_cmd(a: str, b: str, store_dir: str | None, folder: str | None, tolerance: float | None,
+                max_cv: float = 0.10) -> int:
+    base, cand = _side(a, store_dir, folder), _side(b, store_dir, folder)
+    settings = GateSettings(tolerance=tolerance if tolerance is not None else 0.05, max_cv=max_cv)
+    c: Comparison = compare(base.raw, cand.raw, base_metrics=base.metrics, cand_metrics=cand.metrics,
+                            settings=settings, base_machine=base.machine, cand_machine=cand.machine,
+                            baseline_label=_name(a, base), candidate_label=_name(b, cand),
+                            baseline_summary_only=base.summary_only)
+    console = make_console()
+    if not c.rows:
+        raise PerflabError(f"{a} and {b} have no metric with raw samples in common")
+    console.print(rich_table(compare_report.table(c)))
+    for n in c.notes():
+        console.print(n, markup=False)
+    return int(ExitCode.FAILED if c.failed else ExitCode.OK)
+
+
+def _name(ref: str, b: Baseline) -> str:
+    return f"session {b.session}" if b.session and not ref.endswith(".json") else f"{ref} ({b.profile})"
+
+
+def history(profile: str, metric: str, store_dir: str | None, limit: int, alpha: float) -> int:
+    with SessionStore(default_root(store_dir), readonly=True) as store:
+        rows = [r for r in store.sessions(profile=profile, limit=limit)
+                if r.result is not None and r.status in (Status.PASSED, Status.FAILED)]
+    if not rows:
+        raise PerflabError(f"no finished sessions of profile {profile!r} in {default_root(store_dir)}")
+    rows.reverse()  # oldest first
+    keys = sorted({m.key() for r in rows for m in r.result.metrics if m.name == metric})  # type: ignore[union-attr]
+    if not keys:
+        raise PerflabError(f"the sessions of {profile!r} have no metric {metric!r}")
+    console = make_console()
+    from perflab.core.model import SummaryTable
+
+    marks: dict[tuple[str, int], str] = {}
+    lines = []
+    for key in keys:
+        idx, vals = [], []
+        for i, r in enumerate(rows):
+            m = next((m for m in r.result.metrics if m.key() == key), None)  # type: ignore[union-attr]
+            if m is not None and math.isfinite(m.value):
+                idx.append(i)
+                vals.append(m.value)
+        for cp in stats.change_points(vals, alpha=alpha):
+            i = idx[cp.index]
+            change = cp.after / cp.before - 1 if cp.before else math.nan
+            marks[(key, i)] = "▲" if change > 0 else "▼"
+            lines.append(f"change point in {key} at session {rows[i].id}: {cp.before:.4g} -> {cp.after:.4g} "
+                         f"({change * 100:+.1f} %), p = {cp.p_value:.3f}")
+    unit = next((m.unit for r in rows for m in r.result.metrics if m.key() in keys), "")  # type: ignore[union-attr]
+    table_rows = []
+    for i, r in enumerate(rows):
+        git = (r.git or {}).get("commit") or ""
+        cells = [r.id, time.strftime("%Y-%m-%d %H:%M", time.localtime(r.started)), git[:8], r.status.value]
+        for key in keys:
+            m = next((m for m in r.result.metrics if m.key() == key), None)  # type: ignore[union-attr]
+            cells.append(("-" if m is None else units.value(m.value, unit)) + (" " + marks[(key, i)]
+                                                                               if (key, i) in marks else ""))
+        table_rows.append(tuple(cells))
+    short = [k.partition("{")[2].rstrip("}") or k for k in keys]
+    console.print(rich_table(SummaryTable(f"{profile}: {metric} across {len(rows)} sessions "
+                                          "(▲▼ change point, E-Divisive means)",
+                                          ("session", "started", "commit", "status", *short), tuple(table_rows))))
+    for line in lines or ["no change points found"]:
+        console.print(line, markup=False)
+    return 0
+
+
+def ci_github(profiles: str, python: str | None, install: str | None, branch: str) -> int:
+    """Print the workflow `perflab init` writes, for the project in the current folder.
+
+    ``python`` None is the running interpreter's version and ``install`` None the requirement this perflab was
+    installed from; a local one gets a warning on stderr, since a hosted runner cannot reach it."""
+    requirement = install or workflow.install_requirement()
+    sys.stdout.write(workflow.render_workflow(install=requirement, python=python or workflow.default_python(),
+                                              profiles=profiles, branch=branch, project_root=Path.cwd()))
+    warning = workflow.local_warning(requirement)
+    if warning:  # the workflow is still printed: right for this machine, only not for a hosted runner
+        print(warning, file=sys.stderr)
+    return 0

@@ -1,0 +1,300 @@
+"""The front ends' door to the lab: profiles on disk, stored sessions, recorded runs, replays.
+
+Screens never touch runners or the store; they call these functions. ``run_recorded`` is the one way a run is
+wired (session row, recorder sink, engine, final status), whatever front end watches it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from perflab.core import machine, profiles, redact
+from perflab.core.engine import Engine, Outcome, Sink, apply_thresholds
+from perflab.core.model import Artifact, ExitCode, Level, Notice, PerflabError, Profile, Result, Status
+from perflab.core.replay import Column, ReplayIndex
+from perflab.store.sessions import Recorder, SessionRow, SessionStore, StoreError, default_root
+
+
+def store_root(cli_value: str | None = None) -> Path:
+    return default_root(cli_value)
+
+
+@dataclass(frozen=True)
+class ProfileEntry:
+    """One profile file as the home screen lists it (``error`` set when it does not load)."""
+
+    path: Path
+    name: str
+    test_type: str
+    target: str
+    verdict: str  # status of the last stored session of this profile, or "-"
+    profile: Profile | None
+    error: str = ""
+
+
+def list_profiles(folder: str | os.PathLike[str], root: Path | None = None) -> list[ProfileEntry]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    last = last_verdicts(root)
+    out = []
+    for path in sorted(folder.glob("*.toml")):
+        try:
+            prof = profiles.load(path)
+        except PerflabError as e:
+            out.append(ProfileEntry(path, path.stem, "?", "?", "-", None, str(e).splitlines()[0]))
+            continue
+        out.append(ProfileEntry(path, prof.name, prof.test.type, prof.target.describe(),
+                                last.get(prof.name, "-"), prof))
+    return out
+
+
+def last_verdicts(root: Path | None) -> dict[str, str]:
+    """profile name -> status of its newest session (empty when there is no store yet)."""
+    root = root or store_root()
+    if not (root / "perflab.db").exists():
+        return {}
+    try:
+        with SessionStore(root, readonly=True) as st:
+            rows = st.conn.execute("SELECT profile, status FROM sessions ORDER BY started ASC").fetchall()
+    except PerflabError:
+        return {}
+    return {p: s for p, s in rows}
+
+
+def list_sessions(root: Path | None = None, *, profile: str | None = None, test_type: str | None = None,
+                  status: str | None = None, since: float | None = None, limit: int = 500) -> list[SessionRow]:
+    root = root or store_root()
+    if not (root / "perflab.db").exists():
+        return []
+    with SessionStore(root, readonly=True) as st:
+        return st.sessions(profile=profile, test_type=test_type, status=status, since=since, limit=limit)
+
+
+def delete_session(root: Path, sid: str) -> None:
+    with SessionStore(root) as st:
+        st.delete(st.resolve(sid))
+
+
+def session_artifacts_dir(root: Path, sid: str) -> Path:
+    return root / "artifacts" / sid
+
+
+FIRST_CHUNK = 10.0  # seconds of samples read before the first frame
+CHUNK = 600.0  # seconds of samples per background read
+
+
+def _columns(st: SessionStore, series: list[tuple[int, str, dict[str, str]]], lo: float, hi: float
+             ) -> list[Column]:
+    """Samples with lo < t <= hi of each series, read straight into numpy (no per-row objects)."""
+    dt = np.dtype([("t", "f8"), ("v", "f8")])
+    out = []
+    for sid, name, lb in series:
+        rows = np.fromiter(st.conn.execute("SELECT t, value FROM samples WHERE series=? AND t > ? AND t <= ? "
+                                           "ORDER BY t", (sid, lo, hi)), dtype=dt)
+        if len(rows):
+            out.append(Column(name, tuple(sorted(lb.items())), rows["t"].copy(), rows["v"].copy()))
+    return out
+
+
+def open_replay(root: Path | None, ref: str, *, first: float = FIRST_CHUNK, chunk: float = CHUNK
+                ) -> tuple[SessionRow, ReplayIndex, Iterator[float]]:
+    """A stored session, its replay index holding the first ``first`` seconds of samples, and an iterator
+    that, on each step, reads the next ``chunk`` seconds into the index (run it off the UI thread)."""
+    root = root or store_root()
+    with SessionStore(root, readonly=True) as st:
+        row = st.get(ref)
+        series = st.series(row.id)
+        others = [*st.logs(row.id), *st.other_events(row.id)]
+        # max(t) per series is one index probe each; over "series IN (...)" SQLite would scan every entry
+        ends = [st.conn.execute("SELECT max(t) FROM samples WHERE series=?", (sid,)).fetchone()[0]
+                for sid, _, _ in series]
+        end = max((e for e in ends if e is not None), default=0.0)
+        columns = _columns(st, series, -math.inf, first)
+    thresholds: Sequence[str] = ()
+    if row.profile_text:
+        with contextlib.suppress(PerflabError):
+            thresholds = profiles.parse(row.profile_text, row.profile_path or row.profile).thresholds
+    index = ReplayIndex(columns, others, thresholds, duration=max(row.duration or 0.0, end))
+    if end > first:
+        index.loaded_until = first
+
+    def rest() -> Iterator[float]:
+        with SessionStore(root, readonly=True) as st2:
+            lo = first
+            while lo < end:
+                hi = min(end, lo + chunk)
+                index.extend(_columns(st2, series, lo, hi), math.inf if hi >= end else hi)
+                lo = hi
+                yield index.loaded
+
+    return row, index, rest()
+
+
+def load_replay(root: Path | None, ref: str) -> tuple[SessionRow, ReplayIndex]:
+    """A stored session with all its samples loaded."""
+    row, index, rest = open_replay(root, ref)
+    for _ in rest:
+        pass
+    return row, index
+
+
+def load_baseline(profile: Profile, folder: str | None = None) -> Any:
+    """The profile's baseline (store.baselines) or None; a corrupt or foreign file raises before any run."""
+    from perflab.store import baselines
+
+    path = baselines.path_for(profile.name, baselines.default_dir(folder))
+    return baselines.read(path, profile=profile.name) if path.exists() else None
+
+
+def judge(profile: Profile, result: Result, base: Any, session_id: str) -> Result:
+    """A finished result against its baseline (core.judge, the rule headless uses too), with the comparison
+    table added for the results screen."""
+    from perflab.core.judge import judge as gate
+    from perflab.report import compare as compare_report
+
+    out, c = gate(profile, result, base, f"session {session_id}", machine.fingerprint())
+    return replace(out, tables=(*out.tables, compare_report.table(c))) if c.rows else out
+
+
+def save_baseline(profile: Profile, outcome: Outcome, folder: str | None = None) -> str:
+    """Write a passed run as the profile's baseline; returns what happened, for people."""
+    from perflab.store import baselines
+
+    path = baselines.path_for(profile.name, baselines.default_dir(folder))
+    if outcome.result.status != Status.PASSED:
+        return f"baseline not written: the run did not pass ({outcome.result.status.value}); {path} unchanged"
+    baselines.check_writable(path, profile.name)
+    b = baselines.from_result(profile.name, profile.test.type, outcome.result, machine=machine.fingerprint(),
+                              git=machine.git_info(), session=outcome.session_id)
+    baselines.write(b, path)
+    return f"baseline written: {path}"
+
+
+async def run_recorded(profile: Profile, root: Path | None, sinks: Iterable[Sink], *,
+                       on_engine: Callable[[Engine], None] | None = None,
+                       workdir: Path | None = None, baseline: bool = True) -> Outcome:
+    """Run ``profile`` through the engine, recording it as a session; the session always ends with a status.
+    Thresholds and, when ``baseline`` and the profile has a baseline file, the regression gate judge the result
+    before the engine's final event, so every sink sees the verdict.
+
+    The store failing during the run is shown to the sinks (an error Notice, code ``store.write``) while the run
+    goes on and the recorder retries; if the events still cannot be stored at the end, the outcome is an error
+    (exit 3) whose message says so, and the session is marked ``error`` when that row can still be written.
+    The stored counts go into the result (``data["recorded"]``: samples, logs, events)."""
+    from perflab.runners.framework import base as runner_base  # loaded when a run starts, not with the lab
+
+    workdir = workdir or Path.cwd()
+    redact.register_env(profile.secrets)  # from here on every event, result and output hides them
+    base = load_baseline(profile) if baseline else None
+    with SessionStore(root or store_root()) as st:
+        sid = st.create_session(profile, machine=machine.fingerprint(), git=machine.git_info(workdir))
+        secrets = tuple(os.environ.get(name, "") for name in profile.secrets)
+        recorder = st.recorder(sid, secrets)
+        engine: Engine
+        recorder.on_error = lambda e: engine.sink_failed(recorder, e)
+
+        def finalize(p: Profile, r: Result) -> Result:
+            r = apply_thresholds(p, r, engine.emit, engine.now)
+            if base is None:
+                return r
+            out = judge(p, r, base, sid)
+            for note in out.notes[len(r.notes):]:
+                level = Level.ERROR if note.startswith("regression gate failed") else Level.INFO
+                engine.emit(Notice(engine.now(), level, note, "baseline.compare"))
+            return out
+
+        engine = Engine(profile, [recorder, *sinks], runner_for=runner_base.runner_for,
+                        context=runner_base.RunContext, session_id=sid, artifacts_dir=st.artifacts_dir(sid),
+                        workdir=workdir, finalize=finalize)
+        if on_engine is not None:
+            on_engine(engine)
+        try:
+            outcome = await engine.run()
+        except BaseException as e:  # the session must not stay "running"
+            if isinstance(e, Exception):  # an internal error (it keeps its traceback)
+                ended = Result(Status.ERROR, f"internal error: {type(e).__name__}"), ExitCode.INTERNAL_ERROR
+            else:  # cancelled, or Ctrl-C before the engine's own signal handling was in place
+                ended = Result(Status.INTERRUPTED, "interrupted"), ExitCode.INTERRUPTED
+            with contextlib.suppress(StoreError):  # the original exception is the one to surface
+                _store_outcome(st, recorder, Outcome(sid, ended[0], ended[1], engine.now()), secrets)
+            redact.redact_tree(st.artifacts_dir(sid))
+            raise
+        redact.redact_tree(st.artifacts_dir(sid))  # text artifacts the tools wrote (CSV, JSON, SVG, HTML)
+        outcome = _store_outcome(st, recorder, outcome, secrets)
+        return replace(outcome, result=redact.result(outcome.result))
+
+
+def _store_outcome(st: SessionStore, recorder: Recorder, outcome: Outcome, secrets: tuple[str, ...]) -> Outcome:
+    """Store the last events and the session's final status; the outcome as stored. When that fails, the run is an
+    error (exit 3, unless it was interrupted or crashed) and the session is marked ``error`` if it still can be."""
+    sid = outcome.session_id
+    try:
+        recorder.flush()  # retried while the store is busy (store.dbfile.WRITE_TIMEOUT)
+        result = replace(outcome.result, data={**outcome.result.data, "recorded": dict(recorder.counts)})
+        st.finish_session(sid, result, int(outcome.exit_code), outcome.duration, secrets)
+        return replace(outcome, result=result)
+    except StoreError as e:
+        lost = f"; {recorder.pending} events were not stored" if recorder.pending else ""
+        message = f"the session store could not record this run: {e}{lost}"
+        code = outcome.exit_code if outcome.exit_code in (ExitCode.INTERRUPTED, ExitCode.INTERNAL_ERROR) \
+            else ExitCode.RUNNER_ERROR
+        with contextlib.suppress(StoreError):
+            st.mark_error(sid, message, int(code), outcome.duration)
+        notes = (*outcome.result.notes, f"the run itself ended {outcome.result.status.value}"
+                 + (f": {outcome.result.message}" if outcome.result.message else ""))
+        result = replace(outcome.result, status=Status.ERROR, message=message, notes=notes)
+        return replace(outcome, result=result, exit_code=code)
+
+
+def profile_to_toml(data: dict[str, Any]) -> str:
+    """A small TOML writer for the ad-hoc form (strings, numbers, booleans, lists, one level of tables)."""
+    def val(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, int | float):
+            return repr(v)
+        if isinstance(v, list | tuple):
+            return "[" + ", ".join(val(x) for x in v) + "]"
+        return json.dumps(str(v))
+
+    top = [f"{k} = {val(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    parts = ["\n".join(top)] if top else []
+    for k, v in data.items():
+        if isinstance(v, dict):
+            parts.append(f"[{k}]\n" + "\n".join(f"{kk} = {val(vv)}" for kk, vv in v.items()))
+    return "\n\n".join(parts) + "\n"
+
+
+def session_artifacts(root: Path | None, sid: str) -> list[Artifact]:
+    with SessionStore(root or store_root(), readonly=True) as st:
+        return st.artifacts(sid)
+
+
+def get_session(root: Path | None, ref: str) -> SessionRow:
+    with SessionStore(root or store_root(), readonly=True) as st:
+        return st.get(ref)
+
+
+def compare_sessions(root: Path | None, a: str, b: str) -> Result:
+    """Session ``b`` judged against session ``a`` (core.compare on their raw samples), as a Result to show."""
+    from perflab.core.compare import compare
+    from perflab.report import compare as compare_report
+
+    ra, rb = get_session(root, a), get_session(root, b)
+    if ra.result is None or rb.result is None or not ra.result.raw or not rb.result.raw:
+        return Result(Status.ERROR, "both sessions need a stored result with raw samples to compare")
+    c = compare(ra.result.raw, rb.result.raw, base_metrics=ra.result.metrics, cand_metrics=rb.result.metrics,
+                base_machine=ra.machine, cand_machine=rb.machine, baseline_label=f"session {ra.id}",
+                candidate_label=f"session {rb.id}")
+    return Result(Status.FAILED if c.failed else Status.PASSED, c.summary(),
+                  tables=(compare_report.table(c),) if c.rows else (), notes=tuple(c.notes()))

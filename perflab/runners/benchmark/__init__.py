@@ -1,0 +1,1 @@
+"""The benchmark family: pytest-benchmark runs of tests or callables (runner.py)."""

@@ -1,0 +1,109 @@
+"""Profile a load profile's ``[serve]`` server while it is under load (``profile_cpu`` / ``profile_memory``).
+
+CPU: the CPU runner's py-spy windows attach to the server's pid for the whole load phase, so the ``cpu.*``
+series and the ``top functions`` table share the latency series' time axis; the flamegraph, speedscope and
+folded artifacts are written when the load ends (also after Ctrl-C).
+Memory: the server is started under ``memray run --output server-memray.bin`` (a Python server command only);
+after it stops, memray's stats and flamegraphs become artifacts and the load result gains the server's peak
+memory and top allocators. Latency measured with memray on is slower than without: the note says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from perflab.core import units
+from perflab.core.model import ExitCode, PerflabError, Profile, Result, SummaryTable
+from perflab.runners.framework.base import RunContext
+from perflab.runners.framework.tools import require_tool
+from perflab.runners.profile import flame
+
+MEMRAY_CAPTURE = "server-memray.bin"
+
+
+def memray_argv(profile: Profile, ctx: RunContext, argv: list[str]) -> list[str]:
+    """The server's argv, run under memray when the profile asks for ``profile_memory``."""
+    if not profile.test.params.get("profile_memory"):
+        return argv
+    if not os.path.basename(argv[0]).startswith("python") or len(argv) < 2:
+        raise PerflabError("test.profile_memory: memray runs Python servers only; start serve.command with "
+                           f"python (got {argv[0]!r})", ExitCode.BAD_INPUT)
+    from perflab.runners.profile.memory import memray_command
+
+    capture = ctx.artifacts_dir / MEMRAY_CAPTURE
+    return [*memray_command({}), "run", "--quiet", "--force", "--output", str(capture), *argv[1:]]
+
+
+class ServerProfiles:
+    """Started after the server is ready; ``finish`` runs after the server stopped, however the load ended."""
+
+    def __init__(self, profile: Profile, ctx: RunContext, pid: int) -> None:
+        self.profile, self.ctx, self.pid = profile, ctx, pid
+        self.sampler: Any = None
+        self.task: asyncio.Future[None] | None = None
+        self.memray_outputs: dict[str, Path] = {}
+
+    async def start(self) -> ServerProfiles:
+        if self.profile.test.params.get("profile_cpu"):
+            from perflab.runners.profile.cpu import Sampler
+
+            pyspy = require_tool("py-spy", "pip install py-spy")
+            # the server may be a wrapper (memray run, a shell): follow its Python subprocesses too
+            params = {"rate": 100, "refresh": 2.0, "thread_shares": False, "subprocesses": True}
+            self.sampler = Sampler(self.ctx, pyspy, self.pid, params, None, f"{self.profile.name} (server)")
+            self.task = asyncio.ensure_future(self.sampler.run(None))
+        return self
+
+    async def stop_sampling(self) -> None:
+        """Before the server stops: close the open py-spy window and write the CPU artifacts."""
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.task
+            await self.sampler.finish()
+
+    async def finish(self) -> None:
+        """After the server stopped: memray reports from its capture."""
+        if self.profile.test.params.get("profile_memory"):
+            from perflab.runners.profile.memory import memray_command, write_reports
+
+            self.memray_outputs = await write_reports(self.ctx, memray_command({}),
+                                                 self.ctx.artifacts_dir / MEMRAY_CAPTURE, {"top": 10})
+
+    def annotate(self, result: Result) -> Result:
+        from perflab.runners.profile.memory import location_label
+
+        notes, tables, data = list(result.notes), list(result.tables), dict(result.data)
+        s = self.sampler
+        if s is not None and s.total:
+            top = flame.top_functions(s.stacks, 10)
+            notes.append(f"server CPU (py-spy, {s.total:,} samples): hottest function {top[0].function} "
+                         f"({top[0].where}) with {units.percent(top[0].own)} of samples")
+            tables.append(SummaryTable("server: top functions under load (py-spy)",
+                                       ("own %", "total %", "function", "file:line"),
+                                       tuple((units.percent(f.own), units.percent(f.total), f.function, f.where)
+                                             for f in top)))
+            data["server_cpu"] = {"samples": s.total, "top": [f.__dict__ for f in top]}
+        stats_path = self.memray_outputs.get("stats")
+        if stats_path is not None:
+            stats = json.loads(stats_path.read_text(encoding="utf-8"))
+            peak = float((stats.get("metadata") or {}).get("peak_memory") or 0)
+            allocs = (stats.get("top_allocations_by_size") or [])[:10]
+            notes.append(f"server memory (memray): peak {units.size(peak)}, "
+                         f"{units.size(stats.get('total_bytes_allocated') or 0)} allocated; latencies were "
+                         "measured with memray tracking the server: not comparable with a plain run")
+            tables.append(SummaryTable("server: top allocators under load (memray)", ("location", "allocated"),
+                                       tuple((location_label(a["location"]), units.size(a["size"])) for a in allocs)))
+            data["server_memory"] = {"peak_memory": peak, "total_allocated": stats.get("total_bytes_allocated"),
+                                     "allocations": stats.get("total_num_allocations"), "top_allocators": allocs}
+        elif self.profile.test.params.get("profile_memory"):
+            notes.append("server memory: memray wrote no usable capture (the server may have been killed)")
+        return replace(result, notes=tuple(notes), tables=tuple(tables), data=data)
+
+

@@ -1,0 +1,111 @@
+"""Leak runner: call the target repeatedly under tracemalloc and fit the memory growth per iteration.
+
+Targets: a ``module:function`` callable (with ``input``/``args``) or a script (one iteration = one run of its
+top level). The child (runners/agents/leak_harness.py) warms up, then after each of N iterations reports
+tracemalloc's traced size and the RSS. The growth is a Theil-Sen slope with a 95 % confidence interval
+(core.leakfit).
+
+Events: ``leak.traced`` and ``leak.rss`` (bytes, one per iteration, label ``iteration``), phases warmup and
+measure with progress, and the ``growing allocation sites`` table. Metrics: ``growth_per_iter`` (B, from
+tracemalloc), ``rss_growth_per_iter`` (B), ``iteration_time`` (s, median, taken under tracemalloc: not
+comparable, never gated).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from perflab.core import leakfit, units
+from perflab.core.model import Metric, Profile, Result, Status, SummaryTable, ToolError, labels
+from perflab.runners.framework.base import RunContext
+from perflab.runners.framework.child import child_env, short_path, target_config
+from perflab.runners.framework.process import describe_exit
+
+HARNESS = "perflab.runners.agents.leak_harness"
+SITE_COLUMNS = ("site", "grew by", "blocks", "now")
+
+
+class LeakRunner:
+    test_type = "leak"
+
+    async def run(self, profile: Profile, ctx: RunContext) -> Result:
+        p = profile.test.params
+        workdir = Path(profile.target.options.get("cwd") or ctx.workdir)
+        warmup, iterations = int(p["warmup"]), int(p["iterations"])
+        config = {**target_config(profile, ctx), "warmup": warmup, "iterations": iterations,
+                  "top": int(p["top"]), "frames": 1}
+        traced: list[float] = []
+        rss: list[float] = []
+        times: list[float] = []
+        sites: list[dict[str, Any]] = []
+
+        def on_record(rec: dict[str, Any]) -> None:
+            kind = rec["k"]
+            if kind == "iter":
+                i = int(rec["i"])
+                traced.append(float(rec["traced"]))
+                rss.append(float(rec["rss"]))
+                times.append(float(rec["s"]))
+                lb = labels(iteration=i)
+                ctx.sample("leak.traced", rec["traced"], lb)
+                ctx.sample("leak.rss", rec["rss"], lb)
+                if i % max(1, iterations // 50) == 0 or i == iterations - 1:
+                    ctx.phase("measure", f"iteration {i + 1} of {iterations}", (i + 1) / iterations)
+            elif kind == "phase":
+                ctx.phase(rec["name"], rec.get("detail", ""), 0.0 if rec["name"] == "warmup" else None)
+            elif kind == "top":
+                sites.extend(rec["sites"])
+
+        argv = [sys.executable, "-m", HARNESS, json.dumps(config)]
+        env = child_env(workdir, profile.target.options.get("env") or {})
+        child = await ctx.spawn(argv, source="target", cwd=workdir, env=env, on_record=on_record)
+        code = await child.wait()
+        if code != 0 or len(traced) < iterations:
+            tail = next((x.strip() for x in reversed(child.stderr_tail) if x.strip()), "no output")
+            raise ToolError(f"the leak target failed ({describe_exit(code)}) after {len(traced)} of "
+                            f"{iterations} iterations: {tail}")
+        return summarize(profile, traced, rss, times, sites, float(p["min_growth"]))
+
+
+def summarize(profile: Profile, traced: list[float], rss: list[float], times: list[float],
+              sites: list[dict[str, Any]], min_growth: float) -> Result:
+    g = leakfit.fit(traced, min_growth=min_growth)
+    # RSS moves in pages and allocator arenas: same fit, a larger floor before calling it growth
+    r = leakfit.fit(rss, min_growth=max(min_growth, 1024.0))
+    median_time = sorted(times)[len(times) // 2] if times else 0.0
+    metrics = (
+        Metric("growth_per_iter", g.slope, "B"),
+        Metric("growth_per_iter_low", g.low, "B"),
+        Metric("growth_per_iter_high", g.high, "B"),
+        Metric("rss_growth_per_iter", r.slope, "B"),
+        Metric("iteration_time", median_time, "s", comparable=False),
+    )
+    # the harness and tracemalloc itself allocate a little (regex caches, json): list only material sites
+    floor = max(1024.0, 0.01 * sum(max(s["size"], 0) for s in sites))
+    sites = [s for s in sites if s["size"] >= floor]
+    rows = tuple((f"{short_path(s['file'])}:{s['line']}", units.size(s["size"]), f"{s['count']:+,}",
+                  units.size(s["total"])) for s in sites)
+    fit_rows = (
+        ("tracemalloc (Python heap)", units.size(g.slope), f"{units.size(g.low)} to {units.size(g.high)}",
+         g.verdict()),
+        ("RSS", units.size(r.slope), f"{units.size(r.low)} to {units.size(r.high)}", r.verdict()),
+    )
+    tables = [SummaryTable(f"{profile.name}: growth per iteration ({g.n} iterations, Theil-Sen, 95 % CI)",
+                           ("measure", "slope", "95 % CI", "verdict"), fit_rows)]
+    if sites and g.grows:
+        tables.append(SummaryTable("top growing allocation sites (tracemalloc, after warm-up to end)",
+                                   SITE_COLUMNS, rows))
+    notes = [f"{profile.target.value}: {g.verdict()}"]
+    if g.grows and sites:
+        top = sites[0]
+        notes.append(f"largest growth at {short_path(top['file'])}:{top['line']} "
+                     f"(+{units.size(top['size'])} over {g.n} iterations)")
+    notes.append("iteration times were taken under tracemalloc: not comparable, never gated")
+    data = {"growth": g.__dict__ | {"grows": g.grows, "verdict": g.verdict()},
+            "rss_growth": r.__dict__ | {"grows": r.grows, "verdict": r.verdict()},
+            "traced": traced, "rss": rss, "sites": sites}
+    return Result(Status.PASSED, g.verdict(), metrics, {}, data,
+                  tuple(tables), tuple(notes))

@@ -1,0 +1,274 @@
+"""Memory runner on memray: where does the memory go?
+
+Targets: a script (with args), a Python command (``python ...``: memray runs Python programs only) or a
+``module:function`` callable run in a loop (``duration`` or ``iterations``). The target runs under
+``memray run --output capture.bin``; while it runs the process monitor streams its RSS (``proc.rss``,
+role target). At the end ``memray stats --json`` gives peak memory, total allocated, the allocation count and
+the top allocators, and ``memray flamegraph`` / ``memray flamegraph --leaks`` write the HTML reports.
+
+Metrics: ``peak_memory``, ``total_allocated`` (B), ``allocations`` (count), ``run_time`` (s) and
+``calls_per_s`` (callable targets) -- the last two were taken under memray: not comparable, never gated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from perflab.core import units
+from perflab.core.model import (
+    ExitCode,
+    Metric,
+    PerflabError,
+    Profile,
+    Result,
+    Status,
+    SummaryTable,
+    ToolError,
+)
+from perflab.runners.framework.base import RunContext
+from perflab.runners.framework.child import child_env, short_path
+from perflab.runners.framework.process import Child
+from perflab.runners.framework.tools import find_tool
+from perflab.runners.profile import memray_live
+from perflab.runners.profile import profiled as pr
+
+FLAGS = {"native": "--native", "trace_python_allocators": "--trace-python-allocators",
+         "follow_fork": "--follow-fork"}
+ALLOC_COLUMNS = ("location", "allocated", "allocations")
+LIVE_COLUMNS = ("location", "heap", "blocks")
+
+
+def memray_command(p: dict[str, Any]) -> list[str]:
+    """How to start memray: the configured executable, else this interpreter's memray module."""
+    exe = p.get("memray")
+    if exe:
+        path = find_tool(exe)
+        if path is None:
+            raise ToolError(f"memray executable {exe!r} not found (pip install memray)")
+        return [path]
+    if importlib.util.find_spec("memray") is None:
+        found = find_tool("memray")
+        if found is None:
+            raise ToolError("memray is not installed (pip install memray)")
+        return [found]
+    return [sys.executable, "-m", "memray"]
+
+
+def run_args(profile: Profile, ctx: RunContext, duration: float | None, iterations: int | None) -> list[str]:
+    """What follows ``memray run [options]``: a file, ``-m module`` or ``-c code`` and their args."""
+    t = profile.target
+    if t.kind != "command":
+        return pr.python_args(profile, ctx, duration=duration, iterations=iterations)
+    argv = [str(a) for a in t.value] + [str(a) for a in t.options.get("args") or []]
+    if not os.path.basename(argv[0]).startswith("python") or len(argv) < 2:
+        raise PerflabError(f"target.command: memray runs Python programs only; start the command with python "
+                           f"(got {argv[0]!r})", ExitCode.BAD_INPUT)
+    return argv[1:]
+
+
+class MemoryRunner:
+    test_type = "memory"
+
+    async def run(self, profile: Profile, ctx: RunContext) -> Result:
+        p = dict(profile.test.params)
+        memray = memray_command(p)
+        duration: float | None = p.get("duration")
+        iterations: int | None = p.get("iterations")
+        kind = profile.target.kind
+        if kind == "callable" and duration is None and iterations is None:
+            duration = 5.0
+        capture = ctx.artifacts_dir / "memray.bin"
+        live = bool(p.get("live"))
+        if live and p.get("follow_fork"):
+            raise PerflabError("test.follow_fork: memray cannot follow forks in live mode", ExitCode.BAD_INPUT)
+        port = memray_live.free_port() if live else 0
+        dest = ["--live-remote", "--live-port", str(port)] if live else ["--force", "--output", str(capture)]
+        args = run_args(profile, ctx, duration if kind == "callable" else None, iterations)
+        argv = [*memray, "run", "--quiet", *dest, *pr.tool_options(p, FLAGS), *args]
+        workdir = pr.workdir_of(profile, ctx)
+        env = child_env(workdir, profile.target.options.get("env") or {})
+        progress: dict[str, Any] = {}
+        ctx.phase("run", f"running under memray{' (live)' if live else ''}"
+                  f"{' (native frames)' if p.get('native') else ''}", 0.0)
+        started = time.monotonic()
+        child = await ctx.spawn(argv, source="target", cwd=workdir, env=env, on_record=progress.update)
+        reader, reader_task = None, None
+        if live:
+            reader = memray_live.LiveReader(port, float(p["interval"]), int(p["top"]),
+                                            lambda heap, top: _live_event(ctx, heap, top),
+                                            alive=lambda: child.returncode is None)
+            reader_task = asyncio.ensure_future(reader.run())
+        stopped = False
+        code: int | None = None
+        outputs: dict[str, Path] = {}
+        try:
+            limit = duration + 30.0 if (kind == "callable" and duration) else duration
+            code, stopped = await _wait(child, limit, reader_task)
+        finally:
+            elapsed = time.monotonic() - started
+            if child.returncode is None:
+                stopped = True
+                await child.stop(interrupt_grace=3.0, term_grace=2.0)
+            if reader is not None and reader_task is not None:
+                reader.stop()
+                await asyncio.wait({reader_task}, timeout=5.0)
+            else:
+                # written even after Ctrl-C or a crash: whatever memray captured becomes a report
+                outputs = await write_reports(ctx, memray, capture, p)
+        if not stopped and code != 0:
+            raise pr.target_failure(code, child.stderr_tail, elapsed)
+        if reader is not None:
+            if not reader.state.snapshots:
+                raise ToolError(f"could not read memray's live session on port {port}: "
+                                f"{reader.state.error or pr.last_line(child.stderr_tail)}")
+            return summarize_live(profile, reader.state, elapsed, progress)
+        if "stats" not in outputs:
+            raise ToolError(f"memray wrote no usable capture ({pr.last_line(child.stderr_tail)})")
+        stats = json.loads(outputs["stats"].read_text(encoding="utf-8"))
+        return summarize(profile, stats, elapsed, progress, int(p["top"]))
+
+
+async def _wait(child: Child, limit: float | None,
+                reader_task: asyncio.Future[Any] | None) -> tuple[int | None, bool]:
+    """Wait for the target (exit code, stopped-by-us); a live reader that never connected stops it."""
+    waiter = asyncio.ensure_future(child.wait(timeout=limit))
+    try:
+        if reader_task is not None:
+            await asyncio.wait({waiter, reader_task}, return_when=asyncio.FIRST_COMPLETED)
+            if not waiter.done() and reader_task.done() and not reader_task.result().snapshots:
+                # memray waits for a client before running the program: without one it would wait for ever
+                await child.stop(interrupt_grace=1.0, term_grace=1.0)
+                return child.returncode, True
+        return await waiter, False
+    except TimeoutError:  # a script/command profiled for ``duration``: stopped with SIGINT, kept
+        return child.returncode, True
+    finally:
+        if not waiter.done():
+            waiter.cancel()
+
+
+def _live_event(ctx: RunContext, heap: float, top: list[tuple[memray_live.Site, float, int]]) -> None:
+    ctx.sample("mem.heap", heap)
+    ctx.table("top allocators (live heap)", LIVE_COLUMNS,
+              [(f"{f} ({short_path(file)}:{line})" if file else f, units.size(b), f"{n:,}")
+               for (f, file, line), b, n in top])
+
+
+def summarize_live(profile: Profile, st: memray_live.LiveHeap, elapsed: float,
+                   progress: dict[str, Any]) -> Result:
+    metrics = [Metric("heap_peak_observed", st.peak, "B"), Metric("heap_end", st.last, "B"),
+               Metric("run_time", elapsed, "s", comparable=False)]
+    notes = [f"largest heap seen {units.size(st.peak)} over {st.snapshots} live snapshots (a lower bound of the "
+             f"true peak); heap at the end {units.size(st.last)}",
+             "live mode: memray writes no capture, so no flamegraphs, totals or allocation counts "
+             "(run without live = true for those)"]
+    if progress.get("n") and progress.get("elapsed"):
+        cps = float(progress["n"]) / float(progress["elapsed"])
+        metrics.append(Metric("calls_per_s", cps, "/s", comparable=False))
+    rows = tuple((f"{f} ({short_path(file)}:{line})" if file else f, units.size(b), f"{n:,}")
+                 for (f, file, line), b, n in st.top)
+    tables = (SummaryTable(f"{profile.name}: live heap at its largest (memray live)", LIVE_COLUMNS, rows),)
+    data = {"heap_peak_observed": st.peak, "heap_end": st.last, "snapshots": st.snapshots,
+            "top_allocators": [{"function": f, "file": file, "line": line, "size": b, "blocks": n}
+                               for (f, file, line), b, n in st.top]}
+    return Result(Status.PASSED, notes[0], tuple(metrics), {}, data, tables, tuple(notes))
+
+
+async def _tool(ctx: RunContext, argv: list[str], what: str) -> Child | None:
+    child = await ctx.spawn(argv, source="memray", role="tool", side_channel=False, monitor=False)
+    try:
+        code = await child.wait(timeout=120)
+    except TimeoutError:
+        ctx.notice(f"memray {what} took longer than 120 s and was stopped")
+        return None
+    if code != 0:
+        ctx.notice(f"memray {what} failed: {pr.last_line(child.stderr_tail)}")
+        return None
+    return child
+
+
+async def write_reports(ctx: RunContext, memray: list[str], capture: Path, p: dict[str, Any]) -> dict[str, Path]:
+    if _size(capture) == 0:
+        return {}
+    ctx.artifact("memray", capture, "memray capture (memray summary/table/tree work on it)")
+    ctx.phase("report", "memray stats and flamegraphs", 0.9)
+    folder = ctx.artifacts_dir
+    jobs = {
+        "stats": (["stats", "--json", "--num-largest", str(p["top"]), "--force", "--output",
+                   str(folder / "memray-stats.json"), str(capture)], folder / "memray-stats.json", "stats"),
+        "flamegraph": (["flamegraph", "--no-web", "--force", "--output", str(folder / "memray-flamegraph.html"),
+                        str(capture)], folder / "memray-flamegraph.html",
+                       "memory flamegraph at the peak (HTML)"),
+        "leaks": (["flamegraph", "--leaks", "--no-web", "--force", "--output",
+                   str(folder / "memray-leaks.html"), str(capture)], folder / "memray-leaks.html",
+                  "leaks flamegraph: memory never freed (HTML)"),
+    }
+    results = await asyncio.gather(*(_tool(ctx, [*memray, *argv], name) for name, (argv, _, _) in jobs.items()),
+                                   return_exceptions=True)
+    out: dict[str, Path] = {}
+    for (name, (_, path, desc)), res in zip(jobs.items(), results, strict=True):
+        if isinstance(res, Child) and _size(path):
+            out[name] = path
+            if name != "stats":
+                ctx.artifact(f"memray-{name}" if name == "leaks" else "flamegraph", path, desc)
+            else:
+                ctx.artifact("memray-stats", path, "memray stats (JSON)")
+    return out
+
+
+def _size(path: Path) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def summarize(profile: Profile, stats: dict[str, Any], elapsed: float, progress: dict[str, Any],
+              top: int) -> Result:
+    meta = stats.get("metadata") or {}
+    peak = float(meta.get("peak_memory") or 0)
+    total = float(stats.get("total_bytes_allocated") or 0)
+    count = float(stats.get("total_num_allocations") or 0)
+    counts = {a["location"]: a["count"] for a in stats.get("top_allocations_by_count") or []}
+    allocators = [(a["location"], float(a["size"]), counts.get(a["location"]))
+                  for a in (stats.get("top_allocations_by_size") or [])[:top]]
+    metrics = [Metric("peak_memory", peak, "B"), Metric("total_allocated", total, "B"),
+               Metric("allocations", count, "count"), Metric("run_time", elapsed, "s", comparable=False)]
+    notes = [f"peak memory {units.size(peak)}; {units.size(total)} allocated in {count:,.0f} allocations"]
+    if allocators:
+        loc, size, _ = allocators[0]
+        notes.append(f"top allocator: {location_label(loc)} ({units.size(size)}, "
+                     f"{units.percent(size / total if total else 0)} of all bytes allocated)")
+    if progress.get("n") and progress.get("elapsed"):
+        cps = float(progress["n"]) / float(progress["elapsed"])
+        metrics.append(Metric("calls_per_s", cps, "/s", comparable=False))
+        notes.append(f"{int(progress['n']):,} calls in {float(progress['elapsed']):.2f} s under memray "
+                     f"({units.rate(cps)}; not comparable, never gated)")
+    notes.append("timings taken under memray are not comparable and never gated")
+    rows = tuple((location_label(loc), units.size(size), f"{c:,}" if c is not None else "-")
+                 for loc, size, c in allocators)
+    tables = (
+        SummaryTable(f"{profile.name}: memory (memray)", ("peak memory", "total allocated", "allocations"),
+                     ((units.size(peak), units.size(total), f"{count:,.0f}"),)),
+        SummaryTable("top allocators by bytes allocated", ALLOC_COLUMNS, rows),
+    )
+    data = {"peak_memory": peak, "total_allocated": total, "allocations": count,
+            "top_allocators": [{"location": loc, "size": size, "count": c} for loc, size, c in allocators],
+            "allocator_types": stats.get("allocator_type_distribution"), "elapsed": elapsed}
+    return Result(Status.PASSED, notes[0], tuple(metrics), {}, data, tables, tuple(notes))
+
+
+def location_label(loc: str) -> str:
+    """memray's ``function:file:line`` as ``function (file:line)`` with a short file path."""
+    func, _, rest = loc.partition(":")
+    file, _, line = rest.rpartition(":")
+    return f"{func} ({short_path(file)}:{line})" if file else loc
+
+
