@@ -267,10 +267,11 @@ def test_secrets_are_redacted_and_an_unset_one_changes_nothing(tmp_path: Path) -
 
 
 def _my_locks(db: Path) -> list[str]:
-    """This process's POSIX locks on ``db`` as the kernel lists them (SQLite's are fcntl locks)."""
+    """This process's POSIX locks on ``db`` as the kernel lists them (SQLite's are fcntl locks), without the
+    leading ordinal, which other processes' locks shift."""
     ino = os.stat(db).st_ino
     with open("/proc/locks") as f:
-        return [line for line in f if f" {os.getpid()} " in line and f":{ino} " in line]
+        return sorted(" ".join(line.split()[1:]) for line in f if f" {os.getpid()} " in line and f":{ino} " in line)
 
 
 @pytest.mark.skipif(not Path("/proc/locks").exists(), reason="needs Linux /proc/locks to see SQLite's locks")
