@@ -7,12 +7,11 @@ or target error, 4 an internal error of perflab, 130 interrupted (Ctrl-C or SIGT
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from perflab import __version__
 from perflab.core import profiles, redact, units
-from perflab.core.codec import result_to_dict
 from perflab.core.engine import Engine, Outcome
 from perflab.core.model import (
     Event,
@@ -30,12 +27,15 @@ from perflab.core.model import (
     Finished,
     Level,
     Notice,
+    PerflabError,
     Phase,
     Profile,
     Sample,
     Status,
 )
+from perflab.lab import outputs
 from perflab.lab import session as lab
+from perflab.lab.baselines import BaselinePolicy, Baselines
 from perflab.report.console import make_console, print_result
 from perflab.store.sessions import SessionStore, StoreError, default_root
 
@@ -91,6 +91,8 @@ class ProgressSink:
                 shown = [f"{role} cpu {v[0] * 100:.0f}% rss {units.size(v[1])}" for role, v in self.live.items()]
                 self.progress.update(self.task, live=" | ".join(shown))
         elif isinstance(event, Notice):
+            if event.code == "baseline.compare":  # the comparison's notes are printed with the result
+                return
             style = "red" if event.level == Level.ERROR else "yellow"
             self.progress.console.print(f"[{style}]{event.level.value}: {escape(redact.text(event.message))}[/]")
         elif isinstance(event, Finished):
@@ -99,7 +101,7 @@ class ProgressSink:
 
 
 def _install_signals(loop: asyncio.AbstractEventLoop, engine: Engine) -> list[int]:
-    installed = []
+    installed: list[int] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
             loop.add_signal_handler(sig, engine.stop)
@@ -109,8 +111,9 @@ def _install_signals(loop: asyncio.AbstractEventLoop, engine: Engine) -> list[in
     return installed
 
 
-def run_profile(profile: Profile, root: Path, console: Console, *, quiet: bool = False) -> Outcome:
-    """Run one profile as a recorded session (lab.session.run_recorded, the app's path too) with progress bars;
+def run_profile(profile: Profile, root: Path, console: Console, plan: Baselines, *,
+                quiet: bool = False) -> Outcome:
+    """Run one profile as a recorded session (lab.session.run_session, the app's path too) with progress bars;
     SIGINT and SIGTERM stop the engine, which ends the session as interrupted (exit 130)."""
     progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
                         TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
@@ -122,8 +125,8 @@ def run_profile(profile: Profile, root: Path, console: Console, *, quiet: bool =
         loop = asyncio.get_running_loop()
         installed: list[int] = []
         try:
-            return await lab.run_recorded(profile, root, [sink], baseline=False,  # gates judge afterwards
-                                          on_engine=lambda engine: installed.extend(_install_signals(loop, engine)))
+            return await lab.run_session(profile, root, [sink], plan=plan,
+                                         on_engine=lambda engine: installed.extend(_install_signals(loop, engine)))
         finally:
             for sig in installed:
                 loop.remove_signal_handler(sig)
@@ -142,54 +145,37 @@ def run_profiles(opts: HeadlessOptions) -> int:
         return int(ExitCode.BAD_INPUT)
     for p in loaded:  # before anything runs or prints: every output below goes through core.redact
         redact.register_env(p.secrets)
-    from perflab.core.model import PerflabError
-    from perflab.lab.gate import GateOptions, Gates  # baselines, regression gate, --junit/--markdown
-
-    try:
-        gates = Gates(GateOptions.from_extras(opts.extras), loaded)
+    try:  # every baseline is read and checked before a run
+        plan = Baselines.prepare(BaselinePolicy.from_extras(opts.extras), loaded)
     except PerflabError as e:  # a bad baseline stops everything before a run: one line, exit 2
         err.print(f"perflab: {e}", markup=False)
         return int(e.exit_code)
     unrecorded: list[ExitCode] = []  # a session the store could not create: nothing ran
+    outcomes: list[tuple[Profile, Outcome]] = []
     with SessionStore(default_root(opts.store)) as store:
-        outcomes: list[tuple[Profile, Outcome]] = []
         for profile in loaded:
             try:
-                outcome = run_profile(profile, store.root, console, quiet=opts.quiet)
+                outcome = run_profile(profile, store.root, console, plan, quiet=opts.quiet)
             except StoreError as e:  # one line and its exit code (3 for a full disk), never a traceback
                 err.print(f"perflab: {e}", markup=False)
                 unrecorded.append(e.exit_code)
                 break
             print_result(console, profile.name, outcome.result, outcome.session_id, outcome.duration)
-            try:
-                outcome = gates.after_run(profile, outcome, console, store)
-            except StoreError as e:  # the gated result could not be stored
-                err.print(f"perflab: {e}", markup=False)
-                outcome = replace(outcome, exit_code=worst([outcome.exit_code, e.exit_code]))
             outcomes.append((profile, outcome))
             if outcome.exit_code == ExitCode.INTERRUPTED:
                 break
-    gates.finish(console)
-    if opts.json_path:
-        write_json(opts.json_path, outcomes)
-    codes = [o.exit_code for _, o in outcomes] + unrecorded
+    wanted = outputs.Outputs(json=opts.json_path, junit=opts.extras.get("junit"),
+                             markdown=opts.extras.get("markdown"))
+    done, failed = outputs.write(wanted, outcomes)
+    for line in done:
+        console.print(f"[dim]{escape(line)}[/]")
+    for line in failed:  # the runs are stored; only this file is missing
+        err.print(f"perflab: {line}", markup=False)
+    codes = [o.exit_code for _, o in outcomes] + unrecorded + [ExitCode.RUNNER_ERROR] * bool(failed)
     if len(outcomes) > 1:
-        passed = sum(1 for c in codes if c == ExitCode.OK)
+        passed = sum(1 for _, o in outcomes if o.exit_code == ExitCode.OK)
         console.print(f"{passed} of {len(loaded)} profiles passed")
     return int(worst(codes))
-
-
-def write_json(path: str, outcomes: Sequence[tuple[Profile, Outcome]]) -> None:
-    doc = {
-        "perflab_version": __version__,
-        "format": 1,
-        "runs": [
-            {"profile": p.name, "profile_path": p.path, "test_type": p.test.type, "session": o.session_id,
-             "exit_code": int(o.exit_code), "duration": o.duration, "result": result_to_dict(o.result)}
-            for p, o in outcomes
-        ],
-    }
-    Path(path).write_text(redact.text(json.dumps(doc, indent=2, default=str)) + "\n", encoding="utf-8")
 
 
 def main_error(message: str, code: ExitCode) -> int:

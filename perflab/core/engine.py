@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from perflab.core import redact
+from perflab.core.compare import Comparison
 from perflab.core.model import (
     STATUS_EXIT,
     Event,
@@ -72,6 +73,7 @@ class Outcome:
     result: Result
     exit_code: ExitCode
     duration: float  # seconds of wall time
+    comparison: Comparison | None = None  # the regression gate's, when the run was judged against a baseline
 
 
 class Engine:
@@ -88,6 +90,9 @@ class Engine:
         monitor: bool = True,
         finalize: Callable[[Profile, Result], Result] | None = None,
     ) -> None:
+        """``finalize`` receives every result (whatever its status) before the Finished event and returns the
+        verdict that event carries: the application layer judges thresholds and the baseline there. Without
+        it, a passed or failed result is judged against the profile's thresholds only."""
         self.profile = profile
         self.sinks = list(sinks)
         self.runner_for = runner_for  # test type -> runner
@@ -212,7 +217,7 @@ class Engine:
             from perflab.core import bottleneck
 
             result = bottleneck.annotate(result)
-        if self.finalize is not None and result.status in (Status.PASSED, Status.FAILED):
+        if self.finalize is not None:  # every result, so the final verdict is decided before Finished
             result = self.finalize(self.profile, result)
         elif result.status in (Status.PASSED, Status.FAILED):
             result = apply_thresholds(self.profile, result, self.emit, self.now)

@@ -66,8 +66,8 @@ class LiveFeed:
 
         task = asyncio.create_task(ticker())
         try:
-            outcome = await lab.run_recorded(self.profile, self.root, [agg], on_engine=self._attach,
-                                             workdir=self.workdir)
+            outcome = await lab.run_session(self.profile, self.root, [agg], on_engine=self._attach,
+                                            workdir=self.workdir)
         finally:
             task.cancel()
         post(agg.snapshot())

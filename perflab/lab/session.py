@@ -1,6 +1,6 @@
 """The front ends' door to the lab: profiles on disk, stored sessions, recorded runs, replays.
 
-Screens never touch runners or the store; they call these functions. ``run_recorded`` is the one way a run is
+Screens never touch runners or the store; they call these functions. ``run_session`` is the one way a run is
 wired (session row, recorder sink, engine, final status), whatever front end watches it.
 """
 
@@ -18,9 +18,11 @@ from typing import Any
 import numpy as np
 
 from perflab.core import machine, profiles, redact
+from perflab.core.compare import Comparison
 from perflab.core.engine import Engine, Outcome, Sink, apply_thresholds
 from perflab.core.model import Artifact, ExitCode, Level, Notice, PerflabError, Profile, Result, Status
 from perflab.core.replay import Column, ReplayIndex
+from perflab.lab.baselines import BaselinePolicy, Baselines
 from perflab.store.sessions import Recorder, SessionRow, SessionStore, StoreError, default_root
 
 
@@ -148,70 +150,84 @@ def load_replay(root: Path | None, ref: str) -> tuple[SessionRow, ReplayIndex]:
     return row, index
 
 
-def load_baseline(profile: Profile, folder: str | None = None) -> Any:
-    """The profile's baseline (store.baselines) or None; a corrupt or foreign file raises before any run."""
-    from perflab.store import baselines
-
-    path = baselines.path_for(profile.name, baselines.default_dir(folder))
-    return baselines.read(path, profile=profile.name) if path.exists() else None
-
-
-def judge(profile: Profile, result: Result, base: Any, session_id: str) -> Result:
-    """A finished result against its baseline (core.judge, the rule headless uses too), with the comparison
-    table added for the results screen."""
-    from perflab.core.judge import judge as gate
-    from perflab.report import compare as compare_report
-
-    out, c = gate(profile, result, base, f"session {session_id}", machine.fingerprint())
-    return replace(out, tables=(*out.tables, compare_report.table(c))) if c.rows else out
-
-
 def save_baseline(profile: Profile, outcome: Outcome, folder: str | None = None) -> str:
-    """Write a passed run as the profile's baseline; returns what happened, for people."""
-    from perflab.store import baselines
+    """Write a finished, passed run as the profile's baseline (the app's key); what happened, for people.
+    A file that is not a readable baseline of this profile is not replaced (PerflabError)."""
+    from perflab.lab import baselines
 
-    path = baselines.path_for(profile.name, baselines.default_dir(folder))
     if outcome.result.status != Status.PASSED:
+        path = baselines.files.path_for(profile.name, baselines.files.default_dir(folder))
         return f"baseline not written: the run did not pass ({outcome.result.status.value}); {path} unchanged"
-    baselines.check_writable(path, profile.name)
-    b = baselines.from_result(profile.name, profile.test.type, outcome.result, machine=machine.fingerprint(),
-                              git=machine.git_info(), session=outcome.session_id)
-    baselines.write(b, path)
+    path = baselines.write(profile.name, profile.test.type, outcome.result, outcome.session_id, folder,
+                           machine=machine.fingerprint(), git=machine.git_info())
     return f"baseline written: {path}"
 
 
-async def run_recorded(profile: Profile, root: Path | None, sinks: Iterable[Sink], *,
-                       on_engine: Callable[[Engine], None] | None = None,
-                       workdir: Path | None = None, baseline: bool = True) -> Outcome:
-    """Run ``profile`` through the engine, recording it as a session; the session always ends with a status.
-    Thresholds and, when ``baseline`` and the profile has a baseline file, the regression gate judge the result
-    before the engine's final event, so every sink sees the verdict.
+def _note_level(note: str) -> Level:
+    """How loud a comparison note is (core.compare.Comparison.notes)."""
+    if note.startswith("regression gate failed"):
+        return Level.ERROR
+    if note.startswith(("WARN", "unstable", "not ", "regression gate inconclusive")):
+        return Level.WARNING
+    return Level.INFO
+
+
+async def run_session(profile: Profile, root: Path | None, sinks: Iterable[Sink], *,
+                      plan: Baselines | None = None, on_engine: Callable[[Engine], None] | None = None,
+                      workdir: Path | None = None) -> Outcome:
+    """Run ``profile`` through the engine, recording it as a session; the one run path of every front end.
+    The session always ends with a status.
+
+    Before the engine's Finished event, in this order: the thresholds judge the result; the regression gate
+    judges it against the profile's baseline in ``plan`` (lab.baselines; by default the profile's existing
+    baseline file, read now); the policy saves or updates the baseline, and a baseline that could not be written
+    makes the run an error (exit 3). Every sink, the store and a later replay therefore see the same verdict as
+    the returned outcome (whose ``comparison`` is the gate's). Verdict lines reach the sinks as Notices (codes
+    ``threshold.breach``, ``baseline.compare``, ``baseline.write``).
 
     The store failing during the run is shown to the sinks (an error Notice, code ``store.write``) while the run
     goes on and the recorder retries; if the events still cannot be stored at the end, the outcome is an error
     (exit 3) whose message says so, and the session is marked ``error`` when that row can still be written.
     The stored counts go into the result (``data["recorded"]``: samples, logs, events)."""
+    from perflab.core.judge import judge
+    from perflab.report import compare as compare_report
     from perflab.runners.framework import base as runner_base  # loaded when a run starts, not with the lab
 
     workdir = workdir or Path.cwd()
     redact.register_env(profile.secrets)  # from here on every event, result and output hides them
-    base = load_baseline(profile) if baseline else None
+    if plan is None:  # the app: judge against the profile's baseline, write none
+        plan = Baselines.prepare(BaselinePolicy(), [profile])
+    base = plan.baseline_for(profile)
+    comparisons: list[Comparison] = []
     with SessionStore(root or store_root()) as st:
-        sid = st.create_session(profile, machine=machine.fingerprint(), git=machine.git_info(workdir))
+        git = machine.git_info(workdir)
+        sid = st.create_session(profile, machine=plan.here, git=git)
         secrets = tuple(os.environ.get(name, "") for name in profile.secrets)
         recorder = st.recorder(sid, secrets)
         engine: Engine
         recorder.on_error = lambda e: engine.sink_failed(recorder, e)
 
         def finalize(p: Profile, r: Result) -> Result:
-            r = apply_thresholds(p, r, engine.emit, engine.now)
-            if base is None:
+            if r.status not in (Status.PASSED, Status.FAILED):  # nothing to judge; the policy still reports
+                decision = plan.after(p, r, None, sid, git)
+                if decision is not None:
+                    engine.emit(Notice(engine.now(), decision.level, decision.message, "baseline.write"))
                 return r
-            out = judge(p, r, base, sid)
-            for note in out.notes[len(r.notes):]:
-                level = Level.ERROR if note.startswith("regression gate failed") else Level.INFO
-                engine.emit(Notice(engine.now(), level, note, "baseline.compare"))
-            return out
+            r = apply_thresholds(p, r, engine.emit, engine.now)
+            comparison = None
+            if base is not None:
+                r, comparison = judge(p, r, base, f"session {sid}", plan.here)
+                if comparison.rows:
+                    r = replace(r, tables=(*r.tables, compare_report.table(comparison)))
+                for note in comparison.notes():
+                    engine.emit(Notice(engine.now(), _note_level(note), note, "baseline.compare"))
+                comparisons.append(comparison)
+            decision = plan.after(p, r, comparison, sid, git)
+            if decision is not None:
+                engine.emit(Notice(engine.now(), decision.level, decision.message, "baseline.write"))
+                if decision.failed:  # the run passed, but the baseline it should become was not written
+                    r = replace(r, status=Status.ERROR, message=decision.message)
+            return r
 
         engine = Engine(profile, [recorder, *sinks], runner_for=runner_base.runner_for,
                         context=runner_base.RunContext, session_id=sid, artifacts_dir=st.artifacts_dir(sid),
@@ -231,7 +247,8 @@ async def run_recorded(profile: Profile, root: Path | None, sinks: Iterable[Sink
             raise
         redact.redact_tree(st.artifacts_dir(sid))  # text artifacts the tools wrote (CSV, JSON, SVG, HTML)
         outcome = _store_outcome(st, recorder, outcome, secrets)
-        return replace(outcome, result=redact.result(outcome.result))
+        return replace(outcome, result=redact.result(outcome.result),
+                       comparison=comparisons[0] if comparisons else None)
 
 
 def _store_outcome(st: SessionStore, recorder: Recorder, outcome: Outcome, secrets: tuple[str, ...]) -> Outcome:

@@ -16,7 +16,7 @@ Invariants (what is guaranteed, and why):
 * **Never silent.** A batch that cannot be written stays buffered and is retried with backoff; the recorder reports
   the failure (the engine shows it to the front ends as an error Notice, code ``store.write``) and the run goes on.
   If the events still cannot be stored at the end, the run ends with exit 3 and one line, and its session is marked
-  ``error`` when that row can still be written (``lab.session.run_recorded``).
+  ``error`` when that row can still be written (``lab.session.run_session``).
 * **Crashed means dead.** A ``running`` session becomes ``crashed`` when the store is next opened only if its owner
   is verifiably dead: the owner holds a ``flock`` on ``<store>/locks/<session>.lock`` for the run's life
   (``store.owners``).
