@@ -21,7 +21,7 @@ from perflab.lab import session as lab
 
 TICK = 0.1  # seconds between snapshots (10 per second at most)
 
-Post = Callable[[Snapshot], None]
+Post = Callable[[Snapshot], object]  # what it returns is ignored (the app posts a message)
 
 
 class Feed(Protocol):
