@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from rich.table import Table
 
 from perflab.core import units
+from perflab.core.aggregate import SeriesView
 from perflab.core.model import Finished, Notice, Phase
 from perflab.lab import session as lab
 from perflab.report.console import make_console, print_result
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
 MAX_PHASES = 12
-MAX_SERIES = 24
+PER_FAMILY = 6  # series of one name listed one by one; above that, the 5 largest and one row for the rest
 UNIT_OF = {"proc.rss": "B", "mem.heap": "B", "proc.cpu": "%", "bench.round": "s", "bench.median": "s"}
 
 
@@ -23,6 +26,16 @@ def spark(values: list[float], width: int = 24) -> str:
     lo, hi = min(vals), max(vals)
     span = hi - lo or 1.0
     return "".join(BLOCKS[1 + int((v - lo) / span * (len(BLOCKS) - 2))] for v in vals)
+
+
+def families(series: Iterable[SeriesView]) -> list[tuple[str, list[SeriesView]]]:
+    """Series grouped by name (a family: ``proc.cpu`` of every process, ``bench.round`` of every benchmark), the
+    process monitor's first, other live series next, per-benchmark round series last; every family is kept."""
+    groups: dict[str, list[SeriesView]] = {}
+    for s in series:
+        groups.setdefault(s.name, []).append(s)
+    order = sorted(groups, key=lambda n: (0 if n.startswith("proc.") else 2 if n.startswith("bench.") else 1, n))
+    return [(n, groups[n]) for n in order]
 
 
 def _fmt(name: str, v: float) -> str:
@@ -57,11 +70,20 @@ def cmd_replay_headless(store: str | None, ref: str) -> int:
     table = Table(header_style="bold", title="series over the run", title_justify="left")
     for col in ("series", "n", "min", "mean", "max", "over time"):
         table.add_column(col, justify="left" if col in ("series", "over time") else "right")
-    # series over time first (process, load, memory); per-benchmark round series, one per size, last
-    for s in sorted(snap.series.values(), key=lambda s: (s.name.startswith("bench."), s.key))[:MAX_SERIES]:
-        table.add_row(s.key, f"{s.count:,}", _fmt(s.name, s.min), _fmt(s.name, s.mean), _fmt(s.name, s.max),
-                      spark([p[1] for p in s.points]))
+    for i, (name, members) in enumerate(families(snap.series.values())):
+        if i:
+            table.add_section()
+        shown = members if len(members) <= PER_FAMILY else \
+            sorted(members, key=lambda s: s.max, reverse=True)[:PER_FAMILY - 1]
+        for s in sorted(shown, key=lambda s: s.key):
+            table.add_row(s.key, f"{s.count:,}", _fmt(name, s.min), _fmt(name, s.mean), _fmt(name, s.max),
+                          spark([p[1] for p in s.points]))
+        listed = {id(s) for s in shown}
+        rest = [s for s in members if id(s) not in listed]
+        if rest:  # the family still shows, with the range of the series not listed one by one
+            n = sum(s.count for s in rest)
+            mean = sum(s.mean * s.count for s in rest) / n if n else float("nan")
+            table.add_row(f"... {len(rest)} more {name} series", f"{n:,}", _fmt(name, min(s.min for s in rest)),
+                          _fmt(name, mean), _fmt(name, max(s.max for s in rest)), "")
     console.print(table)
-    if len(snap.series) > MAX_SERIES:
-        console.print(f"  ... and {len(snap.series) - MAX_SERIES} more series")
     return 0
