@@ -1,7 +1,13 @@
 """Command line: ``perflab`` opens the app; ``perflab --headless PROFILE...`` runs from scripts and CI.
 
 Nothing heavy is imported here: ``--version`` and ``--help`` must not load textual, locust, scipy, pytest or
-memray (tests/unit/test_import_hygiene.py checks). Implementations are imported when a command runs.
+memray (tests/unit/test_import_hygiene.py checks). Implementations are imported when a command runs, from one
+module per command group in perflab.commands (or the front ends).
+
+Two parsers, chosen by the first word (``_dispatch``): ``_main_parser`` for ``perflab [--headless] [PROFILE ...]``
+and ``_sub_parser`` for ``perflab COMMAND ...``. One parser cannot do both: argparse's subcommands are a
+positional argument that must match a command name, so a free list of profile paths beside them would be parsed
+as a bad command. The options both share are defined once, in SHARED_OPTIONS.
 """
 
 from __future__ import annotations
@@ -57,6 +63,26 @@ COMMAND_HELP = {
 }
 
 
+# The options several commands share, each defined here once with its one help text: name -> (flags, keywords of
+# add_argument). ``_shared`` adds them to a parser or an argument group by name.
+SHARED_OPTIONS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
+    "store": (("--store",), {"metavar": "DIR", "help": "session store folder (default .perflab, or $PERFLAB_STORE)"}),
+    "baseline_dir": (("--baseline-dir",), {"metavar": "DIR",
+                                          "help": "baseline folder (default baselines/, or $PERFLAB_BASELINES)"}),
+    "profiles_dir": (("--profiles",), {"dest": "profiles_dir", "metavar": "DIR",
+                                       "help": "folder of profiles the app lists (default ./profiles)"}),
+    "json": (("--json",), {"action": "store_true",
+                           "help": "print one JSON document on stdout instead of the tables"}),
+}
+
+
+def _shared(p: argparse.ArgumentParser | argparse._ArgumentGroup, *names: str) -> None:
+    """Add the SHARED_OPTIONS ``names`` to ``p``."""
+    for name in names:
+        flags, kw = SHARED_OPTIONS[name]
+        p.add_argument(*flags, **kw)
+
+
 def _commands_epilog() -> str:
     width = max(map(len, COMMAND_HELP))
     lines = [f"  {name:<{width}}  {text}" for name, text in COMMAND_HELP.items()]
@@ -74,9 +100,8 @@ def _main_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"perflab {__version__}")
     p.add_argument("--headless", action="store_true", help="run the profiles without the app and exit")
     p.add_argument("profiles", nargs="*", metavar="PROFILE_OR_DIR", help="profile files or folders of them")
-    p.add_argument("--store", metavar="DIR", help="session store folder (default .perflab, or $PERFLAB_STORE)")
-    p.add_argument("--profiles", dest="profiles_dir", metavar="DIR",
-                   help="folder of profiles the app lists (default ./profiles)")
+    _shared(p, "store", "profiles_dir")
+    # not the commands' --json flag: a run's results go to a file, and stdout keeps the progress and summary
     p.add_argument("--json", dest="json_path", metavar="FILE", help="write the results as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     _gate_flags(p)
@@ -90,7 +115,7 @@ def _gate_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--update-baseline", action="store_true",
                    help="compare, then replace the baseline only if every gate passed")
     g.add_argument("--no-baseline", action="store_true", help="do not compare with the baseline")
-    g.add_argument("--baseline-dir", metavar="DIR", help="baseline folder (default baselines/)")
+    _shared(g, "baseline_dir")
     g.add_argument("--strict-machine", action="store_true",
                    help="a baseline from another machine is an error, not a warning")
     g.add_argument("--junit", metavar="FILE", help="write JUnit XML (benchmarks, thresholds, gate)")
@@ -105,16 +130,16 @@ def _gate_extras(ns: argparse.Namespace) -> dict[str, object]:
 
 def _sessions_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     s = sub.add_parser("sessions", help=COMMAND_HELP["sessions"])
-    s.add_argument("--store", metavar="DIR")
-    s.add_argument("--profile")
-    s.add_argument("--type", dest="test_type")
-    s.add_argument("--status")
-    s.add_argument("--limit", type=int, default=50)
+    _shared(s, "store", "json")
+    s.add_argument("--profile", help="only sessions of this profile")
+    s.add_argument("--type", dest="test_type", help="only sessions of this test type")
+    s.add_argument("--status", help="only sessions with this status (passed, failed, error, ...)")
+    s.add_argument("--limit", type=int, default=50, help="at most this many, newest first (default 50)")
     s.set_defaults(run=_run_sessions)
 
     show = sub.add_parser("show", help=COMMAND_HELP["show"])
     show.add_argument("session", help="session id, a unique prefix or suffix of one, or 'last'")
-    show.add_argument("--store", metavar="DIR")
+    _shared(show, "store", "json")
     show.add_argument("--logs", type=int, default=20, help="how many log lines to show")
     show.set_defaults(run=_run_show)
 
@@ -122,21 +147,22 @@ def _sessions_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
 def _run_sessions(a: argparse.Namespace) -> int:
     from perflab.commands.sessions import cmd_sessions
 
-    return cmd_sessions(a.store, profile=a.profile, test_type=a.test_type, status=a.status, limit=a.limit)
+    return cmd_sessions(a.store, profile=a.profile, test_type=a.test_type, status=a.status, limit=a.limit,
+                        as_json=a.json)
 
 
 def _run_show(a: argparse.Namespace) -> int:
     from perflab.commands.sessions import cmd_show
 
-    return cmd_show(a.store, a.session, logs=a.logs)
+    return cmd_show(a.store, a.session, logs=a.logs, as_json=a.json)
 
 
 def _replay_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     r = sub.add_parser("replay", help=COMMAND_HELP["replay"])
     r.add_argument("session", help="session id, a unique prefix or suffix of one, or 'last'")
-    r.add_argument("--store", metavar="DIR")
+    _shared(r, "store")
     r.add_argument("--headless", action="store_true", help="print the summary and a compact timeline")
-    r.add_argument("--profiles", dest="profiles_dir", metavar="DIR", help="folder the app's home screen lists")
+    _shared(r, "profiles_dir")
     r.set_defaults(run=_run_replay)
 
 
@@ -217,19 +243,18 @@ def _gate_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     save.add_argument("--allow-failed", action="store_true", help="accept a session that did not pass")
     show = bsub.add_parser("show", help="print a baseline (a profile name or a .json file)")
     show.add_argument("name")
+    _shared(show, "json")
     imp = bsub.add_parser("import", help="import pytest-benchmark JSON (--benchmark-json or autosave files)")
     imp.add_argument("files", nargs="+", metavar="FILE.json", help="one file per process run")
     imp.add_argument("--profile", required=True, help="the profile name the baseline is for")
     for x in (save, show, imp):
-        x.add_argument("--store", metavar="DIR")
-        x.add_argument("--baseline-dir", metavar="DIR")
+        _shared(x, "store", "baseline_dir")
     b.set_defaults(run=_run_baseline)
 
     c = sub.add_parser("compare", help=COMMAND_HELP["compare"])
     c.add_argument("a", help="the reference: session id, baseline name or baseline .json")
     c.add_argument("b", help="the candidate")
-    c.add_argument("--store", metavar="DIR")
-    c.add_argument("--baseline-dir", metavar="DIR")
+    _shared(c, "store", "baseline_dir", "json")
     c.add_argument("--tolerance", type=float, help="minimum effect size as a ratio (default 0.05)")
     c.add_argument("--max-cv", type=float, default=0.10,
                    help="process medians varying more than this (CV) make a metric unstable (default 0.10)")
@@ -238,7 +263,7 @@ def _gate_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     h = sub.add_parser("history", help=COMMAND_HELP["history"])
     h.add_argument("profile")
     h.add_argument("--metric", default="median", help="metric name (default median)")
-    h.add_argument("--store", metavar="DIR")
+    _shared(h, "store", "json")
     h.add_argument("--limit", type=int, default=200)
     h.add_argument("--alpha", type=float, default=0.05, help="significance of a change point")
     h.set_defaults(run=_run_history)
@@ -262,20 +287,20 @@ def _run_baseline(a: argparse.Namespace) -> int:
     if a.action == "save":
         return baselines.baseline_save(a.store, a.session, a.baseline_dir, allow_failed=a.allow_failed)
     if a.action == "show":
-        return baselines.baseline_show(a.name, a.baseline_dir)
+        return baselines.baseline_show(a.name, a.baseline_dir, as_json=a.json)
     return baselines.baseline_import(a.files, a.profile, a.baseline_dir)
 
 
 def _run_compare(a: argparse.Namespace) -> int:
     from perflab.commands import baselines
 
-    return baselines.compare_cmd(a.a, a.b, a.store, a.baseline_dir, a.tolerance, a.max_cv)
+    return baselines.compare_cmd(a.a, a.b, a.store, a.baseline_dir, a.tolerance, a.max_cv, as_json=a.json)
 
 
 def _run_history(a: argparse.Namespace) -> int:
     from perflab.commands import baselines
 
-    return baselines.history(a.profile, a.metric, a.store, a.limit, a.alpha)
+    return baselines.history(a.profile, a.metric, a.store, a.limit, a.alpha, as_json=a.json)
 
 
 def _run_ci(a: argparse.Namespace) -> int:

@@ -1,6 +1,8 @@
 """Commands around baselines: ``baseline save|show|import``, ``compare A B``, ``history PROFILE``, ``ci github``.
 
 Each returns an exit code; user mistakes raise PerflabError (one line, exit 2) and cli.main prints them.
+``baseline show``, ``compare`` and ``history`` print tables, or with ``as_json`` one JSON document
+(perflab.report.documents) computed from the same numbers, with the same exit code.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from perflab.core import machine, stats, units
@@ -15,11 +18,12 @@ from perflab.core.compare import Comparison, compare
 from perflab.core.model import ExitCode, PerflabError, Status
 from perflab.core.stats import GateSettings
 from perflab.report import compare as compare_report
+from perflab.report import documents
 from perflab.report.console import make_console, rich_table
 from perflab.scaffold import workflow
 from perflab.store import baselines
 from perflab.store.baselines import Baseline
-from perflab.store.sessions import SessionStore, default_root
+from perflab.store.sessions import SessionRow, SessionStore, default_root
 
 
 def _session_baseline(store_dir: str | None, ref: str) -> Baseline:
@@ -53,9 +57,13 @@ def _resolve_file(name: str, folder: str | None) -> Path:
     return baselines.path_for(name, baselines.default_dir(folder))
 
 
-def baseline_show(name: str, folder: str | None) -> int:
+def baseline_show(name: str, folder: str | None, *, as_json: bool = False) -> int:
     path = _resolve_file(name, folder)
     b = baselines.read(path)
+    diffs = machine.differences(dict(b.machine), machine.fingerprint())
+    if as_json:
+        documents.write(documents.baseline_document(b, path, diffs))
+        return 0
     console = make_console()
     git = b.git or {}
     console.print(f"[bold]{b.label()}[/]  file {path}")
@@ -64,17 +72,12 @@ def baseline_show(name: str, folder: str | None) -> int:
     console.print(f"machine: {b.machine.get('cpu')} x{b.machine.get('cores')}, Python {b.machine.get('python')}, "
                   f"{b.machine.get('os', '')}; git {str(git.get('commit') or '-')[:12]}"
                   f"{' (dirty)' if git.get('dirty') else ''}")
-    diffs = machine.differences(dict(b.machine), machine.fingerprint())
     if diffs:
         console.print("[yellow]taken on another machine than this one: " + "; ".join(diffs) + "[/]")
     from perflab.core.model import SummaryTable
 
-    rows = []
-    unit_of = {m.key(): m.unit for m in b.metrics}  # "relative" is in reference units (calibrate), not seconds
-    for key, procs in sorted(b.raw.items()):
-        meds = stats.process_medians(procs)
-        rows.append((key, str(len(procs)), f"{sum(len(p) for p in procs):,}",
-                     units.value(stats.center(procs), unit_of.get(key, "s")), f"{stats.cv(meds) * 100:.1f} %"))
+    rows = [(s["key"], str(s["processes"]), f"{s['rounds']:,}", units.value(s["center"], s["unit"]),
+             f"{s['process_cv'] * 100:.1f} %") for s in documents.baseline_summary(b)]
     console.print(rich_table(SummaryTable("raw samples kept", ("metric", "processes", "rounds",
                                                                "mean of process medians", "process CV"),
                                           tuple(rows))))
@@ -105,71 +108,86 @@ def _side(ref: str, store_dir: str | None, folder: str | None) -> Baseline:
 
 
 def compare_cmd(a: str, b: str, store_dir: str | None, folder: str | None, tolerance: float | None,
-                max_cv: float = 0.10) -> int:
+                max_cv: float = 0.10, *, as_json: bool = False) -> int:
+    """Exit 1 when a metric of ``b`` is slower than in ``a`` (0 otherwise, also with ``as_json``)."""
     base, cand = _side(a, store_dir, folder), _side(b, store_dir, folder)
     settings = GateSettings(tolerance=tolerance if tolerance is not None else 0.05, max_cv=max_cv)
     c: Comparison = compare(base.raw, cand.raw, base_metrics=base.metrics, cand_metrics=cand.metrics,
                             settings=settings, base_machine=base.machine, cand_machine=cand.machine,
                             baseline_label=_name(a, base), candidate_label=_name(b, cand),
                             baseline_summary_only=base.summary_only)
-    console = make_console()
     if not c.rows:
         raise PerflabError(f"{a} and {b} have no metric with raw samples in common")
+    code = int(ExitCode.FAILED if c.failed else ExitCode.OK)
+    if as_json:
+        documents.write(documents.compare_document(c, documents.side(a, c.baseline, base),
+                                                   documents.side(b, c.candidate, cand)))
+        return code
+    console = make_console()
     console.print(rich_table(compare_report.table(c)))
     for n in c.notes():
         console.print(n, markup=False)
-    return int(ExitCode.FAILED if c.failed else ExitCode.OK)
+    return code
 
 
 def _name(ref: str, b: Baseline) -> str:
     return f"session {b.session}" if b.session and not ref.endswith(".json") else f"{ref} ({b.profile})"
 
 
-def history(profile: str, metric: str, store_dir: str | None, limit: int, alpha: float) -> int:
+def history(profile: str, metric: str, store_dir: str | None, limit: int, alpha: float, *,
+            as_json: bool = False) -> int:
     with SessionStore(default_root(store_dir), readonly=True) as store:
         rows = [r for r in store.sessions(profile=profile, limit=limit)
                 if r.result is not None and r.status in (Status.PASSED, Status.FAILED)]
     if not rows:
         raise PerflabError(f"no finished sessions of profile {profile!r} in {default_root(store_dir)}")
     rows.reverse()  # oldest first
-    keys = sorted({m.key() for r in rows for m in r.result.metrics if m.name == metric})  # type: ignore[union-attr]
-    if not keys:
+    series = metric_history(rows, metric, alpha)
+    if not series:
         raise PerflabError(f"the sessions of {profile!r} have no metric {metric!r}")
-    console = make_console()
+    if as_json:
+        documents.write(documents.history_document(profile, metric, alpha, rows, series))
+        return 0
     from perflab.core.model import SummaryTable
 
-    marks: dict[tuple[str, int], str] = {}
-    lines = []
-    for key in keys:
-        idx, vals = [], []
-        for i, r in enumerate(rows):
-            m = next((m for m in r.result.metrics if m.key() == key), None)  # type: ignore[union-attr]
-            if m is not None and math.isfinite(m.value):
-                idx.append(i)
-                vals.append(m.value)
-        for cp in stats.change_points(vals, alpha=alpha):
-            i = idx[cp.index]
-            change = cp.after / cp.before - 1 if cp.before else math.nan
-            marks[(key, i)] = "▲" if change > 0 else "▼"
-            lines.append(f"change point in {key} at session {rows[i].id}: {cp.before:.4g} -> {cp.after:.4g} "
-                         f"({change * 100:+.1f} %), p = {cp.p_value:.3f}")
-    unit = next((m.unit for r in rows for m in r.result.metrics if m.key() in keys), "")  # type: ignore[union-attr]
+    marks = {(s.key, i): "▲" if cp.after > cp.before else "▼" for s in series for i, cp in s.change_points}
+    lines = [f"change point in {s.key} at session {rows[i].id}: {cp.before:.4g} -> {cp.after:.4g} "
+             f"({(cp.after / cp.before - 1 if cp.before else math.nan) * 100:+.1f} %), p = {cp.p_value:.3f}"
+             for s in series for i, cp in s.change_points]
     table_rows = []
     for i, r in enumerate(rows):
         git = (r.git or {}).get("commit") or ""
         cells = [r.id, time.strftime("%Y-%m-%d %H:%M", time.localtime(r.started)), git[:8], r.status.value]
-        for key in keys:
-            m = next((m for m in r.result.metrics if m.key() == key), None)  # type: ignore[union-attr]
-            cells.append(("-" if m is None else units.value(m.value, unit)) + (" " + marks[(key, i)]
-                                                                               if (key, i) in marks else ""))
+        for s in series:
+            v = s.values[i]
+            cells.append(("-" if v is None else units.value(v, s.unit))
+                         + (" " + marks[(s.key, i)] if (s.key, i) in marks else ""))
         table_rows.append(tuple(cells))
-    short = [k.partition("{")[2].rstrip("}") or k for k in keys]
+    short = [s.key.partition("{")[2].rstrip("}") or s.key for s in series]
+    console = make_console()
     console.print(rich_table(SummaryTable(f"{profile}: {metric} across {len(rows)} sessions "
                                           "(▲▼ change point, E-Divisive means)",
                                           ("session", "started", "commit", "status", *short), tuple(table_rows))))
     for line in lines or ["no change points found"]:
         console.print(line, markup=False)
     return 0
+
+
+def metric_history(rows: Sequence[SessionRow], metric: str, alpha: float) -> list[documents.MetricHistory]:
+    """Every key of ``metric`` across ``rows`` (oldest first), with the change points (E-Divisive means, at
+    significance ``alpha``) of its finite values; empty when no session has the metric."""
+    out = []
+    keys = sorted({m.key() for r in rows if r.result is not None for m in r.result.metrics if m.name == metric})
+    for key in keys:
+        found = [next((m for m in r.result.metrics if m.key() == key), None) if r.result is not None else None
+                 for r in rows]
+        values = tuple(m.value if m is not None and math.isfinite(m.value) else None for m in found)
+        first = next(m for m in found if m is not None)
+        idx = [i for i, v in enumerate(values) if v is not None]
+        points = stats.change_points([v for v in values if v is not None], alpha=alpha)
+        out.append(documents.MetricHistory(key, first.name, first.labels, first.unit, values,
+                                           tuple((idx[cp.index], cp) for cp in points)))
+    return out
 
 
 def ci_github(profiles: str, python: str | None, install: str | None, branch: str) -> int:
