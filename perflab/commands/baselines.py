@@ -43,9 +43,9 @@ def baseline_save(store_dir: str | None, ref: str, folder: str | None, *, allow_
     if row.status != Status.PASSED and not allow_failed:
         raise PerflabError(f"session {row.id} did not pass ({row.status.value}); a baseline must be a passing run "
                            "(--allow-failed overrides)")
-    b = baselines.from_result(row.profile, row.test_type, row.result, machine=row.machine, git=row.git,
-                              session=row.id)
-    path = baselines.write(b, baselines.path_for(row.profile, baselines.default_dir(folder)))
+    from perflab.lab import baselines as policy  # the one writer of baseline files
+
+    path = policy.write(row.profile, row.test_type, row.result, row.id, folder, machine=row.machine, git=row.git)
     make_console().print(f"baseline written: {path} (from session {row.id})")
     return 0
 
