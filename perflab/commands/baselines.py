@@ -13,14 +13,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from perflab.core import machine, stats, units
-from perflab.core.compare import Comparison, compare
+from perflab.core import machine, units
 from perflab.core.model import ExitCode, PerflabError, Status
-from perflab.core.stats import GateSettings
-from perflab.report import compare as compare_report
 from perflab.report import documents
 from perflab.report.console import make_console, rich_table
-from perflab.scaffold import workflow
 from perflab.store import baselines
 from perflab.store.baselines import Baseline
 from perflab.store.sessions import SessionRow, SessionStore, default_root
@@ -111,6 +107,11 @@ def compare_cmd(a: str, b: str, store_dir: str | None, folder: str | None, toler
                 max_cv: float = 0.10, *, as_json: bool = False) -> int:
     """Exit 1 when a metric of ``b`` is slower than in ``a`` (0 otherwise, also with ``as_json``)."""
     base, cand = _side(a, store_dir, folder), _side(b, store_dir, folder)
+    # the statistics (numpy) load only once there is data to compare
+    from perflab.core.compare import Comparison, compare
+    from perflab.core.stats import GateSettings
+    from perflab.report import compare as compare_report
+
     settings = GateSettings(tolerance=tolerance if tolerance is not None else 0.05, max_cv=max_cv)
     c: Comparison = compare(base.raw, cand.raw, base_metrics=base.metrics, cand_metrics=cand.metrics,
                             settings=settings, base_machine=base.machine, cand_machine=cand.machine,
@@ -176,6 +177,8 @@ def history(profile: str, metric: str, store_dir: str | None, limit: int, alpha:
 def metric_history(rows: Sequence[SessionRow], metric: str, alpha: float) -> list[documents.MetricHistory]:
     """Every key of ``metric`` across ``rows`` (oldest first), with the change points (E-Divisive means, at
     significance ``alpha``) of its finite values; empty when no session has the metric."""
+    from perflab.core import stats
+
     out = []
     keys = sorted({m.key() for r in rows if r.result is not None for m in r.result.metrics if m.name == metric})
     for key in keys:
@@ -195,6 +198,8 @@ def ci_github(profiles: str, python: str | None, install: str | None, branch: st
 
     ``python`` None is the running interpreter's version and ``install`` None the requirement this perflab was
     installed from; a local one gets a warning on stderr, since a hosted runner cannot reach it."""
+    from perflab.scaffold import workflow
+
     requirement = install or workflow.install_requirement()
     sys.stdout.write(workflow.render_workflow(install=requirement, python=python or workflow.default_python(),
                                               profiles=profiles, branch=branch, project_root=Path.cwd()))

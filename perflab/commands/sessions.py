@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from rich.markup import escape
 
-from perflab.report import documents
 from perflab.report.console import make_console, print_result, sessions_table
 from perflab.store.sessions import SessionStore, default_root
 
@@ -16,6 +15,8 @@ def cmd_sessions(store_dir: str | None, *, profile: str | None = None, test_type
     with SessionStore(root, readonly=True) as store:
         rows = store.sessions(profile=profile, test_type=test_type, status=status, limit=limit)
     if as_json:
+        from perflab.report import documents
+
         documents.write(documents.sessions_document(rows, root))
         return 0
     console = make_console()
@@ -33,6 +34,8 @@ def cmd_show(store_dir: str | None, ref: str, *, logs: int = 20, as_json: bool =
         tail = store.logs(row.id, tail=logs)
         artifacts = store.artifacts(row.id)
     if as_json:
+        from perflab.report import documents
+
         documents.write(documents.show_document(row, root, tail, artifacts))
         return 0
     console = make_console()

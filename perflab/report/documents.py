@@ -23,17 +23,18 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from perflab import __version__
-from perflab.core import redact, stats
+from perflab.core import redact
 from perflab.core.codec import result_to_dict
-from perflab.core.compare import Comparison, MetricComparison
 from perflab.core.model import Artifact, Log
-from perflab.core.stats import ChangePoint, Verdict
-from perflab.store.baselines import Baseline
-from perflab.store.baselines import to_dict as baseline_to_dict
-from perflab.store.sessions import SessionRow
+
+if TYPE_CHECKING:  # the statistics (numpy) load only for the documents that compute with them
+    from perflab.core.compare import Comparison, MetricComparison
+    from perflab.core.stats import ChangePoint, Verdict
+    from perflab.store.baselines import Baseline
+    from perflab.store.sessions import SessionRow
 
 FORMAT = 1
 
@@ -144,7 +145,7 @@ def compare_document(c: Comparison, baseline: Mapping[str, Any], candidate: Mapp
         settings={"tolerance": s.tolerance, "max_cv": s.max_cv, "min_processes": s.min_processes,
                   "min_rounds": s.min_rounds, "confidence": s.confidence},
         failed=c.failed,
-        counts={v.value: len(c.by_verdict(v)) for v in Verdict},
+        counts={v.value: len(c.by_verdict(v)) for v in _verdicts()},
         rows=[comparison_row(r) for r in c.rows],
         machine_differences=list(c.machine_differences),
         missing=list(c.missing),
@@ -193,10 +194,18 @@ def history_document(profile: str, metric: str, alpha: float, rows: Sequence[Ses
 # ---------------------------------------------------------------- baseline show
 
 
+def _verdicts() -> type[Verdict]:
+    from perflab.core.stats import Verdict
+
+    return Verdict
+
+
 def baseline_summary(b: Baseline) -> list[dict[str, Any]]:
     """Per metric key with raw samples: processes, rounds, ``center`` (mean of the process medians, in ``unit``;
     "relative" keys are in reference units, not seconds) and ``process_cv`` (coefficient of variation of the
     process medians, a ratio). The text view of ``baseline show`` prints these same numbers."""
+    from perflab.core import stats
+
     unit_of = {m.key(): m.unit for m in b.metrics}
     return [{"key": key, "unit": unit_of.get(key, "s"), "processes": len(procs),
              "rounds": sum(len(p) for p in procs), "center": stats.center(procs),
@@ -207,5 +216,7 @@ def baseline_summary(b: Baseline) -> list[dict[str, Any]]:
 def baseline_document(b: Baseline, path: Path, machine_differences: Sequence[str]) -> dict[str, Any]:
     """``perflab baseline show NAME --json``: the file's content (``baseline``, raw samples included), its
     ``summary`` (see baseline_summary) and how this machine differs from the baseline's."""
+    from perflab.store.baselines import to_dict as baseline_to_dict
+
     return envelope(path=str(path), baseline=baseline_to_dict(b), summary=baseline_summary(b),
                     machine_differences=list(machine_differences))

@@ -25,8 +25,6 @@ import socket
 import threading
 from pathlib import Path
 
-import psutil
-
 START_TOLERANCE = 2.0  # seconds
 _held: dict[str, int] = {}  # lock file -> the descriptor holding its flock, for sessions this process owns
 _lock = threading.Lock()
@@ -95,6 +93,8 @@ def discard(locks_dir: Path, sid: str) -> None:
 
 
 def _pid_dead(pid: int, created: float) -> bool:
+    import psutil  # only for a session still marked running: listing sessions does not load it
+
     try:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE:

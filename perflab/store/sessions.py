@@ -27,13 +27,13 @@ Invariants (what is guaranteed, and why):
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import os
 import secrets as _secrets
 import socket
 import sqlite3
+import sys
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -41,9 +41,7 @@ from dataclasses import dataclass
 from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
-
-import psutil
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from perflab import __version__
 from perflab.core import redact as _redact
@@ -61,6 +59,9 @@ from perflab.core.model import (
 from perflab.core.redact import Redactor
 from perflab.store import dbfile, opening, owners
 from perflab.store.dbfile import WRITE_TIMEOUT, StoreBusyError, StoreError, StoreWriteError
+
+if TYPE_CHECKING:
+    import asyncio
 
 ENV_STORE = "PERFLAB_STORE"
 READ_RETRY = 30.0  # seconds a read retries while the store is busy (WAL recovery by another process)
@@ -194,6 +195,8 @@ class SessionStore:
     def create_session(self, profile: Profile, *, machine: dict[str, Any], git: dict[str, Any] | None,
                        session_id: str | None = None, started: float | None = None) -> str:
         """A new ``running`` session owned by this process (its owner lock is taken before the row exists)."""
+        import psutil  # only a run creates sessions: the read-only commands do not load it
+
         sid = session_id or new_session_id()
         me = psutil.Process()
         row = (sid, profile.name, profile.path, profile.text, profile.test.type, profile.target.describe(),
@@ -421,8 +424,11 @@ class Recorder:
     def _schedule(self, delay: float) -> None:
         if self._timer is not None:
             return
+        aio = sys.modules.get("asyncio")  # not imported: no loop can be running (the read-only commands)
+        if aio is None:
+            return
         try:
-            loop = asyncio.get_running_loop()
+            loop = aio.get_running_loop()
         except RuntimeError:
             return
         self._timer = loop.call_later(max(delay, 0.0), self._timed_flush)
