@@ -5,6 +5,10 @@ The keys, defaults and help texts come from importing ``perflab.core.profiles`` 
 parameters, metrics). Nothing is parsed from source text and nothing generated is committed, so the reference
 cannot drift from what the validator accepts.
 
+Every key's row shows its type, whether it is required, its default and its help; a key whose converter
+names no type or that has no help fails the build (mkdocs reports the hook's error), so the reference cannot
+show a blank.
+
 Two outputs:
 
 - the page ``reference.md`` (added to the site's files; it does not exist under docs/);
@@ -13,7 +17,8 @@ Two outputs:
   generated tables.
 
 A key's type is the phrase its converter uses when it rejects a value (``expected a positive integer, got
-...``), so the type column says what validation says.
+...``), so the type column says what validation says. A converter that accepts the probe value, or fails
+without that phrase, is a schema bug: the build stops and names the key.
 """
 
 from __future__ import annotations
@@ -48,20 +53,16 @@ class _Probe:
         return "<probe>"
 
 
-_BUILTIN_TYPES = {"str": "a string", "list": "a list", "dict": "a table", "int": "an integer",
-                  "float": "a number", "bool": "true or false"}
-
-
-def type_of(convert: Any) -> str:
+def type_of(convert: Any, key: str = "?") -> str:
+    """The phrase ``convert`` puts after "expected" when it refuses a value; ValueError if it has none."""
     _, params, _, _ = _schema()
     try:
         convert(_Probe())
     except params.ParamError as e:
-        return str(e).removeprefix("expected ").rsplit(", got ", 1)[0]
-    except (TypeError, ValueError):
-        pass
-    name = getattr(convert, "__name__", "")
-    return _BUILTIN_TYPES.get(name, "any value")
+        message = str(e)
+        if message.startswith("expected ") and ", got " in message:
+            return message.removeprefix("expected ").rsplit(", got ", 1)[0]
+    raise ValueError(f"profile reference: the converter of {key} names no type (expected ..., got ...)")
 
 
 def _duration(seconds: float) -> str:
@@ -88,17 +89,25 @@ def _toml(value: Any) -> str:
     return str(value)
 
 
-def default_of(param: Any) -> str:
-    _, params, _, _ = _schema()
+def _size(n: float) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale and n % scale == 0:
+            return f"{n / scale:g}{unit}"
+    return f"{n:g}B"
+
+
+def default_of(param: Any, kind: str) -> str:
+    """The default as it would be written in a profile; ``kind`` is the key's type phrase (durations and
+    sizes are shown with a unit)."""
     if param.required:
-        return "required"
+        return "-"
     value = param.default
     if value is None:
-        return "-"
-    if param.convert is params.duration and isinstance(value, int | float):
+        return "not set"
+    if "duration" in kind and isinstance(value, int | float):
         return f'`"{_duration(float(value))}"`'
-    if param.convert is params.size and isinstance(value, int | float):
-        return f'`"{value:g}B"`'
+    if "size" in kind and isinstance(value, int | float):
+        return f'`"{_size(float(value))}"`'
     return f"`{_toml(value)}`"
 
 
@@ -107,22 +116,32 @@ def _text(s: str) -> str:
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
 
 
-def table(schema: Mapping[str, Any]) -> str:
-    rows = ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
+def table(schema: Mapping[str, Any], where: str = "") -> str:
+    """A Markdown table of ``schema``: key, type, required, default, help. ``where`` names the table in errors."""
+    rows = ["| key | type | required | default | meaning |", "| --- | --- | --- | --- | --- |"]
     for key, param in schema.items():
-        rows.append(f"| `{key}` | {_text(type_of(param.convert))} | {default_of(param)} | {_text(param.help)} |")
+        name = f"{where}.{key}" if where else key
+        if not param.help.strip():
+            raise ValueError(f"profile reference: {name} has no help text")
+        kind = type_of(param.convert, name)
+        required = "yes" if param.required else "no"
+        rows.append(f"| `{key}` | {_text(kind)} | {required} | {default_of(param, kind)} | {_text(param.help)} |")
     return "\n".join(rows)
 
 
 def type_tables(name: str, which: str) -> str:
-    _, _, _, testtypes = _schema()
+    _, _, profiles, testtypes = _schema()
     tt = testtypes.get(name)
     if tt is None:
         raise ValueError(f"perflab-reference marker: no test type {name!r}")
     if which == "test":
-        return table({"type": _TypeParam(tt.name), **tt.params})
+        return table({"type": _TypeParam(tt.name), **tt.params}, f"{name}: test")
     kinds = ", ".join(f"`{k}`" for k in tt.target_kinds)
-    return f"The target is one of {kinds}; other `[target]` keys:\n\n" + table(tt.target_options)
+    argv = [k for k in tt.target_kinds if k in profiles.ARGV_KINDS]
+    note = (f" With a {' or '.join(f'`{k}`' for k in argv)} target, `args` is a list of strings (the "
+            "command-line arguments)." if argv and "args" in tt.target_options else "")
+    return (f"The target is one of {kinds}.{note} Other `[target]` keys:\n\n"
+            + table(tt.target_options, f"{name}: target"))
 
 
 class _TypeParam:
@@ -145,11 +164,13 @@ def render() -> str:
         "are built: these are exactly the keys the validator accepts. A key not listed is an error (`unknown "
         "key`, with a hint when a listed key is close). The type column is the phrase validation uses when it "
         "rejects a value. Durations are seconds or strings such as `\"500ms\"`, `\"30s\"`, `\"2m\"`; sizes are "
-        "bytes or strings such as `\"10KiB\"`, `\"200MB\"` (see [Profiles](profiles.md)).",
+        "bytes or strings such as `\"10KiB\"`, `\"200MB\"`. Apart from these, a value of the wrong type is "
+        "refused, never converted: a string is not a list of one string, a number is not a string "
+        "(see [Profiles](profiles.md#types)). A default of \"not set\" means the key has no value unless given.",
         "",
         "## Top-level keys",
         "",
-        table(profiles.TOP_LEVEL),
+        table(profiles.TOP_LEVEL, "top level"),
         "",
         "## Target kinds",
         "",
@@ -160,9 +181,23 @@ def render() -> str:
     ]
     for kind in model.TARGET_KINDS:
         users = ", ".join(f"[{t.name}](#{t.name})" for t in testtypes.TEST_TYPES.values() if kind in t.target_kinds)
-        out.append(f"| `{kind}` | {_text(type_of(profiles.KIND_CONVERT[kind]))} | {users} |")
+        out.append(f"| `{kind}` | {_text(type_of(profiles.KIND_CONVERT[kind], 'target.' + kind))} | {users} |")
+    out += [
+        "",
+        "### Endpoint tables",
+        "",
+        "Each table of `endpoints` ([load](#load), [stress](#stress)):",
+        "",
+        table(testtypes.ENDPOINT, "target.endpoints[]"),
+        "",
+        "### Statement tables",
+        "",
+        "Each table of a `sql` list ([query](#query)); a plain string in the list is a statement with only `sql`:",
+        "",
+        table(testtypes.STATEMENT, "target.sql[]"),
+    ]
     for name, schema in profiles.EXTRA_TABLES.items():
-        out += ["", f"## `[{name}]`", "", table(schema)]
+        out += ["", f"## `[{name}]`", "", table(schema, name)]
     out += ["", "## Test types", ""]
     for t in testtypes.TEST_TYPES.values():
         out += [

@@ -1,10 +1,19 @@
 """Typed profile parameters: each kind converts a TOML value or says, in one phrase, what it expected.
 
 Used by core.profiles (validation) and core.testtypes (the schema of each test type).
+
+Converters are strict: a value of the wrong TOML type is refused, never converted (a string is not a list
+of its characters, a number is not a string, a boolean is not a number, a fraction is not truncated to an
+integer). The only conversions are the profile format's own syntax, documented in docs/profiles.md: a
+duration is a number of seconds or a string with a unit (``"500ms"``), a size a number of bytes or a string
+with a unit (``"10KiB"``), a fraction a number or a percentage string (``"5%"``), a command one string split
+as a shell would, and an environment variable's number the text the child will see. Every converter's
+message starts ``expected <what>``: the docs' reference shows ``<what>`` as the key's type.
 """
 
 from __future__ import annotations
 
+import datetime
 import math
 import re
 from collections.abc import Callable
@@ -15,7 +24,14 @@ Convert = Callable[[Any], Any]
 
 
 class ParamError(ValueError):
-    """The phrase after the key path: ``expected a positive integer, got "ten"``."""
+    """The phrase after the key path: ``expected a positive integer, got "ten"``.
+
+    ``at`` continues the key path into the value (``.HOME``, ``[2]``) when the problem is one entry of a
+    table or list, so the message names that entry."""
+
+    def __init__(self, message: str, at: str = "") -> None:
+        super().__init__(message)
+        self.at = at
 
 
 SHOWN_CHARS = 60  # a value quoted in a message is cut to this many characters: a message stays one line
@@ -54,12 +70,23 @@ def shown(value: Any, depth: int = 0) -> str:
     return printable(repr(value), SHOWN_CHARS)
 
 
-def fail(expected: str, value: Any) -> ParamError:
-    return ParamError(f"expected {expected}, got {shown(value)}")
+def fail(expected: str, value: Any, at: str = "") -> ParamError:
+    return ParamError(f"expected {expected}, got {shown(value)}", at)
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def key_step(key: str) -> str:
+    """``key`` as the next step of a key path: ``.name``, or ``."a b"`` when it is not a bare TOML key."""
+    return f".{key}" if _BARE_KEY.fullmatch(key) else '."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 @dataclass(frozen=True)
 class Param:
+    """One key of a profile table. ``default`` is the value when the key is absent, already in converted
+    form (None: not set); ``help`` is one phrase for the docs' reference, never empty."""
+
     convert: Convert
     default: Any = None
     required: bool = False
@@ -112,13 +139,14 @@ def positive_number(v: Any) -> float:
     return f
 
 
+_PERCENT = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*%\s*$")
+
+
 def ratio(v: Any) -> float:
     """A fraction 0..1, written as 0.05 or "5%"."""
-    if isinstance(v, str) and v.strip().endswith("%"):
-        try:
-            f = float(v.strip()[:-1]) / 100
-        except ValueError:
-            raise fail('a fraction such as 0.05 or "5%"', v) from None
+    m = _PERCENT.match(v) if isinstance(v, str) else None
+    if m:
+        f = float(m.group(1)) / 100
     elif _number(v) is not None:
         f = float(v)
     else:
@@ -140,12 +168,73 @@ def string(v: Any) -> str:
     return v
 
 
+def text(v: Any) -> str:
+    """Any string, the empty one included (a description, a prefix that may be "")."""
+    if not isinstance(v, str):
+        raise fail("a string", v)
+    return v
+
+
 def string_list(v: Any) -> list[str]:
-    if isinstance(v, str):
-        v = [v]
+    """A list of non-empty strings; one string is not a list of one (write ``["x"]``)."""
     if not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):
         raise fail("a list of strings", v)
     return list(v)
+
+
+def any_list(v: Any) -> list[Any]:
+    """A list of plain values (a callable's positional arguments): they reach the child as JSON."""
+    if not isinstance(v, list):
+        raise fail("a list", v)
+    _plain(v, finite=False)
+    return list(v)
+
+
+def string_table(v: Any) -> dict[str, str]:
+    """A table whose values are strings (HTTP headers)."""
+    if not isinstance(v, dict):
+        raise fail("a table of strings", v)
+    for k, x in v.items():
+        if not isinstance(x, str):
+            raise fail("a string", x, key_step(k))
+    return dict(v)
+
+
+def table_of_lists(v: Any) -> dict[str, list[Any]]:
+    """A table whose values are non-empty lists (parameter grids, crossed with each other)."""
+    if not isinstance(v, dict):
+        raise fail("a table of non-empty lists", v)
+    for k, x in v.items():
+        if not isinstance(x, list) or not x:
+            raise fail("a non-empty list of values", x, key_step(k))
+    _plain(v, finite=False)
+    return {k: list(x) for k, x in v.items()}
+
+
+def _plain(v: Any, *, finite: bool, what: str = "a string, number, boolean, list or table (not a date or time)",
+           at: str = "") -> None:
+    """Refuse, with the entry's key path, a TOML date or time anywhere inside ``v`` (and NaN or infinity when
+    ``finite``): values handed to a child travel as JSON, which has no dates, and json.dumps would fail on them
+    or a ``default=str`` would turn them into text. Iterative; the depth is bounded by the profile's nesting
+    limit anyway."""
+    stack: list[tuple[Any, str]] = [(v, at)]
+    while stack:
+        x, where = stack.pop()
+        if isinstance(x, dict):
+            stack.extend((y, where + key_step(str(k))) for k, y in x.items())
+        elif isinstance(x, list):
+            stack.extend((y, f"{where}[{i}]") for i, y in enumerate(x))
+        elif isinstance(x, datetime.date | datetime.time) or not isinstance(x, str | int | float):
+            raise fail(what, x, where)
+        elif finite and isinstance(x, float) and not math.isfinite(x):
+            raise fail("a finite number (JSON has no NaN or infinity)", x, where)
+
+
+def json_value(v: Any) -> Any:
+    """A value with a strict JSON form (an HTTP request body): a table, list, string, number or boolean at any
+    depth, with no TOML date or time and no NaN or infinity."""
+    _plain(v, finite=True, what="a JSON value (a table, list, string, number or boolean)")
+    return v
 
 
 def env_table(v: Any) -> dict[str, str]:
@@ -158,14 +247,18 @@ def env_table(v: Any) -> dict[str, str]:
         if not k or "=" in k or "\0" in k:
             raise ParamError(f"{shown(k)} is not an environment variable name")
         if isinstance(x, bool) or not isinstance(x, str | int | float) or "\0" in str(x):
-            raise ParamError(f"{k}: expected a string or a number, got {shown(x)}")
+            raise fail("a string or a number", x, key_step(k))
+        if isinstance(x, float) and not math.isfinite(x):
+            raise fail("a finite number", x, key_step(k))
         out[k] = str(x)
     return out
 
 
 def any_table(v: Any) -> dict[str, Any]:
+    """A table of plain values (keyword arguments): they reach the child as JSON."""
     if not isinstance(v, dict):
         raise fail("a table", v)
+    _plain(v, finite=False)
     return dict(v)
 
 
@@ -179,8 +272,6 @@ def callable_ref(v: Any) -> str:
 
 
 def callable_refs(v: Any) -> list[str]:
-    if isinstance(v, str):
-        v = [v]
     if not isinstance(v, list):
         raise fail('a list of "module:function" references', v)
     return [callable_ref(x) for x in v]
@@ -215,8 +306,17 @@ _DURATION_UNITS = {None: 1.0, "ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "
                    "min": 60.0, "h": 3600.0}
 
 
+def _quoted_number(v: Any) -> bool:
+    """A string holding only a number: a number of base units written in quotes."""
+    try:
+        return isinstance(v, str) and math.isfinite(float(v))
+    except ValueError:
+        return False
+
+
 def duration(v: Any) -> float:
-    """Seconds, from a number (seconds) or a string such as "500ms", "2m"; finite, at most MAX_NUMBER."""
+    """Seconds, from a number (seconds) or a string with a unit such as "500ms", "2m"; finite, at most
+    MAX_NUMBER. A string without a unit is refused: quoting makes it text, and the unit says what it means."""
     if isinstance(v, int | float) and not isinstance(v, bool):
         f = _number(v)
         if f is None or f <= 0:
@@ -225,11 +325,12 @@ def duration(v: Any) -> float:
         return f
     if isinstance(v, str):
         m = _DURATION.match(v)
-        if m:
+        if m and m.group(2):
             value = float(m.group(1)) * _DURATION_UNITS[m.group(2)]
             if 0 < value <= MAX_NUMBER:
                 return value
-    raise fail('a duration such as "500ms", "30s" or "2m"', v)
+    hint = " (a string needs a unit; a number of seconds needs no quotes)" if _quoted_number(v) else ""
+    raise ParamError(f'expected a duration such as "500ms", "30s" or "2m", got {shown(v)}{hint}')
 
 
 _SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(B|KB|MB|GB|KiB|MiB|GiB|kB)?\s*$")
@@ -238,24 +339,69 @@ SIZE_UNITS = {None: 1, "B": 1, "KB": 1000, "kB": 1000, "MB": 1000**2, "GB": 1000
 
 
 def size(v: Any) -> float:
-    """Bytes, from a number or a string such as "10KiB", "200MB"; finite and at most 2**63 bytes."""
+    """Bytes, from a number or a string with a unit such as "10KiB", "200MB"; finite and at most 2**63 bytes.
+    A string without a unit is refused, as for durations."""
     if isinstance(v, int | float) and not isinstance(v, bool):
         f = float(v) if not isinstance(v, int) or v.bit_length() <= 64 else math.inf
         if 0 <= f <= MAX_INT:
             return f
     if isinstance(v, str):
         m = _SIZE.match(v)
-        if m:
+        if m and m.group(2):
             f = float(m.group(1)) * SIZE_UNITS[m.group(2)]
             if f <= MAX_INT:
                 return f
-    raise fail('a size such as "10KiB" or "200MB"', v)
+    hint = " (a string needs a unit; a number of bytes needs no quotes)" if _quoted_number(v) else ""
+    raise ParamError(f'expected a size such as "10KiB" or "200MB", got {shown(v)}{hint}')
 
 
 def port(v: Any) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or not 0 < v < 65536:
         raise fail("a TCP port between 1 and 65535", v)
     return v
+
+
+def port_or_zero(v: Any) -> int:
+    """A TCP port, or 0 for a free one picked when the run starts."""
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 65536:
+        raise fail("a TCP port between 1 and 65535, or 0 for a free one", v)
+    return v
+
+
+_URL = re.compile(r"^https?://[^\s/]+")
+
+
+def http_url(v: Any) -> str:
+    if isinstance(v, str) and _URL.match(v):
+        return v
+    raise fail("an http:// or https:// URL", v)
+
+
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+
+
+def http_method(v: Any) -> str:
+    """An HTTP method in any case, returned in capitals."""
+    if isinstance(v, str) and v.upper() in HTTP_METHODS:
+        return v.upper()
+    raise fail("one of " + ", ".join(HTTP_METHODS) + " (in any case)", v)
+
+
+def http_path(v: Any) -> str:
+    if isinstance(v, str) and v.startswith("/"):
+        return v
+    raise fail('a path starting with "/"', v)
+
+
+def parameter_rows(v: Any) -> list[Any]:
+    """SQL parameter rows: a list whose items are lists (positional) or tables (named parameters)."""
+    if not isinstance(v, list):
+        raise fail("a list of parameter rows such as [[490], [495]]", v)
+    for i, row in enumerate(v):
+        if not isinstance(row, list | dict):
+            raise fail("a parameter row: a list (positional) or a table (named)", row, f"[{i}]")
+    _plain(v, finite=False)
+    return list(v)
 
 
 def non_negative_number(v: Any) -> float:
@@ -266,9 +412,10 @@ def non_negative_number(v: Any) -> float:
 
 
 def load_steps(v: Any) -> list[tuple[int, float]]:
-    """Load steps ``[[users, duration], ...]``, e.g. ``[[10, "10s"], [20, "10s"]]``; durations in seconds."""
+    """Load steps ``[[users, duration], ...]``, e.g. ``[[10, "10s"], [20, "10s"]]``; durations in seconds.
+    An empty list is no steps (the load runner asks for steps when ``shape = "steps"``)."""
     what = 'a list of [users, duration] pairs such as [[10, "10s"], [20, "10s"]]'
-    if not isinstance(v, list) or not v:
+    if not isinstance(v, list):
         raise fail(what, v)
     out = []
     for item in v:

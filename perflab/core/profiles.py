@@ -2,6 +2,11 @@
 
 Validation collects every problem before giving up, and each problem names the file, the line (where it can
 be found) and the key path: ``profiles/sort.toml:9: test.rounds: expected a positive integer, got "ten"``.
+
+The schema is declared, not coded: ``TOP_LEVEL`` and ``EXTRA_TABLES`` here, and in core.testtypes each test
+type's tables plus the ``ENDPOINT`` and ``STATEMENT`` tables inside a target, map every key to a ``Param`` (a
+strict converter from core.params, a default, whether it is required, a help phrase). The docs' profile
+reference is generated from these same declarations, so what the reference lists is what validation accepts.
 """
 
 from __future__ import annotations
@@ -59,6 +64,9 @@ def _profile_name(v: Any) -> str:
 
 
 def _log_limit(v: Any) -> int:
+    """Whole bytes: a number must be whole; a size with a unit ("1.3KiB") is rounded down."""
+    if isinstance(v, float) and not v.is_integer():
+        raise p.fail('a whole number of bytes, or a size such as "4MiB"', v)
     n = int(p.size(v))
     if n < 1024:
         raise p.ParamError(f"expected at least 1KiB, got {p.shown(v)}")
@@ -70,9 +78,10 @@ def _thresholds(v: Any) -> list[str]:
 
 
 TOP_LEVEL: dict[str, Param] = {
-    "name": Param(_profile_name, help="short name; baselines are keyed on it"),
-    "description": Param(str, default=""),
-    "timeout": Param(p.duration, help="the whole run is stopped after this long"),
+    "name": Param(_profile_name, help="short name (default: the file's name without .toml); baselines are keyed "
+                                      "on it"),
+    "description": Param(p.text, default="", help="what the profile answers; shown beside its name"),
+    "timeout": Param(p.duration, help="the whole run is stopped after this long (default: no limit)"),
     "thresholds": Param(_thresholds, default=[], help='gates such as "p95 < 500ms"'),
     "tolerance": Param(p.ratio, default=0.05, help="minimum effect size for baseline comparison"),
     "monitor_hz": Param(p.positive_number, default=10.0, help="process monitor sampling rate"),
@@ -84,14 +93,27 @@ TOP_LEVEL: dict[str, Param] = {
 EXTRA_TABLES: dict[str, dict[str, Param]] = {}
 
 
+_COMMAND = "a command: a list of strings, or one string split as a shell would"
+
+
 def _command(v: Any) -> list[str]:
+    """argv: a list of strings as given, or one string split by shell rules (no shell runs it)."""
     if isinstance(v, str):
-        parts = shlex.split(v)
+        try:
+            parts = shlex.split(v)
+        except ValueError as e:  # an unclosed quote or a trailing backslash
+            raise p.ParamError(f"expected {_COMMAND}, got {p.shown(v)} ({str(e).lower()})") from None
         if parts:
             return parts
-    if isinstance(v, list) and v and all(isinstance(x, str) for x in v):
+    elif isinstance(v, list) and v and all(isinstance(x, str) for x in v) and v[0].strip():
         return list(v)
-    raise p.fail("a command as a list of strings", v)
+    raise p.fail(_COMMAND, v)
+
+
+def _ready_path(v: Any) -> str:
+    if v == "" or (isinstance(v, str) and v.startswith("/")):
+        return v
+    raise p.fail('a path starting with "/", or "" for none', v)
 
 
 # [serve]: a server perflab starts before a load or stress test and stops after it (runners/load/server.py).
@@ -99,11 +121,12 @@ EXTRA_TABLES["serve"] = {
     "command": Param(_command, required=True, help='"demo" (the embedded HTTP app) or the server\'s command; '
                      "{port} is replaced by the port"),
     "args": Param(p.string_list, default=[], help="more arguments (demo: --slow-delay, --cpu-ms, --fail-rate)"),
-    "port": Param(p.non_negative_int, default=0, help="port on 127.0.0.1 (0: a free one)"),
+    "port": Param(p.port_or_zero, default=0, help="port on 127.0.0.1 (0: a free one)"),
     "ready_timeout": Param(p.duration, default=20.0, help="how long to wait for the port to accept connections"),
-    "ready_path": Param(str, default="", help="HTTP path that must answer below 500 (default: TCP connect)"),
+    "ready_path": Param(_ready_path, default="",
+                        help='HTTP path that must answer below 500 ("": the port accepting a connection is enough)'),
     "cwd": Param(p.string, help="working directory, relative to the profile's folder"),
-    "env": Param(p.any_table, default={}, help="extra environment variables"),
+    "env": Param(p.env_table, default={}, help="extra environment variables (strings or numbers)"),
 }
 
 
@@ -118,28 +141,18 @@ EXTRA_TABLES["gate"] = {
 }
 
 
-def _url(v: Any) -> str:
-    if isinstance(v, str) and re.match(r"^https?://[^\s/]+", v):
-        return v
-    raise p.fail('an http:// or https:// URL', v)
-
-
-def _pid(v: Any) -> int:
-    return p.positive_int(v)
-
-
 def _sql(v: Any) -> Any:
     if isinstance(v, str) and v.strip():
         return v
-    if isinstance(v, list) and v and all(isinstance(x, str | dict) for x in v):
+    if isinstance(v, list) and v and all(isinstance(x, dict) or (isinstance(x, str) and x.strip()) for x in v):
         return v
-    raise p.fail("an SQL statement or a list of statements", v)
+    raise p.fail("an SQL statement, or a list of statements (strings or statement tables)", v)
 
 
 def _endpoints(v: Any) -> list[dict[str, Any]]:
     if isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
         return [dict(x) for x in v]
-    raise p.fail("a list of endpoint tables", v)
+    raise p.fail("a non-empty list of endpoint tables", v)
 
 
 KIND_CONVERT: dict[str, Callable[[Any], Any]] = {
@@ -148,12 +161,15 @@ KIND_CONVERT: dict[str, Callable[[Any], Any]] = {
     "script": p.string,
     "command": _command,
     "locustfile": p.string,
-    "url": _url,
+    "url": p.http_url,
     "endpoints": _endpoints,
-    "pid": _pid,
+    "pid": p.positive_int,
     "sql": _sql,
 }
 PATH_KINDS = ("pytest", "script", "locustfile")
+# Kinds whose ``args`` are a process's command-line arguments (strings); a callable's positional arguments
+# may be any value.
+ARGV_KINDS = ("script", "command")
 
 
 def _hint(key: str, known: list[str]) -> str:
@@ -205,9 +221,11 @@ class _Collector:
     def convert(self, key: str, spec: Param, value: Any) -> Any:
         try:
             return spec.convert(value)
-        except (ParamError, ValueError, TypeError, OverflowError) as e:
-            self.add(key, str(e) if isinstance(e, ParamError) else f"invalid value {p.shown(value)}")
-            return spec.default
+        except ParamError as e:
+            self.add(key + e.at, str(e))
+        except (ValueError, TypeError, OverflowError):  # a converter's bug, still one line about this key
+            self.add(key, f"invalid value {p.shown(value)}")
+        return spec.default
 
     def table(self, prefix: str, data: Mapping[str, Any], schema: Mapping[str, Param],
               skip: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -363,9 +381,13 @@ def _target(c: _Collector, data: Any, tt: testtypes.TestType | None, base: Path 
     if tt is not None and kind not in tt.target_kinds:
         c.add(f"target.{kind}", f"the {tt.name} test type takes a {' or '.join(tt.target_kinds)} target")
         return None
-    options = c.table("target", {k: v for k, v in data.items() if k != kind}, tt.target_options if tt else {})
+    schema = dict(tt.target_options) if tt else {}
+    if kind in ARGV_KINDS and "args" in schema:
+        schema["args"] = testtypes.PROCESS_OPTIONS["args"]
+    options = c.table("target", {k: v for k, v in data.items() if k != kind}, schema)
     if value is None:
         return None
+    value = _target_tables(c, kind, value)
     root = base or Path.cwd()
     if kind in PATH_KINDS and isinstance(value, str):
         path = Path(value) if os.path.isabs(value) else root / value
@@ -383,6 +405,21 @@ def _target(c: _Collector, data: Any, tt: testtypes.TestType | None, base: Path 
         if isinstance(options.get(key), str):
             _check_importable(c, f"target.{key}", options[key], _search_root(root, options))
     return Target(kind=kind, value=value, options=options)
+
+
+def _target_tables(c: _Collector, kind: str, value: Any) -> Any:
+    """Validate the tables inside an endpoints or sql target against testtypes.ENDPOINT or STATEMENT; each
+    entry keeps only the keys it was given (the runners fill in the defaults)."""
+    schema = {"endpoints": testtypes.ENDPOINT, "sql": testtypes.STATEMENT}.get(kind)
+    if schema is None or not isinstance(value, list):
+        return value
+    out: list[Any] = []
+    for i, item in enumerate(value):
+        if isinstance(item, dict):
+            checked = c.table(f"target.{kind}[{i}]", item, schema)
+            item = {k: checked[k] for k in item if k in checked}
+        out.append(item)
+    return out
 
 
 def _search_root(root: Path, options: Mapping[str, Any]) -> Path:

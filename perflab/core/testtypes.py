@@ -1,7 +1,9 @@
 """Every test type perflab knows: its targets, parameters, metrics and the runner that implements it.
 
 This is the schema core.profiles validates against and the list the front ends offer. A type whose runner
-is not built yet stays listed (``built=False``) so the app can show it disabled with a note.
+is not built yet stays listed (``built=False``) so the app can show it disabled with a note. Every key has a
+strict converter from core.params, a default already in converted form (None: not set) and a help phrase;
+the docs' profile reference is generated from these declarations.
 Each runner's section is owned by that runner; keep them in the order of the test types.
 """
 
@@ -46,22 +48,22 @@ PROCESS_OPTIONS: dict[str, Param] = {
 
 CALLABLE_OPTIONS: dict[str, Param] = {
     "input": Param(p.callable_ref, help="generator called with the test's parameters (e.g. n) to build the input"),
-    "args": Param(list, default=[], help="positional arguments when there is no input generator"),
+    "args": Param(p.any_list, default=[], help="positional arguments when there is no input generator"),
     "cwd": PROCESS_OPTIONS["cwd"],
     "env": PROCESS_OPTIONS["env"],
 }
 
 BENCH_PARAMS: dict[str, Param] = {
     "n": Param(p.list_of(p.positive_int, "positive integers"), help="sizes passed to the input generator as n"),
-    "params": Param(p.any_table, default={}, help="more parameter lists, crossed with n"),
+    "params": Param(p.table_of_lists, default={}, help="more parameter lists, crossed with n and each other"),
     "compare": Param(p.callable_refs, default=[], help="callables measured on the same inputs for ratios"),
     "processes": Param(p.positive_int, default=3, help="independent pytest processes (raw rounds from each)"),
-    "min_rounds": Param(p.positive_int, default=5),
+    "min_rounds": Param(p.positive_int, default=5, help="fewest rounds per benchmark per process"),
     "min_time": Param(p.duration, default=100e-6, help="minimum time of one round; iterations are calibrated"),
     "max_time": Param(p.duration, default=0.5, help="target time per benchmark per process"),
-    "warmup": Param(p.boolean, default=True),
-    "warmup_iterations": Param(p.positive_int, default=1000),
-    "disable_gc": Param(p.boolean, default=False),
+    "warmup": Param(p.boolean, default=True, help="run the benchmark before measuring it"),
+    "warmup_iterations": Param(p.positive_int, default=1000, help="most iterations of the warm-up"),
+    "disable_gc": Param(p.boolean, default=False, help="collect garbage outside the timed region only"),
     "calibrate": Param(p.boolean, default=True,
                        help="time a reference loop around every round; the gate compares round / reference"),
     "pytest_args": Param(p.string_list, default=[], help="extra pytest arguments (pytest targets)"),
@@ -75,7 +77,39 @@ PROFILE_PARAMS: dict[str, Param] = {
 }
 PROFILED_OPTIONS: dict[str, Param] = {
     "input": CALLABLE_OPTIONS["input"],
-    "args": Param(list, default=[], help="script/command arguments, or the callable's positional arguments"),
+    "args": Param(p.any_list, default=[],
+                  help="the callable's positional arguments; script and command targets: command-line "
+                       "arguments (strings)"),
+    "cwd": PROCESS_OPTIONS["cwd"],
+    "env": PROCESS_OPTIONS["env"],
+}
+
+# One table of ``target.endpoints`` (load, stress): the load runner generates a Locust user from them.
+ENDPOINT: dict[str, Param] = {
+    "method": Param(p.http_method, default="GET", help="HTTP method, in any case"),
+    "path": Param(p.http_path, required=True, help='path and query on the host, e.g. "/items?page=2"'),
+    "weight": Param(p.positive_int, default=1, help="relative share of the requests"),
+    "headers": Param(p.string_table, default={}, help="headers of this endpoint's requests (with target.headers)"),
+    "json": Param(p.json_value, help="request body, sent as JSON"),
+    "name": Param(p.string, help="name in the statistics (default: the path)"),
+}
+
+# One table of ``target.sql`` (query); a plain string in the list is a statement with only ``sql``.
+STATEMENT: dict[str, Param] = {
+    "sql": Param(p.string, required=True, help="the statement"),
+    "name": Param(p.string, help="name in the results (default: query 1, query 2, ...)"),
+    "params": Param(p.parameter_rows, help="this statement's parameter rows, used in turn (default: test.params)"),
+    "params_from": Param(p.callable_ref, help="callable returning an iterable of this statement's parameter rows"),
+    "expect": Param(p.string_list, default=[], help='plan predicates for this statement, e.g. ["no_full_scan"]'),
+}
+
+# Load and stress targets: HTTP options of the generated users (url, endpoints) plus the process options.
+HTTP_OPTIONS: dict[str, Param] = {
+    "host": Param(p.http_url, help="base URL (default: the [serve] server's)"),
+    "headers": Param(p.string_table, default={}, help="headers sent with every request"),
+    "auth_env": Param(p.string, help="environment variable holding the auth header's value"),
+    "auth_header": Param(p.string, default="Authorization", help="name of the auth header"),
+    "auth_scheme": Param(p.text, default="Bearer", help='prefix of the value ("" for none)'),
     "cwd": PROCESS_OPTIONS["cwd"],
     "env": PROCESS_OPTIONS["env"],
 }
@@ -114,23 +148,15 @@ TEST_TYPES: dict[str, TestType] = {
                 "remote_workers": Param(p.non_negative_int, default=0,
                                         help="workers joining with 'perflab worker --master HOST:PORT'"),
                 "master_bind": Param(p.string, default="127.0.0.1", help="interface the master listens on"),
-                "master_port": Param(p.non_negative_int, default=0, help="master port (0: a free one)"),
+                "master_port": Param(p.port_or_zero, default=0, help="master port (0: a free one)"),
                 "web_ui": Param(p.boolean, default=False, help="also serve Locust's web UI on 127.0.0.1"),
-                "web_port": Param(p.port, default=8089),
+                "web_port": Param(p.port, default=8089, help="port of Locust's web UI (web_ui = true)"),
                 "cpu_warn": Param(p.ratio, default=0.85, help="warn when a load generator's CPU exceeds this"),
                 "locust_args": Param(p.string_list, default=[], help="extra Locust command-line arguments"),
                 "profile_cpu": Param(p.boolean, default=False, help="py-spy the [serve] server under load"),
                 "profile_memory": Param(p.boolean, default=False, help="run the [serve] server under memray"),
             },
-            target_options={
-                "host": Param(p.string, help="base URL (default: the [serve] server's)"),
-                "headers": Param(p.any_table, default={}, help="headers sent with every request"),
-                "auth_env": Param(p.string, help="environment variable holding the auth header's value"),
-                "auth_header": Param(p.string, default="Authorization"),
-                "auth_scheme": Param(str, default="Bearer", help='prefix of the value ("" for none)'),
-                "cwd": PROCESS_OPTIONS["cwd"],
-                "env": PROCESS_OPTIONS["env"],
-            },
+            target_options=HTTP_OPTIONS,
             metrics=frozenset({"rps", "p50", "p90", "p95", "p99", "max", "error_rate", "failures", "requests"}),
         ),
         TestType(
@@ -142,7 +168,7 @@ TEST_TYPES: dict[str, TestType] = {
                 "slo": Param(p.string_list, default=["p95 < 500ms", "error_rate < 1%"],
                              help='objectives every step must meet: p50/p90/p95/p99/max < DURATION, '
                                   'error_rate < PERCENT'),
-                "start_users": Param(p.positive_int, default=5),
+                "start_users": Param(p.positive_int, default=5, help="users of the first step"),
                 "step_users": Param(p.positive_int, default=5, help="users added per step"),
                 "max_users": Param(p.positive_int, default=200, help="the search stops here"),
                 "step_duration": Param(p.duration, default=5.0, help="measured time per step"),
@@ -158,22 +184,16 @@ TEST_TYPES: dict[str, TestType] = {
                 "arrival_users": Param(p.positive_int, default=4, help="arrival_rate: users that schedule "
                                        "the requests"),
                 "max_in_flight": Param(p.positive_int, default=500, help="arrival_rate: most requests at once"),
-                "recovery_timeout": Param(p.duration, default=30.0),
-                "think_time": Param(p.non_negative_number, default=0.0),
-                "request_timeout": Param(p.duration, default=10.0),
-                "workers": Param(p.non_negative_int, default=0),
-                "cpu_warn": Param(p.ratio, default=0.85),
-                "locust_args": Param(p.string_list, default=[]),
+                "recovery_timeout": Param(p.duration, default=30.0,
+                                          help="longest wait for the objectives to hold again after the break"),
+                "think_time": Param(p.non_negative_number, default=0.0, help="seconds a user waits between "
+                                    "requests (generated users)"),
+                "request_timeout": Param(p.duration, default=10.0, help="per request (generated users)"),
+                "workers": Param(p.non_negative_int, default=0, help="Locust worker processes (0: one process)"),
+                "cpu_warn": Param(p.ratio, default=0.85, help="warn when a load generator's CPU exceeds this"),
+                "locust_args": Param(p.string_list, default=[], help="extra Locust command-line arguments"),
             },
-            target_options={
-                "host": Param(p.string, help="base URL (default: the [serve] server's)"),
-                "headers": Param(p.any_table, default={}),
-                "auth_env": Param(p.string, help="environment variable holding the auth header's value"),
-                "auth_header": Param(p.string, default="Authorization"),
-                "auth_scheme": Param(str, default="Bearer"),
-                "cwd": PROCESS_OPTIONS["cwd"],
-                "env": PROCESS_OPTIONS["env"],
-            },
+            target_options=HTTP_OPTIONS,
             metrics=frozenset({"breaking_point", "knee", "recovery_time", "p95", "error_rate", "rps"}),
         ),
         TestType(
@@ -230,7 +250,7 @@ TEST_TYPES: dict[str, TestType] = {
                 "top": Param(p.positive_int, default=10, help="growing allocation sites listed"),
                 "params": Param(p.any_table, default={}, help="keyword arguments for the input generator"),
             },
-            target_options=CALLABLE_OPTIONS,
+            target_options=PROFILED_OPTIONS,
             metrics=frozenset({"growth_per_iter", "growth_per_iter_low", "growth_per_iter_high",
                                "rss_growth_per_iter", "iteration_time"}),
         ),
@@ -273,7 +293,8 @@ TEST_TYPES: dict[str, TestType] = {
             runner="perflab.runners.query.runner:QueryRunner",
             target_kinds=("sql",),
             params={
-                "params": Param(list, default=[], help="parameter rows, used in turn (statements may set their own)"),
+                "params": Param(p.parameter_rows, default=[],
+                                help="parameter rows, used in turn (statements may set their own)"),
                 "params_from": Param(p.callable_ref, help="callable returning an iterable of parameter rows"),
                 "warmup": Param(p.non_negative_int, default=20, help="executions before measuring"),
                 "executions": Param(p.positive_int, default=200, help="measured executions per connection"),
@@ -284,7 +305,7 @@ TEST_TYPES: dict[str, TestType] = {
                                 help='plan predicates: uses_index("NAME"), no_full_scan (a miss fails the run)'),
             },
             target_options={
-                "engine": Param(p.choice("sqlite", "postgres"), default="sqlite"),
+                "engine": Param(p.choice("sqlite", "postgres"), default="sqlite", help="database engine"),
                 "database": Param(p.string, help='SQLite file, or "demo:shop" for the generated demo database'),
                 "dsn_env": Param(p.string, help="environment variable holding the PostgreSQL DSN (never stored)"),
                 "setup": Param(p.callable_ref, help="called with the open connection before measuring"),

@@ -207,7 +207,7 @@ def test_discover_folder_and_load_all_merge_problems(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("fn", "value", "expected"), [
     (p.duration, "500ms", 0.5), (p.duration, "2m", 120.0), (p.duration, 3, 3.0), (p.duration, "100us", 1e-4),
     (p.size, "10KiB", 10240.0), (p.size, "200MB", 200e6), (p.ratio, "5%", 0.05), (p.ratio, 0.5, 0.5),
-    (p.positive_int, 3, 3), (p.callable_refs, "builtins:sorted", ["builtins:sorted"]), (p.port, 8080, 8080),
+    (p.positive_int, 3, 3), (p.callable_refs, ["builtins:sorted"], ["builtins:sorted"]), (p.port, 8080, 8080),
 ])
 def test_param_converters(fn: p.Convert, value: object, expected: object) -> None:
     assert fn(value) == pytest.approx(expected)
