@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from perflab.core import units
+
 Convert = Callable[[Any], Any]
 
 
@@ -139,14 +141,19 @@ def positive_number(v: Any) -> float:
     return f
 
 
-_PERCENT = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*%\s*$")
+def _unit_value(v: str, kind: units.Kind) -> float | None:
+    """``v`` with a unit of ``kind`` (core.units, the vocabulary thresholds use too) in SI, or None."""
+    try:
+        return units.parse(v, kind)
+    except ValueError:
+        return None
 
 
 def ratio(v: Any) -> float:
     """A fraction 0..1, written as 0.05 or "5%"."""
-    m = _PERCENT.match(v) if isinstance(v, str) else None
-    if m:
-        f = float(m.group(1)) / 100
+    pct = _unit_value(v, units.Kind.RATIO) if isinstance(v, str) else None
+    if pct is not None:
+        f = pct
     elif _number(v) is not None:
         f = float(v)
     else:
@@ -301,11 +308,6 @@ def list_of(item: Convert, what: str) -> Convert:
     return convert
 
 
-_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(ns|us|µs|ms|s|m|min|h)?\s*$")
-_DURATION_UNITS = {None: 1.0, "ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0,
-                   "min": 60.0, "h": 3600.0}
-
-
 def _quoted_number(v: Any) -> bool:
     """A string holding only a number: a number of base units written in quotes."""
     try:
@@ -324,18 +326,11 @@ def duration(v: Any) -> float:
             raise fail(f'a positive duration such as "30s"{bound}', v)
         return f
     if isinstance(v, str):
-        m = _DURATION.match(v)
-        if m and m.group(2):
-            value = float(m.group(1)) * _DURATION_UNITS[m.group(2)]
-            if 0 < value <= MAX_NUMBER:
-                return value
+        value = _unit_value(v, units.Kind.TIME)
+        if value is not None and 0 < value <= MAX_NUMBER:
+            return value
     hint = " (a string needs a unit; a number of seconds needs no quotes)" if _quoted_number(v) else ""
     raise ParamError(f'expected a duration such as "500ms", "30s" or "2m", got {shown(v)}{hint}')
-
-
-_SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(B|KB|MB|GB|KiB|MiB|GiB|kB)?\s*$")
-SIZE_UNITS = {None: 1, "B": 1, "KB": 1000, "kB": 1000, "MB": 1000**2, "GB": 1000**3, "KiB": 1024,
-              "MiB": 1024**2, "GiB": 1024**3}
 
 
 def size(v: Any) -> float:
@@ -346,11 +341,9 @@ def size(v: Any) -> float:
         if 0 <= f <= MAX_INT:
             return f
     if isinstance(v, str):
-        m = _SIZE.match(v)
-        if m and m.group(2):
-            f = float(m.group(1)) * SIZE_UNITS[m.group(2)]
-            if f <= MAX_INT:
-                return f
+        in_bytes = _unit_value(v, units.Kind.SIZE)
+        if in_bytes is not None and 0 <= in_bytes <= MAX_INT:
+            return in_bytes
     hint = " (a string needs a unit; a number of bytes needs no quotes)" if _quoted_number(v) else ""
     raise ParamError(f'expected a size such as "10KiB" or "200MB", got {shown(v)}{hint}')
 

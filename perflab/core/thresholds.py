@@ -4,7 +4,7 @@ Grammar (spaces optional)::
 
     threshold := metric [ "(" arg ")" ] [ "{" label "=" value ("," label "=" value)* "}" ] op number [unit]
     op        := "<" | "<=" | ">" | ">="
-    unit      := ns us µs ms s | B KB MB GB KiB MiB GiB | % | /s
+    unit      := ns us µs ms s m min h | B kB KB MB GB KiB MiB GiB | % | /s   (core.units, as in profiles)
 
 Predicates stand alone, without an operator: ``no_full_scan`` means ``full_scans < 1`` and
 ``uses_index("idx_orders_customer")`` means ``uses_index(idx_orders_customer) >= 1``; a predicate whose
@@ -24,7 +24,6 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from perflab.core.model import (
@@ -39,26 +38,11 @@ from perflab.core.model import (
     Sample,
     Status,
 )
+from perflab.core.units import NUMBER_PATTERN, UNIT_PATTERN, UNITS, Kind
 
 if TYPE_CHECKING:
     from perflab.core.testtypes import TestType
 
-
-class Kind(StrEnum):
-    TIME = "a duration"
-    SIZE = "a size"
-    RATIO = "a ratio"
-    RATE = "a rate"
-    COUNT = "a count"
-
-
-UNITS: dict[str, tuple[float, Kind]] = {
-    "ns": (1e-9, Kind.TIME), "us": (1e-6, Kind.TIME), "µs": (1e-6, Kind.TIME), "ms": (1e-3, Kind.TIME),
-    "s": (1.0, Kind.TIME),
-    "B": (1.0, Kind.SIZE), "KB": (1e3, Kind.SIZE), "MB": (1e6, Kind.SIZE), "GB": (1e9, Kind.SIZE),
-    "KiB": (1024.0, Kind.SIZE), "MiB": (1024.0**2, Kind.SIZE), "GiB": (1024.0**3, Kind.SIZE),
-    "%": (0.01, Kind.RATIO), "/s": (1.0, Kind.RATE),
-}
 
 # What kind of quantity each known metric is; a unit of another kind is an error.
 METRIC_KINDS: dict[str, Kind] = {
@@ -83,8 +67,8 @@ PREDICATES: dict[str, tuple[str, str, float]] = {
 
 _NAME = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_.]*)")
 _OP = re.compile(r"\s*(<=|>=|<|>)")
-_NUMBER = re.compile(r"\s*([-+]?(?:\d[\d_]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
-_UNIT = re.compile(r"\s*(µs|us|ns|ms|s|KiB|MiB|GiB|KB|MB|GB|B|%|/s)(?![A-Za-z0-9])")
+_NUMBER = re.compile(rf"\s*({NUMBER_PATTERN})")
+_UNIT = re.compile(rf"\s*({UNIT_PATTERN})(?![A-Za-z0-9])")
 
 
 class ThresholdError(PerflabError):

@@ -89,8 +89,8 @@ REFUSED = {
     "size-without-unit": (profile(LEAK, test='min_growth = "1024"'),
                           'bad.toml:8: test.min_growth: expected a size such as "10KiB" or "200MB", got "1024" '
                           "(a string needs a unit; a number of bytes needs no quotes)"),
-    "percent-with-underscore": (profile(BENCH, top='tolerance = "1_0%"'),
-                                'bad.toml:2: tolerance: expected a fraction such as 0.05 or "5%", got "1_0%"'),
+    "percent-in-words": (profile(BENCH, top='tolerance = "5 percent"'),
+                         'bad.toml:2: tolerance: expected a fraction such as 0.05 or "5%", got "5 percent"'),
     "log-limit-fraction": (profile(BENCH, top="log_limit = 4096.5"),
                            'bad.toml:2: log_limit: expected a whole number of bytes, or a size such as "4MiB", '
                            "got 4096.5"),
