@@ -136,9 +136,9 @@ async def alternate(pairs: int, phase: float = 5.0, arms: tuple[str, ...] = ("li
     """
     import time
 
+    from perflab.runners.framework import flame
     from perflab.runners.framework.base import RunContext
-    from perflab.runners.profile import flame
-    from perflab.runners.profile.cpu import Sampler
+    from perflab.runners.framework.sampling import Sampler
 
     options = {"live": {}, "blocking": {"nonblocking": False}, "nonblocking": {"nonblocking": True}}
     rng = random.Random(seed)

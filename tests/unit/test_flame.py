@@ -1,4 +1,4 @@
-"""runners.profile.flame: folded stacks from py-spy, including the garbled ones nonblocking sampling can
+"""runners.framework.flame: folded stacks from py-spy, including the garbled ones nonblocking sampling can
 produce."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import xml.dom.minidom
 from collections import Counter
 from pathlib import Path
 
-from perflab.runners.profile import flame
+from perflab.runners.framework import flame
 
 GOOD = ("main (app.py:10)", "checksum (busy.py:22)")
 # what a nonblocking read of a frame that was changing looked like in a real run (NULs in the name)

@@ -180,7 +180,7 @@ class Reporter:
 
     def _run(self, chan: wire.Channel, tally: Tally) -> None:
         while not self._stop.wait(0.5):
-            chan.send("progress", calls=sum(tally.calls))
+            chan.send(wire.TrialProgress(calls=sum(tally.calls)))
 
     def __enter__(self) -> Reporter:
         self._thread.start()
@@ -190,7 +190,7 @@ class Reporter:
         self._stop.set()
 
 
-def run_threads(cfg: dict[str, Any], chan: wire.Channel, level: int) -> dict[str, Any]:
+def run_threads(cfg: dict[str, Any], chan: wire.Channel, level: int) -> wire.TrialResult:
     fn, is_async, args = _load(cfg)
     _setup(cfg)
     tally = Tally(level, cfg["check"] == "serial")
@@ -201,7 +201,7 @@ def run_threads(cfg: dict[str, Any], chan: wire.Channel, level: int) -> dict[str
                                 name=f"perflab-worker-{i}", daemon=True) for i in range(level)]
     for t in threads:
         t.start()
-    chan.send("trial_start", worker="threads", level=level, pid=os.getpid())
+    chan.send(wire.TrialStart(worker="threads", level=level, pid=os.getpid()))
     with Reporter(chan, tally):
         start = time.perf_counter()
         until[0] = start + cfg["duration"]
@@ -210,12 +210,12 @@ def run_threads(cfg: dict[str, Any], chan: wire.Channel, level: int) -> dict[str
             t.join()
         elapsed = time.perf_counter() - start
     calls, lat, res, errors = tally.merged()
-    chan.send("checking", worker="threads", level=level, calls=calls)
+    chan.send(wire.TrialChecking(worker="threads", level=level, calls=calls))
     problem = verify(cfg, _sync_call(fn, is_async, args), res, calls)
     return _trial("threads", level, calls, elapsed, lat, errors, tally.first_error, problem, _blind(cfg, res))
 
 
-def run_asyncio(cfg: dict[str, Any], chan: wire.Channel, level: int) -> dict[str, Any]:
+def run_asyncio(cfg: dict[str, Any], chan: wire.Channel, level: int) -> wire.TrialResult:
     fn, is_async, args = _load(cfg)
     _setup(cfg)
     tally = Tally(level, cfg["check"] == "serial")
@@ -248,11 +248,11 @@ def run_asyncio(cfg: dict[str, Any], chan: wire.Channel, level: int) -> dict[str
         await asyncio.gather(*(worker(i, start + cfg["duration"]) for i in range(level)))
         return pc() - start
 
-    chan.send("trial_start", worker="asyncio", level=level, pid=os.getpid())
+    chan.send(wire.TrialStart(worker="asyncio", level=level, pid=os.getpid()))
     with Reporter(chan, tally):
         elapsed = asyncio.run(main())
     calls, lat, res, errors = tally.merged()
-    chan.send("checking", worker="asyncio", level=level, calls=calls)
+    chan.send(wire.TrialChecking(worker="asyncio", level=level, calls=calls))
     problem = verify(cfg, _sync_call(fn, is_async, args), res, calls)
     return _trial("asyncio", level, calls, elapsed, lat, errors, tally.first_error, problem, _blind(cfg, res))
 
@@ -301,7 +301,7 @@ def _await_ready(procs: list[Any], ready: Any, out: Any) -> None:
             raise RuntimeError(f"worker processes not ready after {PROCESS_READY_TIMEOUT:g} s")
 
 
-def run_processes(cfg: dict[str, Any], chan: wire.Channel, level: int) -> dict[str, Any]:
+def run_processes(cfg: dict[str, Any], chan: wire.Channel, level: int) -> wire.TrialResult:
     # spawn, not fork: the user's module may hold threads or locks a fork would copy half-taken.
     mp = multiprocessing.get_context("spawn")
     ready, out, go = mp.Queue(), mp.Queue(), mp.Event()
@@ -311,7 +311,7 @@ def run_processes(cfg: dict[str, Any], chan: wire.Channel, level: int) -> dict[s
     for p in procs:
         p.start()
     _await_ready(procs, ready, out)
-    chan.send("trial_start", worker="processes", level=level, pid=os.getpid(), workers=[p.pid for p in procs])
+    chan.send(wire.TrialStart(worker="processes", level=level, pid=os.getpid(), workers=[p.pid for p in procs]))
     start = time.perf_counter()
     go.set()
     reports = [out.get() for _ in procs]
@@ -337,10 +337,10 @@ def _blind(cfg: dict[str, Any], results: list[Any]) -> bool:
 
 
 def _trial(kind: str, level: int, calls: int, elapsed: float, lat: list[float], errors: int,
-           first_error: str | None, problem: str | None, blind: bool = False) -> dict[str, Any]:
-    return {"worker": kind, "level": level, "calls": calls, "elapsed": elapsed, "blind_check": blind,
-            "throughput": calls / elapsed if elapsed > 0 else 0.0, **_percentiles(lat),
-            "latencies": _thin(lat), "errors": errors, "first_error": first_error, "problem": problem}
+           first_error: str | None, problem: str | None, blind: bool = False) -> wire.TrialResult:
+    return wire.TrialResult(worker=kind, level=level, calls=calls, elapsed=elapsed, blind_check=blind,
+                            throughput=calls / elapsed if elapsed > 0 else 0.0, **_percentiles(lat),
+                            latencies=_thin(lat), errors=errors, first_error=first_error, problem=problem)
 
 
 RUNNERS = {"threads": run_threads, "processes": run_processes, "asyncio": run_asyncio}
@@ -356,24 +356,25 @@ def main(config_path: str) -> int:
             if cfg.get(key):
                 wire.resolve(cfg[key])
     except Exception as e:
-        chan.send("error", stage="load", message=f"{type(e).__name__}: {e}")
+        chan.send(wire.HarnessError(stage="load", message=f"{type(e).__name__}: {e}"))
         return 2
-    chan.send("hello", pid=os.getpid(), is_async=is_async, **interpreter())
+    chan.send(wire.HarnessHello(pid=os.getpid(), is_async=is_async, **interpreter()))
     for kind in cfg["workers"]:
         if kind == "asyncio" and not is_async:
-            chan.send("skip", worker=kind, reason="asyncio tasks need an async callable (async def); "
-                                                "this one is synchronous")
+            chan.send(wire.TrialSkipped(worker=kind, reason="asyncio tasks need an async callable (async def); "
+                                                           "this one is synchronous"))
             continue
         for level in cfg["levels"]:
-            chan.send("prepare", worker=kind, level=level)
+            chan.send(wire.TrialPrepare(worker=kind, level=level))
             try:
                 trial = RUNNERS[kind](cfg, chan, level)
             except Exception as e:
-                chan.send("error", stage="trial", worker=kind, level=level, message=f"{type(e).__name__}: {e}",
-                          traceback=traceback.format_exc()[-4000:])
+                chan.send(wire.HarnessError(stage="trial", worker=kind, level=level,
+                                            message=f"{type(e).__name__}: {e}",
+                                            traceback=traceback.format_exc()[-4000:]))
                 return 3
-            chan.send("trial", **trial)
-    chan.send("done")
+            chan.send(trial)
+    chan.send(wire.Done())
     chan.close()
     return 0
 

@@ -29,23 +29,24 @@ def main(config: dict[str, Any]) -> int:
     fn = target_call.build(config)
     warmup, iterations = int(config["warmup"]), int(config["iterations"])
     tracemalloc.start(int(config.get("frames", 1)))
-    ch.send("phase", name="warmup", detail=f"{warmup} warm-up calls")
+    ch.send(wire.Phase(name="warmup", detail=f"{warmup} warm-up calls"))
     for _ in range(warmup):
         fn()
     gc.collect()
     # the harness's own bookkeeping must not look like growth: filter this module out of the diff
     ignore = [tracemalloc.Filter(False, __file__), tracemalloc.Filter(False, tracemalloc.__file__)]
     before = tracemalloc.take_snapshot().filter_traces(ignore)
-    ch.send("phase", name="measure", detail=f"{iterations} measured calls")
+    ch.send(wire.Phase(name="measure", detail=f"{iterations} measured calls"))
     for i in range(iterations):
         t = time.perf_counter()
         fn()
         elapsed = time.perf_counter() - t
         gc.collect()
-        ch.send("iter", i=i, traced=tracemalloc.get_traced_memory()[0], rss=target_call.rss_bytes(), s=elapsed)
+        ch.send(wire.LeakIteration(i=i, traced=tracemalloc.get_traced_memory()[0], rss=target_call.rss_bytes(),
+                                   s=elapsed))
     after = tracemalloc.take_snapshot().filter_traces(ignore)
     diff = [s for s in after.compare_to(before, "lineno") if s.size_diff > 0][: int(config.get("top", 10))]
-    ch.send("top", sites=[_site(s) for s in diff])
+    ch.send(wire.LeakSites(sites=[_site(s) for s in diff]))
     tracemalloc.stop()
     ch.close()
     return 0

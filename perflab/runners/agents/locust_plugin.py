@@ -151,12 +151,12 @@ def _tick(environment: Any, last: list[float]) -> None:
         window, _window = _window, Window()
     data = window.encode(with_percentiles=True)
     runner = environment.runner
-    data["dt"] = now - last[0]
+    dt = now - last[0]
     last[0] = now
-    data["users"] = runner.user_count if runner is not None else 0
-    data["state"] = str(getattr(runner, "state", ""))
-    data["workers"] = len(getattr(runner, "clients", {}) or {}) if _is_master(environment) else 0
-    wire.channel().send("tick", **data)
+    wire.channel().send(wire.Tick(
+        endpoints=data["endpoints"], errors=data["errors"], dt=dt,
+        users=runner.user_count if runner is not None else 0, state=str(getattr(runner, "state", "")),
+        workers=len(getattr(runner, "clients", {}) or {}) if _is_master(environment) else 0))
 
 
 _from_workers = Window()
@@ -201,7 +201,7 @@ def on_init(environment: Any, **_: Any) -> None:
     def on_quitting(**_: Any) -> None:
         greenlet.kill(block=False)
         _tick(environment, last)
-        wire.channel().send("quit")
+        wire.channel().send(wire.LocustQuit())
         if _raw_file is not None:
             _raw_file.flush()
 

@@ -31,13 +31,13 @@ def main(config: dict[str, Any]) -> int:
             n += 1
             now = time.perf_counter()
             if now >= next_report:
-                ch.send("progress", n=n, elapsed=now - start)
+                ch.send(wire.LoopProgress(n=n, elapsed=now - start))
                 next_report = now + report
     except KeyboardInterrupt:  # stopped by the parent: still say how far we got
-        ch.send("done", n=n, elapsed=time.perf_counter() - start, interrupted=True)
+        ch.send(wire.LoopDone(n=n, elapsed=time.perf_counter() - start, interrupted=True))
         ch.close()
         return 130
-    ch.send("done", n=n, elapsed=time.perf_counter() - start, interrupted=False)
+    ch.send(wire.LoopDone(n=n, elapsed=time.perf_counter() - start, interrupted=False))
     ch.close()
     return 0
 

@@ -15,19 +15,19 @@ from perflab.runners.agents import reftimer, wire
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    wire.channel().send("collected", count=len(session.items))
+    wire.channel().send(wire.BenchCollected(count=len(session.items)))
 
 
 def pytest_collectreport(report: pytest.CollectReport) -> None:
     if report.failed:  # a syntax or import error in a benchmark file: say which, in one line
         lines = [x[1:].strip() for x in str(report.longrepr).splitlines() if x.startswith("E ")]
         error = lines[-1] if lines else _error(report)  # type: ignore[arg-type]
-        wire.channel().send("collect_error", nodeid=report.nodeid, error=error)
+        wire.channel().send(wire.BenchCollectError(nodeid=report.nodeid, error=error))
 
 
 def pytest_runtest_logstart(nodeid: str, location: Any) -> None:
     reftimer.reset()
-    wire.channel().send("started", nodeid=nodeid)
+    wire.channel().send(wire.BenchStarted(nodeid=nodeid))
 
 
 def _error(report: pytest.TestReport | pytest.CollectReport) -> str:
@@ -45,20 +45,20 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     outcome = yield
     report = outcome.get_result()
     if report.when == "setup" and report.failed:
-        wire.channel().send("test", nodeid=item.nodeid, outcome="error", longrepr=str(report.longrepr)[-4000:],
-                            error=_error(report))
+        wire.channel().send(wire.BenchOutcome(nodeid=item.nodeid, outcome="error",
+                                              longrepr=str(report.longrepr)[-4000:], error=_error(report)))
         return
     if call.when != "call":
         return
     fixture = getattr(item, "funcargs", {}).get("benchmark")
     meta = getattr(fixture, "stats", None) if fixture is not None else None
     if meta is None or not meta.stats.data:
-        wire.channel().send("test", nodeid=item.nodeid, outcome=report.outcome,
-                            longrepr=str(report.longrepr)[-4000:] if report.failed else "",
-                            error=_error(report) if report.failed else "", benchmark=fixture is not None)
+        wire.channel().send(wire.BenchOutcome(nodeid=item.nodeid, outcome=report.outcome,
+                                              longrepr=str(report.longrepr)[-4000:] if report.failed else "",
+                                              error=_error(report) if report.failed else "",
+                                              benchmark=fixture is not None))
         return
-    wire.channel().send(
-        "bench",
+    wire.channel().send(wire.BenchResult(
         nodeid=item.nodeid,
         name=meta.name,
         fullname=meta.fullname,
@@ -72,4 +72,4 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
         outcome=report.outcome,
         longrepr=str(report.longrepr)[-4000:] if report.failed else "",
         error=_error(report) if report.failed else "",
-    )
+    ))

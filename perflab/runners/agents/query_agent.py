@@ -261,8 +261,8 @@ class Live:
             self.seen[i] = n
         if new:
             step = max(1, len(new) // LIVE_VALUES)
-            self.chan.send("lat", name=self.name, values=new[::step], count=len(new),
-                           done=sum(self.seen))
+            self.chan.send(wire.QueryLatencies(name=self.name, values=new[::step], count=len(new),
+                                               done=sum(self.seen)))
 
     def _run(self) -> None:
         while not self._stop.wait(LIVE_EVERY):
@@ -319,34 +319,34 @@ def time_statement(db: Database, cons: list[Any], stmt: dict[str, Any], rows: li
 def run(cfg: dict[str, Any], chan: wire.Channel) -> None:
     db = Database(cfg)
     con = db.connect()
-    chan.send("connected", engine=db.engine, version=db.version(con), **db.where)
+    chan.send(wire.QueryConnected(engine=db.engine, version=db.version(con), **db.where))
     errors = db.errors()
     if cfg.get("setup"):
         try:
             wire.resolve(cfg["setup"])(con)
         except Exception as e:  # the database's error or the user's code: either way one line
             raise Fault("setup", f"setup {cfg['setup']} failed: {type(e).__name__}: {e}") from None
-    chan.send("indexes", names=db.index_names(con))
+    chan.send(wire.QueryIndexes(names=db.index_names(con)))
     cons = [con] + [db.connect() for _ in range(int(cfg["connections"]) - 1)]
     executions, warmup = int(cfg["executions"]), int(cfg["warmup"])
     for i, stmt in enumerate(cfg["statements"]):
         name = stmt["name"]
-        chan.send("phase", name="statement", detail=f"{name}: plan and warm-up",
-                  progress=i / len(cfg["statements"]))
+        chan.send(wire.Phase(name="statement", detail=f"{name}: plan and warm-up",
+                             progress=i / len(cfg["statements"])))
         rows = parameter_rows(stmt, cfg, max(1, warmup + executions * len(cons)))
         try:
             if cfg["explain"]:
-                chan.send("plan", name=name, **db.plan(con, stmt["sql"], rows[0]))
+                chan.send(wire.QueryPlan(name=name, **db.plan(con, stmt["sql"], rows[0])))
             for j in range(warmup):
                 _execute(con, stmt["sql"], rows[j % len(rows)])
-            chan.send("phase", name="statement", detail=f"{name}: {executions:,} executions x {len(cons)}",
-                      progress=(i + 0.2) / len(cfg["statements"]))
+            chan.send(wire.Phase(name="statement", detail=f"{name}: {executions:,} executions x {len(cons)}",
+                                 progress=(i + 0.2) / len(cfg["statements"])))
             lat, elapsed, returned = time_statement(db, cons, stmt, rows, executions, chan)
         except errors as e:
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise Fault("sql", msg, name=name) from None
-        chan.send("stmt", name=name, latencies=lat, elapsed=elapsed, rows=returned, connections=len(cons),
-                  params=len(rows))
+        chan.send(wire.QueryStatement(name=name, latencies=lat, elapsed=elapsed, rows=returned,
+                                      connections=len(cons), params=len(rows)))
     for c in cons:
         c.close()
 
@@ -358,9 +358,9 @@ def main(config_path: str) -> int:
     try:
         run(cfg, chan)
     except Fault as e:
-        chan.send("error", stage=e.stage, message=str(e), **e.extra)
+        chan.send(wire.QueryError(stage=e.stage, message=str(e), **e.extra))
         return 3
-    chan.send("done")
+    chan.send(wire.Done())
     chan.close()
     return 0
 

@@ -33,6 +33,7 @@ from perflab.core.model import (
     ToolError,
     labels,
 )
+from perflab.runners.agents import wire
 from perflab.runners.agents.callable_bench import test_source
 from perflab.runners.framework.base import RunContext
 from perflab.runners.framework.child import child_env
@@ -62,33 +63,33 @@ class BenchmarkRunner:
         collect_errors: list[str] = []
 
         def on_record(rec: dict[str, Any]) -> None:
-            kind = rec["k"]
-            if kind == "collected":
-                state["total"] = int(rec["count"]) * processes
-            elif kind == "started":
-                ctx.phase("bench", f"process {state['process'] + 1}/{processes}: {rec['nodeid']}",
+            msg = wire.parse(rec, wire.BENCH)
+            if isinstance(msg, wire.BenchCollected):
+                state["total"] = int(msg.count) * processes
+            elif isinstance(msg, wire.BenchStarted):
+                ctx.phase("bench", f"process {state['process'] + 1}/{processes}: {msg.nodeid}",
                           _progress(state))
-            elif kind == "bench":
-                name = rec["name"]
-                info = runs.setdefault(name, {"rec": rec, "rounds": {}})
-                data = [float(x) for x in rec["data"]]
+            elif isinstance(msg, wire.BenchResult):
+                name = msg.name
+                info = runs.setdefault(name, {"rec": msg, "rounds": {}})
+                data = [float(x) for x in msg.data]
                 info["rounds"][state["process"]] = data
-                ref = rec.get("ref")
+                ref = msg.ref
                 if ref and len(ref) == len(data) and all(r > 0 for r in ref):
                     info.setdefault("relative", {})[state["process"]] = [d / r for d, r in zip(data, ref, strict=True)]
-                lb = labels(benchmark=name, group=rec.get("group") or "", process=state["process"] + 1)
+                lb = labels(benchmark=name, group=msg.group or "", process=state["process"] + 1)
                 for v in data:
                     ctx.sample("bench.round", v, lb)
                 ctx.sample("bench.median", stats.percentile(data, 50), lb)
                 state["done"] += 1
                 ctx.phase("bench", f"process {state['process'] + 1}/{processes}: {name} done", _progress(state))
-                if rec.get("outcome") == "failed":
-                    failures.append(f"{rec['nodeid']}: {rec.get('error') or _last_line(rec.get('longrepr', ''))}")
-            elif kind == "collect_error":
-                collect_errors.append(f"{rec.get('nodeid') or test_path}: {rec.get('error')}")
-            elif kind == "test" and rec.get("outcome") in ("failed", "error"):
+                if msg.outcome == "failed":
+                    failures.append(f"{msg.nodeid}: {msg.error or _last_line(msg.longrepr)}")
+            elif isinstance(msg, wire.BenchCollectError):
+                collect_errors.append(f"{msg.nodeid or test_path}: {msg.error}")
+            elif isinstance(msg, wire.BenchOutcome) and msg.outcome in ("failed", "error"):
                 state["done"] += 1
-                failures.append(f"{rec['nodeid']}: {rec.get('error') or _last_line(rec.get('longrepr', ''))}")
+                failures.append(f"{msg.nodeid}: {msg.error or _last_line(msg.longrepr)}")
 
         for i in range(processes):
             state["process"] = i
@@ -195,12 +196,12 @@ def summarize(profile: Profile, runs: dict[str, dict[str, Any]], processes: int)
             rel = [tuple(relative[k]) for k in sorted(relative)]
             metrics.append(Metric("relative", stats.percentile([v for proc in rel for v in proc], 50), "ref", lb))
             raw[Metric("relative", 0, "ref", lb).key()] = tuple(rel)
-        ref = (rec.get("extra_info") or {}).get("callable")
-        group = rec.get("group") or ""
+        ref = (rec.extra_info or {}).get("callable")
+        group = rec.group or ""
         if ref:
             medians[(ref, group)] = d["median"]
-        bench_data.append({"name": name, "group": group, "callable": ref, "params": rec.get("params"),
-                           "iterations": rec.get("iterations"), "stats": d,
+        bench_data.append({"name": name, "group": group, "callable": ref, "params": rec.params,
+                           "iterations": rec.iterations, "stats": d,
                            "process_medians": [stats.percentile(x, 50) for x in per_proc]})
         rows.append((name, units.duration(d["min"]), units.duration(d["median"]), units.duration(d["mean"]),
                      units.duration(d["stdev"]), units.duration(d["p95"]), f"{int(d['count']):,}",
@@ -220,8 +221,8 @@ def summarize(profile: Profile, runs: dict[str, dict[str, Any]], processes: int)
                 if a is None or not b:
                     continue
                 r = a / b
-                bname = next(n for n in runs if (runs[n]["rec"].get("extra_info") or {}).get("callable") == target
-                             and (runs[n]["rec"].get("group") or "") == g)
+                bname = next(n for n in runs if (runs[n]["rec"].extra_info or {}).get("callable") == target
+                             and (runs[n]["rec"].group or "") == g)
                 metrics.append(Metric("ratio", r, "ratio", labels(benchmark=bname, vs=other, group=g)))
                 verdict = "faster" if r < 1 else "slower"
                 if r < 1:
@@ -234,12 +235,11 @@ def summarize(profile: Profile, runs: dict[str, dict[str, Any]], processes: int)
                   tuple(tables), tuple(notes))
 
 
-def _sort_key(rec: dict[str, Any]) -> tuple[Any, ...]:
-    params = rec.get("params") or {}
-    extra = rec.get("extra_info") or {}
+def _sort_key(rec: wire.BenchResult) -> tuple[Any, ...]:
+    params = rec.params or {}
+    extra = rec.extra_info or {}
     p = extra.get("params") or params
-    return (tuple(sorted((k, v if isinstance(v, int | float) else str(v)) for k, v in p.items())),
-            rec.get("name", ""))
+    return (tuple(sorted((k, v if isinstance(v, int | float) else str(v)) for k, v in p.items())), rec.name)
 
 
 def _short(ref: str) -> str:

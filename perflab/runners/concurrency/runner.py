@@ -20,11 +20,13 @@ import asyncio
 import contextlib
 import json
 import sys
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from perflab.core.model import Metric, PerflabError, Profile, Result, Status, ToolError, labels
+from perflab.runners.agents import wire
 from perflab.runners.concurrency.report import WORKER_FRAME, GilSampler, summarize
 from perflab.runners.framework.base import RunContext
 from perflab.runners.framework.child import child_env
@@ -49,6 +51,13 @@ class Stage(StrEnum):
     def doing(self) -> str:
         return {"start": "starting", "prepare": "starting its workers", "run": "running",
                 "check": "checking the outcome", "between": "between levels"}[self.value]
+
+
+@dataclass(frozen=True)
+class Exited:
+    """The harness process ended with this exit code (queued after its last message)."""
+
+    code: int
 
 
 class ConcurrencyRunner:
@@ -76,20 +85,26 @@ class ConcurrencyRunner:
         hang = float(p["hang_timeout"])
         total = len(cfg["levels"]) * len(cfg["workers"])
 
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        queue: asyncio.Queue[wire.Message | Exited] = asyncio.Queue()
+
+        def on_record(rec: dict[str, Any]) -> None:
+            msg = wire.parse(rec, wire.CONCURRENCY)
+            if msg is not None:
+                queue.put_nowait(msg)
+
         child = await ctx.spawn([sys.executable, "-m", AGENT, str(cfg_path)], source="harness", cwd=workdir,
-                                env=env, on_record=queue.put_nowait)
+                                env=env, on_record=on_record)
 
         async def watch_exit() -> None:
             code = await child.wait()
-            queue.put_nowait({"k": "_exit", "code": code})
+            queue.put_nowait(Exited(code))
 
         exit_task = asyncio.create_task(watch_exit())
         pyspy = find_tool("py-spy")
         gil = GilSampler(ctx, pyspy if p["gil"] else None)
         trials: list[dict[str, Any]] = []
         skipped: list[str] = []
-        hello: dict[str, Any] = {}
+        hello: wire.HarnessHello | None = None
         current: dict[str, Any] | None = None
         stage = Stage.START
         loop = asyncio.get_running_loop()
@@ -98,71 +113,69 @@ class ConcurrencyRunner:
         try:
             while True:
                 try:
-                    rec = await asyncio.wait_for(queue.get(), max(0.0, deadline - loop.time()))
+                    msg = await asyncio.wait_for(queue.get(), max(0.0, deadline - loop.time()))
                 except TimeoutError:
                     if current is None:
                         raise ToolError(f"the concurrency harness did not start within {START_TIMEOUT:g} s "
                                         f"(importing {t.value})") from None
                     hung = await self._deadlock(ctx, child, current, stage, hang, gil)
                     break
-                k = rec["k"]
-                if k == "hello":
-                    hello = rec
-                    if rec.get("free_threaded"):
-                        ctx.notice(f"free-threaded interpreter (GIL {'on' if rec.get('gil_enabled') else 'off'})",
+                if isinstance(msg, wire.HarnessHello):
+                    hello = msg
+                    if msg.free_threaded:
+                        ctx.notice(f"free-threaded interpreter (GIL {'on' if msg.gil_enabled else 'off'})",
                                    code="concurrency.free_threaded")
                     deadline = loop.time() + PREPARE_SLACK + hang
-                elif k == "prepare":
-                    current, stage = {"worker": rec["worker"], "level": rec["level"], "calls": 0}, Stage.PREPARE
-                    ctx.phase("level", f"{rec['worker']} x {rec['level']}: starting workers", len(trials) / total)
+                elif isinstance(msg, wire.TrialPrepare):
+                    current, stage = {"worker": msg.worker, "level": msg.level, "calls": 0}, Stage.PREPARE
+                    ctx.phase("level", f"{msg.worker} x {msg.level}: starting workers", len(trials) / total)
                     deadline = loop.time() + PREPARE_SLACK + hang
-                elif k == "trial_start":
+                elif isinstance(msg, wire.TrialStart):
                     stage = Stage.RUN
-                    ctx.phase("level", f"{rec['worker']} x {rec['level']}: running", len(trials) / total)
+                    ctx.phase("level", f"{msg.worker} x {msg.level}: running", len(trials) / total)
                     deadline = loop.time() + cfg["duration"] + hang
-                    if rec["worker"] == "threads" and hello.get("gil_enabled", True):
-                        await gil.start(int(rec["pid"]), rec["level"])
-                elif k == "progress" and current is not None:
-                    if int(rec["calls"]) > current["calls"]:  # calls still complete: slow is not stuck
+                    if msg.worker == "threads" and (hello is None or hello.gil_enabled):
+                        await gil.start(int(msg.pid), msg.level)
+                elif isinstance(msg, wire.TrialProgress) and current is not None:
+                    if int(msg.calls) > current["calls"]:  # calls still complete: slow is not stuck
                         deadline = max(deadline, loop.time() + hang)
-                    current["calls"] = int(rec["calls"])
-                    ctx.sample("conc.calls", rec["calls"], kind=current["worker"], level=current["level"])
-                elif k == "checking" and current is not None:
+                    current["calls"] = int(msg.calls)
+                    ctx.sample("conc.calls", msg.calls, kind=current["worker"], level=current["level"])
+                elif isinstance(msg, wire.TrialChecking) and current is not None:
                     stage = Stage.CHECK
-                    current["calls"] = int(rec["calls"])
+                    current["calls"] = int(msg.calls)
                     # a serial re-run of the same calls takes at most ~level times the trial's duration
-                    deadline = loop.time() + hang + cfg["duration"] * max(1, rec["level"])
+                    deadline = loop.time() + hang + cfg["duration"] * max(1, msg.level)
                     gil_wait = await gil.stop()
                     if gil_wait is not None:
                         current["gil_wait"] = gil_wait
-                elif k == "trial":
-                    rec.pop("k")
-                    rec["check"] = check
+                elif isinstance(msg, wire.TrialResult):
+                    trial = {**msg.fields(), "check": check}  # the report and the stored result keep dicts
                     if current is not None and "gil_wait" in current:
-                        rec["gil_wait"] = current["gil_wait"]
-                    elif rec["worker"] == "threads":
-                        rec["gil_wait"] = await gil.stop()
-                    trials.append(rec)
-                    self._emit_trial(ctx, rec)
+                        trial["gil_wait"] = current["gil_wait"]
+                    elif msg.worker == "threads":
+                        trial["gil_wait"] = await gil.stop()
+                    trials.append(trial)
+                    self._emit_trial(ctx, trial)
                     current, stage = None, Stage.BETWEEN
                     deadline = loop.time() + PREPARE_SLACK + hang
-                elif k == "skip":
-                    skipped.append(f"{rec['worker']} skipped: {rec['reason']}")
+                elif isinstance(msg, wire.TrialSkipped):
+                    skipped.append(f"{msg.worker} skipped: {msg.reason}")
                     total -= len(cfg["levels"])
                     ctx.notice(skipped[-1], code="concurrency.skipped")
-                elif k == "error":
+                elif isinstance(msg, wire.HarnessError):
                     await gil.stop()
-                    where = f" ({rec['worker']} x {rec['level']})" if rec.get("worker") else ""
-                    if rec.get("traceback"):
-                        for line in str(rec["traceback"]).splitlines():
+                    where = f" ({msg.worker} x {msg.level})" if msg.worker else ""
+                    if msg.traceback:
+                        for line in str(msg.traceback).splitlines():
                             ctx.log(line, "stderr", "harness")
-                    if rec.get("stage") == "load":
-                        raise PerflabError(f"cannot load the concurrency target: {rec['message']}")
-                    raise ToolError(f"the concurrency harness failed{where}: {rec['message']}")
-                elif k == "_exit":
-                    if rec["code"] != 0 and len(trials) < total:
+                    if msg.stage == "load":
+                        raise PerflabError(f"cannot load the concurrency target: {msg.message}")
+                    raise ToolError(f"the concurrency harness failed{where}: {msg.message}")
+                elif isinstance(msg, Exited):
+                    if msg.code != 0 and len(trials) < total:
                         tail = [x for x in child.stderr_tail if x.strip()]
-                        raise ToolError(f"the concurrency harness exited ({rec['code']}) before the end"
+                        raise ToolError(f"the concurrency harness exited ({msg.code}) before the end"
                                         + (f": {tail[-1].strip()}" if tail else ""))
                     break
         finally:
@@ -173,13 +186,14 @@ class ConcurrencyRunner:
         if p["gil"] and "threads" in cfg["workers"]:
             if pyspy is None:
                 skipped.append("GIL wait not measured: py-spy is not installed (pip install py-spy)")
-            elif hello and not hello.get("gil_enabled", True):
+            elif hello is not None and not hello.gil_enabled:
                 skipped.append("GIL wait not measured: the GIL is off in this interpreter")
             elif gil.problem and not any(tr.get("gil_wait") is not None for tr in trials):
                 skipped.append(f"GIL wait not measured: {gil.problem}")
         if not trials and hung is None:
             raise PerflabError("nothing was measured: " + "; ".join(skipped or ["no worker kind ran"]))
-        result = summarize(profile, trials, hello, skipped, float(p["saturation_gain"]))
+        result = summarize(profile, trials, hello.record() if hello is not None else {}, skipped,
+                           float(p["saturation_gain"]))
         if hung is None:
             return result
         # keep the levels measured before the hang; the run itself is an error (exit 3)

@@ -13,7 +13,7 @@ deque append: a chatty child is drained as fast as the pipe delivers.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from perflab.core.units import size as _mib
 
@@ -33,6 +33,12 @@ def pieces(line: bytes) -> list[bytes]:
 
 def decode(line: bytes) -> str:
     return line.decode("utf-8", "replace").rstrip("\r")
+
+
+def last_line(lines: Iterable[str], default: str = "no output") -> str:
+    """The last non-blank line of a child's output (a stream's tail), stripped: a failure told in one line."""
+    kept = [x.strip() for x in lines if x.strip()]
+    return kept[-1] if kept else default
 
 
 class SessionLog:

@@ -19,6 +19,8 @@ import os
 import shutil
 import sys
 import sysconfig
+from collections.abc import Mapping
+from typing import Any
 
 from perflab.core.model import ToolError
 
@@ -63,3 +65,8 @@ def child_path(path: str | None) -> str:
     path = os.defpath if path is None else path
     rest = path.split(os.pathsep) if path else []
     return os.pathsep.join([*dirs, *(p for p in rest if p not in dirs)])
+
+
+def tool_options(params: Mapping[str, Any], flags: Mapping[str, str]) -> list[str]:
+    """The flags in ``flags`` (parameter name -> flag) whose parameter is true, in ``flags``' order."""
+    return [flag for key, flag in flags.items() if params.get(key)]

@@ -22,7 +22,8 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from perflab.core.model import (
     ToolError,
     labels,
 )
+from perflab.runners.agents import wire
 from perflab.runners.framework.base import RunContext
 from perflab.runners.framework.process import Child, describe_exit
 from perflab.runners.load import locustgen
@@ -98,23 +100,39 @@ def target_spec(profile: Profile, host: str | None, *, open_model: dict[str, Any
             "auth": auth, "think_time": think_time, "open": open_model, "timeout": timeout}
 
 
+@dataclass(frozen=True)
+class LocustConfig:
+    """How one Locust run is started, built once by its runner from the validated profile and its plan.
+
+    Times in seconds; ``cpu_warn`` is a ratio of one core. ``plugin`` is what agents/locust_plugin.py reads
+    from ``PERFLAB_LOAD``: ``interval`` (s), ``shape`` (``steps`` or ``control``: then the plugin, not
+    ``-u``/``-r``/``-t``, sets the users), ``steps``, ``control``.
+    """
+
+    plugin: Mapping[str, Any]
+    users: int  # -u (ignored under the plugin's shapes)
+    spawn_rate: float  # users started per second (-r)
+    duration: float | None  # s of load (-t); None: the plugin's shape decides
+    host: str | None = None  # --host
+    spec: Mapping[str, Any] | None = None  # a generated locustfile (url/endpoints targets), see target_spec
+    workers: int = 0  # local worker processes; 0: one standalone Locust
+    remote_workers: int = 0  # workers joining from other machines (perflab worker)
+    master_bind: str = "127.0.0.1"
+    master_port: int = 0  # 0: a free port
+    web_ui: bool = False
+    web_port: int = 8089
+    cpu_warn: float = 0.85  # a generator above this share of a core for two seconds is reported saturated
+    extra_args: tuple[str, ...] = ()  # passed to Locust as given
+    limit: float | None = None  # s after which Locust stops itself (see time_limit); None: no limit
+
+
 class LocustSession:
     """One Locust run (standalone, or a master with workers) whose ticks feed ``stats`` and listeners."""
 
-    def __init__(self, ctx: RunContext, profile: Profile, *, host: str | None, config: dict[str, Any],
-                 users: int, spawn_rate: float, duration: float | None, workers: int = 0,
-                 remote_workers: int = 0, master_bind: str = "127.0.0.1", master_port: int = 0,
-                 web_ui: bool = False, web_port: int = 8089, cpu_warn: float = 0.85,
-                 extra_args: list[str] | None = None, spec: dict[str, Any] | None = None,
-                 server: served.Server | None = None, limit: float | None = None) -> None:
-        self.ctx, self.profile, self.host, self.config = ctx, profile, host, config
-        self.users, self.spawn_rate, self.duration = users, spawn_rate, duration
-        self.workers, self.remote_workers = workers, remote_workers
-        self.master_bind, self.master_port = master_bind, master_port
-        self.web_ui, self.web_port, self.cpu_warn = web_ui, web_port, cpu_warn
-        self.extra_args = extra_args or []
-        self.spec, self.server = spec, server
-        self.limit = limit if limit is not None else time_limit(profile, duration)  # s, see time_limit
+    def __init__(self, ctx: RunContext, profile: Profile, config: LocustConfig,
+                 server: served.Server | None = None) -> None:
+        self.ctx, self.profile, self.config, self.server = ctx, profile, config, server
+        self.master_port = config.master_port  # the port the master listens on, once chosen
         self.stats = LoadStats()
         self.listeners: list[Callable[[Window], None]] = []
         self.master: Child | None = None
@@ -134,8 +152,8 @@ class LocustSession:
         self.prefix = ctx.artifacts_dir / "locust"
 
     def locustfiles(self) -> str:
-        if self.spec is not None:
-            lf = locustgen.generate(self.ctx.artifacts_dir, self.spec)
+        if self.config.spec is not None:
+            lf = locustgen.generate(self.ctx.artifacts_dir, dict(self.config.spec))
             self.ctx.artifact("locustfile", lf, "generated FastHttpUser locustfile")
         else:
             lf = Path(self.profile.target.value)
@@ -145,53 +163,55 @@ class LocustSession:
         return f"{lf.resolve()},{plugin_path()},{plugin_path('locust_limit')}"
 
     def on_record(self, rec: dict[str, Any]) -> None:
-        if rec.get("k") == "quit":
+        msg = wire.parse(rec, wire.LOAD)
+        if isinstance(msg, wire.LocustQuit):
             self.quit_seen = True
             return
-        if rec.get("k") != "tick":
+        if not isinstance(msg, wire.Tick):
             return
-        window = add_tick(self.stats, rec, self.ctx.now())
+        window = add_tick(self.stats, msg, self.ctx.now())
         if window.users and self.first_load is None:
             self.first_load = time.monotonic()
-        emit_tick(self.ctx, rec, window, self.stats)
+        emit_tick(self.ctx, msg, window, self.stats)
         for listener in self.listeners:
             listener(window)
 
     async def start(self) -> None:
         files = self.locustfiles()
-        self.env["PERFLAB_LOAD"] = json.dumps(self.config)
-        if self.limit:
-            self.env["PERFLAB_LOCUST_LIMIT"] = f"{self.limit:.0f}"
+        cfg = self.config
+        self.env["PERFLAB_LOAD"] = json.dumps(dict(cfg.plugin))
+        if cfg.limit:
+            self.env["PERFLAB_LOCUST_LIMIT"] = f"{cfg.limit:.0f}"
         argv = [sys.executable, "-m", "locust", "-f", files, "--csv", str(self.prefix), "--csv-full-history",
                 "--html", str(self.ctx.artifacts_dir / "locust-report.html"), "--exit-code-on-error", "0",
                 "--only-summary", "--stop-timeout", "1"]
-        if self.web_ui:
-            served.check_port_free(self.web_port, "127.0.0.1", "test.web_port")
-            argv += ["--web-host", "127.0.0.1", "--web-port", str(self.web_port), "--autostart", "--autoquit", "0"]
+        if cfg.web_ui:
+            served.check_port_free(cfg.web_port, "127.0.0.1", "test.web_port")
+            argv += ["--web-host", "127.0.0.1", "--web-port", str(cfg.web_port), "--autostart", "--autoquit", "0"]
         else:
             argv.append("--headless")
-        if self.host:
-            argv += ["--host", self.host]
-        if self.config.get("shape") not in ("steps", "control"):
-            argv += ["-u", str(self.users), "-r", f"{self.spawn_rate:g}"]
-            if self.duration:
-                argv += ["-t", f"{max(1, round(self.duration))}s"]
-        expected = self.workers + self.remote_workers
+        if cfg.host:
+            argv += ["--host", cfg.host]
+        if cfg.plugin.get("shape") not in ("steps", "control"):
+            argv += ["-u", str(cfg.users), "-r", f"{cfg.spawn_rate:g}"]
+            if cfg.duration:
+                argv += ["-t", f"{max(1, round(cfg.duration))}s"]
+        expected = cfg.workers + cfg.remote_workers
         if expected:
-            if self.master_port:
-                served.check_port_free(self.master_port, self.master_bind, "test.master_port")
-            port = self.master_port or served.free_port(self.master_bind)
+            if cfg.master_port:
+                served.check_port_free(cfg.master_port, cfg.master_bind, "test.master_port")
+            port = cfg.master_port or served.free_port(cfg.master_bind)
             self.master_port = port
-            argv += ["--master", "--master-bind-host", self.master_bind, "--master-bind-port", str(port),
+            argv += ["--master", "--master-bind-host", cfg.master_bind, "--master-bind-port", str(port),
                      "--expect-workers", str(expected), "--expect-workers-max-wait", "60"]
-        argv += self.extra_args
+        argv += cfg.extra_args
         self.master = await self.ctx.spawn(argv, source="locust", role="generator", cwd=self.workdir,
                                            env=self.env, on_record=self.on_record, monitor=False)
-        if self.remote_workers:
-            self.ctx.notice(f"Locust master waits for {self.remote_workers} remote worker(s): run "
+        if cfg.remote_workers:
+            self.ctx.notice(f"Locust master waits for {cfg.remote_workers} remote worker(s): run "
                             f"'perflab worker --master HOST:{self.master_port}' on each", Level.INFO,
                             "load.remote_workers")
-        for i in range(self.workers):
+        for i in range(cfg.workers):
             wargv = [sys.executable, "-m", "locust", "-f", files, "--worker", "--master-host", "127.0.0.1",
                      "--master-port", str(self.master_port)]
             self.worker_children.append(await self.ctx.spawn(
@@ -234,7 +254,7 @@ class LocustSession:
                     self.worker_notes.append(msg)
                     if self.first_load is None:
                         early = (time.monotonic(), msg)  # judged below, once the master had time to start
-                    if alive == 0 and not self.remote_workers:
+                    if alive == 0 and not self.config.remote_workers:
                         raise ToolError(msg + "; no worker left")
                     self.ctx.notice(f"{msg}; the run continues with {alive} worker(s)", Level.WARNING,
                                     "load.worker_died")
@@ -242,8 +262,8 @@ class LocustSession:
                 # the master would wait up to a minute for a worker that never connected, then run short
                 raise ToolError(early[1].replace("mid-run", "before the load started"))
             self._check_cpu(procs, hot)
-            if dead_workers and self.duration and self.first_load is not None \
-                    and time.monotonic() > self.first_load + self.duration + 8.0:
+            if dead_workers and self.config.duration and self.first_load is not None \
+                    and time.monotonic() > self.first_load + self.config.duration + 8.0:
                 # Locust's master can wait a minute for a dead worker's users to stop: stop it now (SIGINT
                 # lets it write its reports and flush the last interval).
                 self.ctx.notice("Locust's master is still waiting for a dead worker after the run time; "
@@ -262,7 +282,7 @@ class LocustSession:
                 continue
             name = "master" if n == 0 and self.worker_children else ("locust" if n == 0 else f"worker-{n}")
             self.ctx.sample("load.generator.cpu", cpu, process=name)
-            hot[pid] = hot.get(pid, 0) + 1 if cpu > self.cpu_warn else 0
+            hot[pid] = hot.get(pid, 0) + 1 if cpu > self.config.cpu_warn else 0
             if hot[pid] >= 2 and pid not in self.warned:  # two seconds in a row, not one spike
                 self.warned.add(pid)
                 self.ctx.notice(f"load generator {name} is at {cpu:.0%} CPU: latency figures are no longer "
@@ -274,8 +294,8 @@ class LocustSession:
     async def run(self, until: Callable[[], bool] | None = None) -> int:
         self.started = time.monotonic()
         await self.start()
-        slack = 60.0 + (self.duration or 0)
-        deadline = None if self.config.get("shape") == "control" else self.started + slack + 30.0
+        slack = 60.0 + (self.config.duration or 0)
+        deadline = None if self.config.plugin.get("shape") == "control" else self.started + slack + 30.0
         await self.supervise(deadline, until)
         assert self.master is not None
         return self.master.returncode if self.master.returncode is not None else -1
@@ -352,11 +372,12 @@ class LoadRunner:
             spec = target_spec(profile, host, open_model=open_model, think_time=float(p["think_time"]),
                                timeout=float(p["request_timeout"]))
             host = spec["host"] if spec else host
-        session = LocustSession(
-            ctx, profile, host=host, config=config, users=users, spawn_rate=spawn_rate, duration=duration,
+        locust = LocustConfig(
+            plugin=config, users=users, spawn_rate=spawn_rate, duration=duration, host=host, spec=spec,
             workers=int(p["workers"]), remote_workers=int(p["remote_workers"]), master_bind=p["master_bind"],
             master_port=int(p["master_port"]), web_ui=bool(p["web_ui"]), web_port=int(p["web_port"]),
-            cpu_warn=float(p["cpu_warn"]), extra_args=list(p["locust_args"]), spec=spec, server=server)
+            cpu_warn=float(p["cpu_warn"]), extra_args=tuple(p["locust_args"]), limit=time_limit(profile, duration))
+        session = LocustSession(ctx, profile, locust, server)
         t_start = ctx.now()
 
         def progress(window: Window) -> None:
@@ -423,11 +444,11 @@ def summarize(profile: Profile, session: LocustSession, shape: str) -> Result:
                      'shape = "arrival_rate" for an open model.')
     if session.warned:
         notes.append("A load generator ran above "
-                     f"{session.cpu_warn:.0%} CPU: latency figures are inflated by the generator itself.")
+                     f"{session.config.cpu_warn:.0%} CPU: latency figures are inflated by the generator itself.")
     raw = {"p95": (tuple(stats.series_p95),), "rps": (tuple(stats.series_rps),)}
     data = {"requests": n, "failures": f, "elapsed": elapsed, "peak_users": stats.peak_users,
             "errors": dict(stats.errors), "endpoints": sorted(stats.hist), "shape": shape,
-            "workers": session.workers + session.remote_workers,
+            "workers": session.config.workers + session.config.remote_workers,
             "histogram": agg.encode().decode("ascii"),
             # (users, requests/s, median latency s) per user level, for the latency-vs-throughput label
             "levels": [(u, lv[0] / lv[1], lv[2].get_value_at_percentile(50) / 1e6)

@@ -1,8 +1,8 @@
 """Profile a load profile's ``[serve]`` server while it is under load (``profile_cpu`` / ``profile_memory``).
 
-CPU: the CPU runner's py-spy windows attach to the server's pid for the whole load phase, so the ``cpu.*``
-series and the ``top functions`` table share the latency series' time axis; the flamegraph, speedscope and
-folded artifacts are written when the load ends (also after Ctrl-C).
+CPU: the CPU runner's py-spy sampler (runners/framework/sampling.py) attaches to the server's pid for the
+whole load phase, so the ``cpu.*`` series and the ``top functions`` table share the latency series' time axis;
+the flamegraph, speedscope and folded artifacts are written when the load ends (also after Ctrl-C).
 Memory: the server is started under ``memray run --output server-memray.bin`` (a Python server command only);
 after it stops, memray's stats and flamegraphs become artifacts and the load result gains the server's peak
 memory and top allocators. Latency measured with memray on is slower than without: the note says so.
@@ -16,13 +16,14 @@ import json
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from perflab.core import units
 from perflab.core.model import ExitCode, PerflabError, Profile, Result, SummaryTable
+from perflab.runners.framework import flame
 from perflab.runners.framework.base import RunContext
+from perflab.runners.framework.memray_capture import location_label, memray_command, write_reports
+from perflab.runners.framework.sampling import TOP_COLUMNS, Sampler
 from perflab.runners.framework.tools import require_tool
-from perflab.runners.profile import flame
 
 MEMRAY_CAPTURE = "server-memray.bin"
 
@@ -34,8 +35,6 @@ def memray_argv(profile: Profile, ctx: RunContext, argv: list[str]) -> list[str]
     if not os.path.basename(argv[0]).startswith("python") or len(argv) < 2:
         raise PerflabError("test.profile_memory: memray runs Python servers only; start serve.command with "
                            f"python (got {argv[0]!r})", ExitCode.BAD_INPUT)
-    from perflab.runners.profile.memory import memray_command
-
     capture = ctx.artifacts_dir / MEMRAY_CAPTURE
     return [*memray_command({}), "run", "--quiet", "--force", "--output", str(capture), *argv[1:]]
 
@@ -45,14 +44,12 @@ class ServerProfiles:
 
     def __init__(self, profile: Profile, ctx: RunContext, pid: int) -> None:
         self.profile, self.ctx, self.pid = profile, ctx, pid
-        self.sampler: Any = None
+        self.sampler: Sampler | None = None
         self.task: asyncio.Future[None] | None = None
         self.memray_outputs: dict[str, Path] = {}
 
     async def start(self) -> ServerProfiles:
         if self.profile.test.params.get("profile_cpu"):
-            from perflab.runners.profile.cpu import Sampler
-
             pyspy = require_tool("py-spy", "pip install py-spy")
             # the server may be a wrapper (memray run, a shell): follow its Python subprocesses too
             params = {"rate": 100, "refresh": 2.0, "thread_shares": False, "subprocesses": True}
@@ -62,7 +59,7 @@ class ServerProfiles:
 
     async def stop_sampling(self) -> None:
         """Before the server stops: close the open py-spy window and write the CPU artifacts."""
-        if self.task is not None:
+        if self.task is not None and self.sampler is not None:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self.task
@@ -71,24 +68,18 @@ class ServerProfiles:
     async def finish(self) -> None:
         """After the server stopped: memray reports from its capture."""
         if self.profile.test.params.get("profile_memory"):
-            from perflab.runners.profile.memory import memray_command, write_reports
-
             self.memray_outputs = await write_reports(self.ctx, memray_command({}),
-                                                 self.ctx.artifacts_dir / MEMRAY_CAPTURE, {"top": 10})
+                                                      self.ctx.artifacts_dir / MEMRAY_CAPTURE, 10)
 
     def annotate(self, result: Result) -> Result:
-        from perflab.runners.profile.memory import location_label
-
         notes, tables, data = list(result.notes), list(result.tables), dict(result.data)
         s = self.sampler
         if s is not None and s.total:
             top = flame.top_functions(s.stacks, 10)
             notes.append(f"server CPU (py-spy, {s.total:,} samples): hottest function {top[0].function} "
                          f"({top[0].where}) with {units.percent(top[0].own)} of samples")
-            tables.append(SummaryTable("server: top functions under load (py-spy)",
-                                       ("own %", "total %", "function", "file:line"),
-                                       tuple((units.percent(f.own), units.percent(f.total), f.function, f.where)
-                                             for f in top)))
+            rows = tuple((units.percent(f.own), units.percent(f.total), f.function, f.where) for f in top)
+            tables.append(SummaryTable("server: top functions under load (py-spy)", TOP_COLUMNS, rows))
             data["server_cpu"] = {"samples": s.total, "top": [f.__dict__ for f in top]}
         stats_path = self.memray_outputs.get("stats")
         if stats_path is not None:

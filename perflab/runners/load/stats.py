@@ -13,6 +13,7 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
+from perflab.runners.agents.wire import Tick
 from perflab.runners.framework.base import RunContext
 
 PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0))
@@ -71,11 +72,11 @@ class LoadStats:
         return h
 
 
-def add_tick(stats: LoadStats, rec: dict[str, Any], t: float) -> Window:
-    """Fold one tick record into ``stats``; return the interval merged over endpoints."""
-    window = Window(t, float(rec.get("dt") or 0.0), int(rec.get("users") or 0), 0, 0, new_histogram(),
-                    {k: int(v) for k, v in (rec.get("errors") or {}).items()})
-    for endpoint, ep in (rec.get("endpoints") or {}).items():
+def add_tick(stats: LoadStats, tick: Tick, t: float) -> Window:
+    """Fold one tick into ``stats``; return the interval merged over endpoints."""
+    window = Window(t, float(tick.dt or 0.0), int(tick.users or 0), 0, 0, new_histogram(),
+                    {k: int(v) for k, v in (tick.errors or {}).items()})
+    for endpoint, ep in (tick.endpoints or {}).items():
         h = HdrHistogram.decode(ep["h"])
         if endpoint not in stats.hist:
             stats.hist[endpoint] = new_histogram()
@@ -100,13 +101,13 @@ def add_tick(stats: LoadStats, rec: dict[str, Any], t: float) -> Window:
     return window
 
 
-def emit_tick(ctx: RunContext, rec: dict[str, Any], window: Window, stats: LoadStats) -> None:
+def emit_tick(ctx: RunContext, tick: Tick, window: Window, stats: LoadStats) -> None:
     """Samples for one interval. Very short intervals (the final flush) carry counts but no rates."""
     ctx.sample("load.users", window.users)
     if window.dt < 0.3:
         return
     dt = window.dt
-    for endpoint, ep in (rec.get("endpoints") or {}).items():
+    for endpoint, ep in (tick.endpoints or {}).items():
         ctx.sample("load.rps", ep["n"] / dt, endpoint=endpoint)
         ctx.sample("load.failures", ep["f"] / dt, endpoint=endpoint)
         for key, value in (ep.get("p") or {}).items():

@@ -47,7 +47,7 @@ from perflab.core.model import (
 )
 from perflab.runners.framework.base import RunContext
 from perflab.runners.load import server as served
-from perflab.runners.load.runner import LocustSession, target_spec, time_limit
+from perflab.runners.load.runner import LocustConfig, LocustSession, target_spec, time_limit
 from perflab.runners.load.stats import Window, new_histogram, percentiles
 
 OPS: dict[str, Callable[[float, float], bool]] = {"<": operator.lt, "<=": operator.le, ">": operator.gt,
@@ -202,11 +202,11 @@ class StressRunner:
             spec = target_spec(profile, host, open_model=open_model, think_time=float(p["think_time"]),
                                timeout=float(p["request_timeout"]))
             host = spec["host"] if spec else host
-        session = LocustSession(
-            ctx, profile, host=host, config={"interval": 1.0, "shape": "control", "control": str(control)},
-            users=0, spawn_rate=1.0, duration=None, workers=int(p["workers"]), cpu_warn=float(p["cpu_warn"]),
-            extra_args=list(p["locust_args"]), spec=spec, server=server,
-            limit=time_limit(profile, plan_seconds(p, start, step, top)))
+        locust = LocustConfig(
+            plugin={"interval": 1.0, "shape": "control", "control": str(control)}, users=0, spawn_rate=1.0,
+            duration=None, host=host, spec=spec, workers=int(p["workers"]), cpu_warn=float(p["cpu_warn"]),
+            extra_args=tuple(p["locust_args"]), limit=time_limit(profile, plan_seconds(p, start, step, top)))
+        session = LocustSession(ctx, profile, locust, server)
         windows: list[Window] = []
         session.listeners.append(windows.append)
         task = asyncio.create_task(session.run())

@@ -1,3 +1,3 @@
-"""The profile family: CPU sampling with py-spy (cpu.py, flame.py), memory with memray (memory.py,
-memray_live.py), leak checks under tracemalloc (leak.py), and the loop that keeps a callable busy while it is
-profiled (profiled.py)."""
+"""The profile family: CPU sampling with py-spy (cpu.py, on framework/sampling.py), memory with memray
+(memory.py on framework/memray_capture.py, memray_live.py), leak checks under tracemalloc (leak.py), and the
+loop that keeps a callable busy while it is profiled (profiled.py)."""

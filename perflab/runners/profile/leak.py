@@ -20,6 +20,7 @@ from typing import Any
 
 from perflab.core import leakfit, units
 from perflab.core.model import Metric, Profile, Result, Status, SummaryTable, ToolError, labels
+from perflab.runners.agents import wire
 from perflab.runners.framework.base import RunContext
 from perflab.runners.framework.child import child_env, short_path, target_config
 from perflab.runners.framework.process import describe_exit
@@ -43,21 +44,21 @@ class LeakRunner:
         sites: list[dict[str, Any]] = []
 
         def on_record(rec: dict[str, Any]) -> None:
-            kind = rec["k"]
-            if kind == "iter":
-                i = int(rec["i"])
-                traced.append(float(rec["traced"]))
-                rss.append(float(rec["rss"]))
-                times.append(float(rec["s"]))
+            msg = wire.parse(rec, wire.LEAK)
+            if isinstance(msg, wire.LeakIteration):
+                i = int(msg.i)
+                traced.append(float(msg.traced))
+                rss.append(float(msg.rss))
+                times.append(float(msg.s))
                 lb = labels(iteration=i)
-                ctx.sample("leak.traced", rec["traced"], lb)
-                ctx.sample("leak.rss", rec["rss"], lb)
+                ctx.sample("leak.traced", msg.traced, lb)
+                ctx.sample("leak.rss", msg.rss, lb)
                 if i % max(1, iterations // 50) == 0 or i == iterations - 1:
                     ctx.phase("measure", f"iteration {i + 1} of {iterations}", (i + 1) / iterations)
-            elif kind == "phase":
-                ctx.phase(rec["name"], rec.get("detail", ""), 0.0 if rec["name"] == "warmup" else None)
-            elif kind == "top":
-                sites.extend(rec["sites"])
+            elif isinstance(msg, wire.Phase):
+                ctx.phase(msg.name, msg.detail, 0.0 if msg.name == "warmup" else None)
+            elif isinstance(msg, wire.LeakSites):
+                sites.extend(msg.sites)
 
         argv = [sys.executable, "-m", HARNESS, json.dumps(config)]
         env = child_env(workdir, profile.target.options.get("env") or {})

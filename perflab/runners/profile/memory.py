@@ -4,7 +4,8 @@ Targets: a script (with args), a Python command (``python ...``: memray runs Pyt
 ``module:function`` callable run in a loop (``duration`` or ``iterations``). The target runs under
 ``memray run --output capture.bin``; while it runs the process monitor streams its RSS (``proc.rss``,
 role target). At the end ``memray stats --json`` gives peak memory, total allocated, the allocation count and
-the top allocators, and ``memray flamegraph`` / ``memray flamegraph --leaks`` write the HTML reports.
+the top allocators, and ``memray flamegraph`` / ``memray flamegraph --leaks`` write the HTML reports
+(runners/framework/memray_capture.py).
 
 Metrics: ``peak_memory``, ``total_allocated`` (B), ``allocations`` (count), ``run_time`` (s) and
 ``calls_per_s`` (callable targets) -- the last two were taken under memray: not comparable, never gated.
@@ -13,10 +14,8 @@ Metrics: ``peak_memory``, ``total_allocated`` (B), ``allocations`` (count), ``ru
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -34,8 +33,10 @@ from perflab.core.model import (
 )
 from perflab.runners.framework.base import RunContext
 from perflab.runners.framework.child import child_env, short_path
+from perflab.runners.framework.memray_capture import location_label, memray_command, write_reports
+from perflab.runners.framework.output import last_line
 from perflab.runners.framework.process import Child
-from perflab.runners.framework.tools import find_tool
+from perflab.runners.framework.tools import tool_options
 from perflab.runners.profile import memray_live
 from perflab.runners.profile import profiled as pr
 
@@ -43,22 +44,6 @@ FLAGS = {"native": "--native", "trace_python_allocators": "--trace-python-alloca
          "follow_fork": "--follow-fork"}
 ALLOC_COLUMNS = ("location", "allocated", "allocations")
 LIVE_COLUMNS = ("location", "heap", "blocks")
-
-
-def memray_command(p: dict[str, Any]) -> list[str]:
-    """How to start memray: the configured executable, else this interpreter's memray module."""
-    exe = p.get("memray")
-    if exe:
-        path = find_tool(exe)
-        if path is None:
-            raise ToolError(f"memray executable {exe!r} not found (pip install memray)")
-        return [path]
-    if importlib.util.find_spec("memray") is None:
-        found = find_tool("memray")
-        if found is None:
-            raise ToolError("memray is not installed (pip install memray)")
-        return [found]
-    return [sys.executable, "-m", "memray"]
 
 
 def run_args(profile: Profile, ctx: RunContext, duration: float | None, iterations: int | None) -> list[str]:
@@ -91,14 +76,14 @@ class MemoryRunner:
         port = memray_live.free_port() if live else 0
         dest = ["--live-remote", "--live-port", str(port)] if live else ["--force", "--output", str(capture)]
         args = run_args(profile, ctx, duration if kind == "callable" else None, iterations)
-        argv = [*memray, "run", "--quiet", *dest, *pr.tool_options(p, FLAGS), *args]
+        argv = [*memray, "run", "--quiet", *dest, *tool_options(p, FLAGS), *args]
         workdir = pr.workdir_of(profile, ctx)
         env = child_env(workdir, profile.target.options.get("env") or {})
-        progress: dict[str, Any] = {}
+        calls = pr.LoopCalls()
         ctx.phase("run", f"running under memray{' (live)' if live else ''}"
                   f"{' (native frames)' if p.get('native') else ''}", 0.0)
         started = time.monotonic()
-        child = await ctx.spawn(argv, source="target", cwd=workdir, env=env, on_record=progress.update)
+        child = await ctx.spawn(argv, source="target", cwd=workdir, env=env, on_record=calls.on_record)
         reader, reader_task = None, None
         if live:
             reader = memray_live.LiveReader(port, float(p["interval"]), int(p["top"]),
@@ -121,18 +106,18 @@ class MemoryRunner:
                 await asyncio.wait({reader_task}, timeout=5.0)
             else:
                 # written even after Ctrl-C or a crash: whatever memray captured becomes a report
-                outputs = await write_reports(ctx, memray, capture, p)
+                outputs = await write_reports(ctx, memray, capture, p["top"])
         if not stopped and code != 0:
             raise pr.target_failure(code, child.stderr_tail, elapsed)
         if reader is not None:
             if not reader.state.snapshots:
                 raise ToolError(f"could not read memray's live session on port {port}: "
-                                f"{reader.state.error or pr.last_line(child.stderr_tail)}")
-            return summarize_live(profile, reader.state, elapsed, progress)
+                                f"{reader.state.error or last_line(child.stderr_tail)}")
+            return summarize_live(profile, reader.state, elapsed, calls)
         if "stats" not in outputs:
-            raise ToolError(f"memray wrote no usable capture ({pr.last_line(child.stderr_tail)})")
+            raise ToolError(f"memray wrote no usable capture ({last_line(child.stderr_tail)})")
         stats = json.loads(outputs["stats"].read_text(encoding="utf-8"))
-        return summarize(profile, stats, elapsed, progress, int(p["top"]))
+        return summarize(profile, stats, elapsed, calls, int(p["top"]))
 
 
 async def _wait(child: Child, limit: float | None,
@@ -162,15 +147,15 @@ def _live_event(ctx: RunContext, heap: float, top: list[tuple[memray_live.Site, 
 
 
 def summarize_live(profile: Profile, st: memray_live.LiveHeap, elapsed: float,
-                   progress: dict[str, Any]) -> Result:
+                   calls: pr.LoopCalls) -> Result:
     metrics = [Metric("heap_peak_observed", st.peak, "B"), Metric("heap_end", st.last, "B"),
                Metric("run_time", elapsed, "s", comparable=False)]
     notes = [f"largest heap seen {units.size(st.peak)} over {st.snapshots} live snapshots (a lower bound of the "
              f"true peak); heap at the end {units.size(st.last)}",
              "live mode: memray writes no capture, so no flamegraphs, totals or allocation counts "
              "(run without live = true for those)"]
-    if progress.get("n") and progress.get("elapsed"):
-        cps = float(progress["n"]) / float(progress["elapsed"])
+    cps = calls.rate()
+    if cps is not None:
         metrics.append(Metric("calls_per_s", cps, "/s", comparable=False))
     rows = tuple((f"{f} ({short_path(file)}:{line})" if file else f, units.size(b), f"{n:,}")
                  for (f, file, line), b, n in st.top)
@@ -181,56 +166,7 @@ def summarize_live(profile: Profile, st: memray_live.LiveHeap, elapsed: float,
     return Result(Status.PASSED, notes[0], tuple(metrics), {}, data, tables, tuple(notes))
 
 
-async def _tool(ctx: RunContext, argv: list[str], what: str) -> Child | None:
-    child = await ctx.spawn(argv, source="memray", role="tool", side_channel=False, monitor=False)
-    try:
-        code = await child.wait(timeout=120)
-    except TimeoutError:
-        ctx.notice(f"memray {what} took longer than 120 s and was stopped")
-        return None
-    if code != 0:
-        ctx.notice(f"memray {what} failed: {pr.last_line(child.stderr_tail)}")
-        return None
-    return child
-
-
-async def write_reports(ctx: RunContext, memray: list[str], capture: Path, p: dict[str, Any]) -> dict[str, Path]:
-    if _size(capture) == 0:
-        return {}
-    ctx.artifact("memray", capture, "memray capture (memray summary/table/tree work on it)")
-    ctx.phase("report", "memray stats and flamegraphs", 0.9)
-    folder = ctx.artifacts_dir
-    jobs = {
-        "stats": (["stats", "--json", "--num-largest", str(p["top"]), "--force", "--output",
-                   str(folder / "memray-stats.json"), str(capture)], folder / "memray-stats.json", "stats"),
-        "flamegraph": (["flamegraph", "--no-web", "--force", "--output", str(folder / "memray-flamegraph.html"),
-                        str(capture)], folder / "memray-flamegraph.html",
-                       "memory flamegraph at the peak (HTML)"),
-        "leaks": (["flamegraph", "--leaks", "--no-web", "--force", "--output",
-                   str(folder / "memray-leaks.html"), str(capture)], folder / "memray-leaks.html",
-                  "leaks flamegraph: memory never freed (HTML)"),
-    }
-    results = await asyncio.gather(*(_tool(ctx, [*memray, *argv], name) for name, (argv, _, _) in jobs.items()),
-                                   return_exceptions=True)
-    out: dict[str, Path] = {}
-    for (name, (_, path, desc)), res in zip(jobs.items(), results, strict=True):
-        if isinstance(res, Child) and _size(path):
-            out[name] = path
-            if name != "stats":
-                ctx.artifact(f"memray-{name}" if name == "leaks" else "flamegraph", path, desc)
-            else:
-                ctx.artifact("memray-stats", path, "memray stats (JSON)")
-    return out
-
-
-def _size(path: Path) -> int:
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return 0
-
-
-def summarize(profile: Profile, stats: dict[str, Any], elapsed: float, progress: dict[str, Any],
+def summarize(profile: Profile, stats: dict[str, Any], elapsed: float, calls: pr.LoopCalls,
               top: int) -> Result:
     meta = stats.get("metadata") or {}
     peak = float(meta.get("peak_memory") or 0)
@@ -246,10 +182,10 @@ def summarize(profile: Profile, stats: dict[str, Any], elapsed: float, progress:
         loc, size, _ = allocators[0]
         notes.append(f"top allocator: {location_label(loc)} ({units.size(size)}, "
                      f"{units.percent(size / total if total else 0)} of all bytes allocated)")
-    if progress.get("n") and progress.get("elapsed"):
-        cps = float(progress["n"]) / float(progress["elapsed"])
+    cps = calls.rate()
+    if cps is not None:
         metrics.append(Metric("calls_per_s", cps, "/s", comparable=False))
-        notes.append(f"{int(progress['n']):,} calls in {float(progress['elapsed']):.2f} s under memray "
+        notes.append(f"{calls.n:,} calls in {calls.elapsed:.2f} s under memray "
                      f"({units.rate(cps)}; not comparable, never gated)")
     notes.append("timings taken under memray are not comparable and never gated")
     rows = tuple((location_label(loc), units.size(size), f"{c:,}" if c is not None else "-")
@@ -263,12 +199,3 @@ def summarize(profile: Profile, stats: dict[str, Any], elapsed: float, progress:
             "top_allocators": [{"location": loc, "size": size, "count": c} for loc, size, c in allocators],
             "allocator_types": stats.get("allocator_type_distribution"), "elapsed": elapsed}
     return Result(Status.PASSED, notes[0], tuple(metrics), {}, data, tables, tuple(notes))
-
-
-def location_label(loc: str) -> str:
-    """memray's ``function:file:line`` as ``function (file:line)`` with a short file path."""
-    func, _, rest = loc.partition(":")
-    file, _, line = rest.rpartition(":")
-    return f"{func} ({short_path(file)}:{line})" if file else loc
-
-

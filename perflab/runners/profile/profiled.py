@@ -15,8 +15,10 @@ from typing import Any
 import psutil
 
 from perflab.core.model import ExitCode, PerflabError, Profile, ToolError
+from perflab.runners.agents import wire
 from perflab.runners.framework.base import RunContext
 from perflab.runners.framework.child import target_config
+from perflab.runners.framework.output import last_line
 from perflab.runners.framework.process import describe_exit
 
 LOOP_AGENT = "perflab.runners.agents.loop_call"
@@ -123,14 +125,22 @@ def ensure_running(pid: int) -> bool:
     return False
 
 
-def last_line(lines: Iterable[str], default: str = "no output") -> str:
-    kept = [x.strip() for x in lines if x.strip()]
-    return kept[-1] if kept else default
+class LoopCalls:
+    """The loop agent's count as it last reported it (agents/loop_call.py): ``n`` calls in ``elapsed`` s."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.elapsed = 0.0
+
+    def on_record(self, record: dict[str, Any]) -> None:
+        message = wire.parse(record, wire.LOOP)
+        if isinstance(message, wire.LoopProgress | wire.LoopDone):
+            self.n, self.elapsed = message.n, message.elapsed
+
+    def rate(self) -> float | None:
+        """Calls per second, or None before the loop made and reported a call."""
+        return self.n / self.elapsed if self.n and self.elapsed else None
 
 
 def target_failure(code: int | None, stderr: Iterable[str], elapsed: float) -> ToolError:
     return ToolError(f"the target failed ({describe_exit(code)}) after {elapsed:.2f} s: {last_line(stderr)}")
-
-
-def tool_options(p: dict[str, Any], flags: dict[str, str]) -> list[str]:
-    return [flag for key, flag in flags.items() if p.get(key)]

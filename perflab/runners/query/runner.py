@@ -38,6 +38,7 @@ from perflab.core.model import (
     ToolError,
     labels,
 )
+from perflab.runners.agents import wire
 from perflab.runners.framework.base import RunContext
 from perflab.runners.framework.child import child_env
 
@@ -128,33 +129,33 @@ class QueryRunner:
         state: dict[str, Any] = {"plans": {}, "runs": {}, "error": None, "connected": {}}
 
         def on_record(rec: dict[str, Any]) -> None:
-            k = rec.pop("k")
-            if k == "connected":
-                state["connected"] = rec
-                ctx.log(f"connected: {rec.get('version')}", source="query")
-            elif k == "indexes":
-                state["indexes"] = list(rec.get("names") or [])
-            elif k == "phase":
-                ctx.phase(rec.get("name", "statement"), rec.get("detail", ""), rec.get("progress"))
-            elif k == "plan":
-                name = rec.pop("name")
-                state["plans"][name] = rec
-                for scan in rec["scans"]:
+            msg = wire.parse(rec, wire.QUERY)
+            if isinstance(msg, wire.QueryConnected):
+                state["connected"] = msg.fields()  # engine, version and where: the result's "server"
+                ctx.log(f"connected: {msg.version}", source="query")
+            elif isinstance(msg, wire.QueryIndexes):
+                state["indexes"] = list(msg.names or [])
+            elif isinstance(msg, wire.Phase):
+                ctx.phase(msg.name, msg.detail, msg.progress)
+            elif isinstance(msg, wire.QueryPlan):
+                plan = msg.fields()
+                name = plan.pop("name")
+                state["plans"][name] = plan  # stored in the result as the agent sent it
+                for scan in msg.scans:
                     if scan["large"]:
                         ctx.notice(f"{name}: full scan of {scan['table']} ({scan['rows']:,} rows)",
                                    Level.WARNING, "query.full_scan")
-            elif k == "lat":  # live: a thinned batch of latencies and the window's percentiles
-                lb = labels(query=rec["name"])
-                for v in rec["values"]:
+            elif isinstance(msg, wire.QueryLatencies):  # live: a thinned batch of latencies
+                lb = labels(query=msg.name)
+                for v in msg.values:
                     ctx.sample("query.latency", v, lb)
                 for q in (50, 95, 99):
-                    ctx.sample(f"query.p{q}", stats.percentile(rec["values"], q), lb)
-                ctx.sample("query.executions", rec["done"], lb)
-            elif k == "stmt":
-                name = rec["name"]
-                state["runs"][name] = rec
-            elif k == "error":
-                state["error"] = rec
+                    ctx.sample(f"query.p{q}", stats.percentile(msg.values, q), lb)
+                ctx.sample("query.executions", msg.done, lb)
+            elif isinstance(msg, wire.QueryStatement):
+                state["runs"][msg.name] = msg
+            elif isinstance(msg, wire.QueryError):
+                state["error"] = msg
 
         env = child_env(workdir, t.options.get("env") or {})
         child = await ctx.spawn([sys.executable, "-m", AGENT, str(cfg_path)], source="query", cwd=workdir,
@@ -162,7 +163,7 @@ class QueryRunner:
         code = await child.wait()
         err = state["error"]
         if err is not None:
-            if err.get("stage") == "params":  # the profile's parameter source: the user's to fix
+            if err.stage == "params":  # the profile's parameter source: the user's to fix
                 raise PerflabError(self._error_message(engine, err, stmts))
             raise ToolError(self._error_message(engine, err, stmts))
         if code != 0 or len(state["runs"]) < len(stmts):
@@ -172,11 +173,11 @@ class QueryRunner:
         return summarize(profile, stmts, state, engine)
 
     @staticmethod
-    def _error_message(engine: str, err: dict[str, Any], stmts: list[dict[str, Any]]) -> str:
+    def _error_message(engine: str, err: wire.QueryError, stmts: list[dict[str, Any]]) -> str:
         db = "SQLite" if engine == "sqlite" else "PostgreSQL"
-        if err.get("stage") == "sql":
-            return f"{db} rejected statement {err.get('name')!r}: {err['message']}"
-        return str(err["message"])
+        if err.stage == "sql":
+            return f"{db} rejected statement {err.name!r}: {err.message}"
+        return str(err.message)
 
 
 def summarize(profile: Profile, stmts: list[dict[str, Any]], state: dict[str, Any], engine: str) -> Result:
@@ -192,12 +193,12 @@ def summarize(profile: Profile, stmts: list[dict[str, Any]], state: dict[str, An
     queries: list[dict[str, Any]] = []
     for s in stmts:
         name = s["name"]
-        run = state["runs"][name]
+        run: wire.QueryStatement = state["runs"][name]
         plan = state["plans"].get(name, {"indexes": [], "scans": [], "plan": []})
-        lat = run["latencies"]
+        lat = run.latencies
         d = stats.describe(lat)
         lb = labels(query=name)
-        tput = len(lat) / run["elapsed"] if run["elapsed"] else 0.0
+        tput = len(lat) / run.elapsed if run.elapsed else 0.0
         for key in ("p50", "p95", "p99", "mean", "max"):
             value = d["median"] if key == "p50" else d[key]
             per.append(Metric(key, value, "s", lb))
@@ -210,9 +211,9 @@ def summarize(profile: Profile, stmts: list[dict[str, Any]], state: dict[str, An
         used.update(plan["indexes"])
         flagged += [{"query": name, **x} for x in big]
         scan_cell = ", ".join(f"{x['table']} ({x['rows']:,} rows)" for x in big) or "-"
-        rows.append((name, f"{len(lat):,}", str(run["connections"]), units.duration(d["median"]),
+        rows.append((name, f"{len(lat):,}", str(run.connections), units.duration(d["median"]),
                      units.duration(d["p95"]), units.duration(d["p99"]), units.duration(d["max"]), units.rate(tput),
-                     f"{run['rows']:,}", ", ".join(plan["indexes"]) or "-", scan_cell))
+                     f"{run.rows:,}", ", ".join(plan["indexes"]) or "-", scan_cell))
         for line in _plan_lines(plan):
             plan_rows.append((name, line))
             name = ""
@@ -220,7 +221,7 @@ def summarize(profile: Profile, stmts: list[dict[str, Any]], state: dict[str, An
             notes.append(f"full scan of {x['table']} ({x['rows']:,} rows) in {s['name']!r}: "
                          "an index on the filtered or joined columns would avoid reading every row.")
         queries.append({"name": s["name"], "sql": s["sql"], "stats": d, "throughput": tput,
-                        "connections": run["connections"], "rows": run["rows"]})
+                        "connections": run.connections, "rows": run.rows})
     metrics.append(Metric("full_scans", len(flagged), "count"))
     metrics.append(Metric("indexes_used", len(used), "count"))
     # 0 for every index of the database no statement used, so "uses_index(NAME) >= 1" can fail
