@@ -43,7 +43,7 @@ def test_read_only_commands_cpu(request: pytest.FixtureRequest, tmp_path: Path) 
             argv = c.split() + ([] if c == "--version" else ["--store", str(store)])
             cost[c].append(child_cpu(argv, tmp_path))
     medians = {c: statistics.median(v) for c, v in cost.items()}
-    print("PERF read-only commands, CPU per process (median of %d): " % rounds
+    print(f"PERF read-only commands, CPU per process (median of {rounds}): "
           + ", ".join(f"{c} {m * 1000:.0f} ms" for c, m in medians.items()))
     # Every command measured and none slower than python's start-up by an order of magnitude: the smoke check.
     # The target itself (TARGET_CPU) is judged on the printed medians of a measuring run, not asserted here.
