@@ -478,6 +478,8 @@ class QueryError(Message):
     stage: str
     message: str
     name: str | None = optional()
+    host: str | None = optional()  # stage "connect": where the server was expected
+    port: int | None = optional()
 
 
 QUERY = vocabulary(QueryConnected, QueryIndexes, Phase, QueryPlan, QueryLatencies, QueryStatement, QueryError,
