@@ -128,7 +128,7 @@ def _gate_extras(ns: argparse.Namespace) -> dict[str, object]:
             "markdown": ns.markdown}
 
 
-def _sessions_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _sessions_parser(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("sessions", help=COMMAND_HELP["sessions"])
     _shared(s, "store", "json")
     s.add_argument("--profile", help="only sessions of this profile")
@@ -157,7 +157,7 @@ def _run_show(a: argparse.Namespace) -> int:
     return cmd_show(a.store, a.session, logs=a.logs, as_json=a.json)
 
 
-def _replay_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _replay_parser(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("replay", help=COMMAND_HELP["replay"])
     r.add_argument("session", help="session id, a unique prefix or suffix of one, or 'last'")
     _shared(r, "store")
@@ -182,7 +182,7 @@ def _scaffold_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true", help="list what would be written; write nothing")
 
 
-def _scaffold_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _scaffold_parser(sub: argparse._SubParsersAction) -> None:
     i = sub.add_parser("init", help=COMMAND_HELP["init"],
                        description="Write tests/performance/, locustfile.py, baselines/, profiles/, the pytest "
                                    "benchmark configuration and .github/workflows/perflab.yml.")
@@ -234,7 +234,7 @@ def _run_new(a: argparse.Namespace) -> int:
     return run_new(a)
 
 
-def _gate_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _gate_parsers(sub: argparse._SubParsersAction) -> None:
     """baseline save|show|import, compare, history, ci github (implementations in perflab.commands.baselines)."""
     b = sub.add_parser("baseline", help=COMMAND_HELP["baseline"])
     bsub = b.add_subparsers(dest="action", required=True)
@@ -309,7 +309,7 @@ def _run_ci(a: argparse.Namespace) -> int:
     return baselines.ci_github(a.profiles, a.python, a.install, a.branch)
 
 
-def _worker_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _worker_parser(sub: argparse._SubParsersAction) -> None:
     w = sub.add_parser("worker", help=COMMAND_HELP["worker"],
                        description="Start Locust worker process(es) that join the master of a perflab load "
                                    "profile run elsewhere with remote_workers = N (README, section load).")
@@ -326,7 +326,7 @@ def _run_worker(a: argparse.Namespace) -> int:
 
 
 # Each entry adds its subcommand's parser; the parser sets ``run`` to a function that imports lazily.
-SUBCOMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {  # type: ignore[type-arg]
+SUBCOMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "sessions": _sessions_parser,
     "show": _sessions_parser,
     "baseline": _gate_parsers,

@@ -75,4 +75,4 @@ def event_from_dict(d: dict[str, Any]) -> Event:
     if "columns" in d:
         d["columns"] = tuple(d["columns"])
         d["rows"] = tuple(tuple(r) for r in d["rows"])
-    return cls(**d)  # type: ignore[no-any-return]
+    return cls(**d)

@@ -21,7 +21,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def pytest_collectreport(report: pytest.CollectReport) -> None:
     if report.failed:  # a syntax or import error in a benchmark file: say which, in one line
         lines = [x[1:].strip() for x in str(report.longrepr).splitlines() if x.startswith("E ")]
-        error = lines[-1] if lines else _error(report)  # type: ignore[arg-type]
+        error = lines[-1] if lines else _error(report)
         wire.channel().send(wire.BenchCollectError(nodeid=report.nodeid, error=error))
 
 

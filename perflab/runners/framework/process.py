@@ -421,7 +421,7 @@ class _Pipes(asyncio.SubprocessProtocol):
             if pipe is None:
                 continue
             if hasattr(pipe, "max_size"):
-                pipe.max_size = READ_CHUNK  # type: ignore[attr-defined]
+                pipe.max_size = READ_CHUNK
             handle = pipe.get_extra_info("pipe")
             if handle is not None:
                 with contextlib.suppress(OSError, ValueError):
