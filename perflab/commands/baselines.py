@@ -13,9 +13,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from rich.text import Text
+
 from perflab.core import machine, units
 from perflab.core.model import ExitCode, PerflabError, Status
-from perflab.report import documents
+from perflab.report import documents, values
 from perflab.report.console import make_console, rich_table
 from perflab.store import baselines
 from perflab.store.baselines import Baseline
@@ -70,10 +72,10 @@ def baseline_show(name: str, folder: str | None, *, as_json: bool = False) -> in
                   f"{' (dirty)' if git.get('dirty') else ''}")
     if diffs:
         console.print("[yellow]taken on another machine than this one: " + "; ".join(diffs) + "[/]")
-    from perflab.core.model import SummaryTable
+    from perflab.core.model import Quantity, SummaryTable
 
-    rows = [(s["key"], str(s["processes"]), f"{s['rounds']:,}", units.value(s["center"], s["unit"]),
-             f"{s['process_cv'] * 100:.1f} %") for s in documents.baseline_summary(b)]
+    rows = [(s["key"], s["processes"], s["rounds"], Quantity(s["center"], s["unit"]), Quantity(s["process_cv"], "%"))
+            for s in documents.baseline_summary(b)]
     console.print(rich_table(SummaryTable("raw samples kept", ("metric", "processes", "rounds",
                                                                "mean of process medians", "process CV"),
                                           tuple(rows))))
@@ -127,7 +129,7 @@ def compare_cmd(a: str, b: str, store_dir: str | None, folder: str | None, toler
     console = make_console()
     console.print(rich_table(compare_report.table(c)))
     for n in c.notes():
-        console.print(n, markup=False)
+        console.print(Text(n.text, style=values.note_style(n)))
     return code
 
 

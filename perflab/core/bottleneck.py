@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from perflab.core import units
-from perflab.core.model import Result, Status
+from perflab.core.model import Level, Note, Result, Status
 
 MIB = 1024 * 1024
 CPU_BOUND = 0.85  # cores busy (of one core) above which the run is CPU-bound
@@ -155,7 +155,8 @@ def load_limit(levels: Sequence[tuple[float, float, float]]) -> LoadClassificati
 
 
 def annotate(result: Result) -> Result:
-    """Add ``data["bottleneck"]`` (per monitored role) and one note per role to a finished Result."""
+    """Add ``data["bottleneck"]`` (per monitored role) and one note per role (kind ``bottleneck``) to a finished
+    Result, and for a load run with two user levels or more, its limit (kind ``load.limit``)."""
     if result.status not in (Status.PASSED, Status.FAILED):
         return result
     found: dict[str, dict[str, object]] = {}
@@ -165,14 +166,14 @@ def annotate(result: Result) -> Result:
         if c is None or c.label is Bottleneck.UNKNOWN:
             continue
         found[role] = {"label": c.label.value, "evidence": dict(c.evidence), "text": c.describe()}
-        notes.append(f"bottleneck ({role}): {c.describe()}")
+        notes.append(Note(f"bottleneck ({role}): {c.describe()}", Level.INFO, "bottleneck"))
     levels = result.data.get("levels")
     extra: dict[str, object] = {}
     if isinstance(levels, list | tuple) and len(levels) >= 2:
         lc = load_limit([tuple(map(float, lv)) for lv in levels])  # type: ignore[misc]
         if lc.limit is not LoadLimit.UNKNOWN:
             extra["load_limit"] = {"limit": lc.limit.value, "evidence": dict(lc.evidence), "text": lc.describe()}
-            notes.append(lc.describe())
+            notes.append(Note(lc.describe(), Level.INFO, "load.limit"))
     if not found and not extra:
         return result
     data = {**result.data, **extra}

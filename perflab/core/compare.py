@@ -14,7 +14,7 @@ from typing import Any
 
 from perflab.core import machine as machine_mod
 from perflab.core import stats
-from perflab.core.model import Metric
+from perflab.core.model import Level, Metric, Note
 from perflab.core.stats import GateSettings, SampleComparison, Verdict
 
 HIGHER_IS_BETTER = frozenset({"ops", "rps", "throughput", "efficiency"})
@@ -68,17 +68,27 @@ class Comparison:
             text += "; slower: " + ", ".join(f"{r.subject} ({_pct(r.result.ratio)})" for r in slower)
         return text
 
-    def notes(self) -> list[str]:
+    def notes(self) -> list[Note]:
+        """The gate's outcome first (kind ``baseline.slower`` when it failed, ``baseline.passed``, or
+        ``baseline.inconclusive`` when nothing could be judged), then a warning per unstable metric
+        (``baseline.unstable``), for a baseline from another machine (``baseline.machine``) and for metrics the
+        run did not measure (``baseline.missing``)."""
         judged = [r for r in self.rows if r.verdict != Verdict.UNSTABLE]
-        head = ("regression gate failed: " if self.failed else "regression gate passed: " if judged
-                else "regression gate inconclusive (nothing judged): ")
-        out = [head + self.summary()]
+        if self.failed:
+            out = [Note("regression gate failed: " + self.summary(), Level.ERROR, "baseline.slower")]
+        elif judged:
+            out = [Note("regression gate passed: " + self.summary(), Level.INFO, "baseline.passed")]
+        else:
+            out = [Note("regression gate inconclusive (nothing judged): " + self.summary(), Level.WARNING,
+                        "baseline.inconclusive")]
         for r in self.by_verdict(Verdict.UNSTABLE):
-            out.append(f"unstable (not gated): {r.subject}: {r.result.reason}")
+            out.append(Note(f"unstable (not gated): {r.subject}: {r.result.reason}", Level.WARNING,
+                            "baseline.unstable"))
         if self.machine_differences:
-            out.append("WARNING: the baseline was taken on another machine: " + "; ".join(self.machine_differences))
+            out.append(Note("WARNING: the baseline was taken on another machine: "
+                            + "; ".join(self.machine_differences), Level.WARNING, "baseline.machine"))
         if self.missing:
-            out.append("not measured this time: " + ", ".join(self.missing))
+            out.append(Note("not measured this time: " + ", ".join(self.missing), Level.WARNING, "baseline.missing"))
         return out
 
 

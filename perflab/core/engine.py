@@ -239,7 +239,7 @@ def apply_thresholds(profile: Profile, result: Result, emit: Callable[[Event], N
     if evaluate is None:
         return result
     out: Result = evaluate(profile, result)
-    for note in out.notes:
-        if note not in result.notes and "breach" in note:
-            emit(Notice(now(), Level.ERROR, note, "threshold.breach"))
+    for note in out.notes[len(result.notes):]:  # apply only appends its notes
+        if note.kind == "threshold.breach":
+            emit(Notice(now(), note.level, note.text, note.kind))
     return out

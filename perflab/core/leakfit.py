@@ -28,6 +28,10 @@ class Growth:
         """A leak is called only when the whole interval lies above zero and the slope is material."""
         return self.low > 0 and self.slope >= self.min_growth
 
+    def label(self) -> str:
+        """The verdict in a word or three, for a table cell (the figures sit in the cells beside it)."""
+        return "grows" if self.grows else "no growth detected"
+
     def verdict(self) -> str:
         if not self.grows:
             return "no growth detected"

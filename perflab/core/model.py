@@ -154,7 +154,8 @@ class Phase:
 
 @dataclass(frozen=True, slots=True)
 class Table:
-    """A small table that replaces the previous one of the same name (top functions, top allocators)."""
+    """A small table that replaces the previous one of the same name (top functions, top allocators). Its
+    cells are typed like a SummaryTable's (``Cell``: text, numbers, Quantity, None)."""
 
     t: float
     name: str
@@ -227,13 +228,55 @@ class Metric:
         return self.name + "{" + ",".join(f"{k}={v}" for k, v in self.labels) + "}"
 
 
+@dataclass(frozen=True, slots=True)
+class Quantity:
+    """A number with its unit, for a table cell: ``value`` in SI base units, ``unit`` one of the names
+    core.units.value formats: ``s`` (seconds), ``B`` (bytes), ``/s`` (per second), ``%`` (a ratio shown as a
+    percentage: 0.25 is 25 %), ``ratio`` (shown as 1.25x), ``count``, ``ref`` (reference-loop units) or ``""``
+    (a plain number). NaN means "not measured"."""
+
+    value: float
+    unit: str = ""
+
+
+# A table cell: text (a name, a location, a verdict), a plain number, a number with its unit, or None for
+# "no value" (shown as "-"). Only report/ and the widgets turn cells into text (report.cells.text).
+Cell = str | int | float | Quantity | None
+
+
 @dataclass(frozen=True)
 class SummaryTable:
-    """A rendered-ready table: cells are strings, formatted with units by the runner's summariser."""
+    """A summary table of typed cells (``Cell``); runners never format numbers for it."""
 
     title: str
     columns: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
+    rows: tuple[tuple[Cell, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """One line of a result's summary for people: ``text`` is a sentence, ``level`` how loud it is, ``kind`` a
+    stable key that code may test instead of parsing the text ("" for a plain remark). Kinds in use:
+
+    * ``threshold.ok``, ``threshold.breach`` (error), ``threshold.unmatched`` (core.thresholds.apply);
+    * ``baseline.passed``, ``baseline.slower`` (error: the gate failed), ``baseline.inconclusive``,
+      ``baseline.unstable``, ``baseline.machine`` (the baseline is from another machine), ``baseline.missing``
+      (core.compare.Comparison.notes);
+    * ``bottleneck`` (one per monitored role) and ``load.limit`` (core.bottleneck.annotate);
+    * ``not_comparable`` (timings taken under a memory profiler), ``output.truncated`` (target output beyond
+      the profile's log_limit), ``run.store`` (the store could not record the run);
+    * runners: ``generator.saturated``, ``load.worker_died``, ``load.model``, ``server.memory_missing``,
+      ``stress.breaking_point``, ``stress.knee``, ``stress.recovery``, ``leak.growth``, ``leak.site``,
+      ``sampling.errors``, ``sampling.garbled``, ``query.full_scan``, ``query.failed``, ``concurrency.failed``,
+      ``concurrency.skipped``, ``concurrency.blind_check``, ``concurrency.deadlock``.
+    """
+
+    text: str
+    level: Level = Level.INFO
+    kind: str = ""
+
+    def __str__(self) -> str:
+        return self.text
 
 
 @dataclass(frozen=True)
@@ -242,7 +285,8 @@ class Result:
 
     ``metrics`` feed thresholds and baselines; ``raw`` maps a metric key to the raw samples behind it
     (per process) so comparisons can test significance; ``data`` is the test type's JSON-able payload;
-    ``tables`` and ``notes`` are the human summary.
+    ``tables`` and ``notes`` are the human summary, typed (cells with units, notes with a level and a kind) so
+    that only report/ and the UI make text of them.
     """
 
     status: Status
@@ -251,7 +295,7 @@ class Result:
     raw: Mapping[str, tuple[tuple[float, ...], ...]] = field(default_factory=lambda: _frozen(None))
     data: Mapping[str, Any] = field(default_factory=lambda: _frozen(None))
     tables: tuple[SummaryTable, ...] = ()
-    notes: tuple[str, ...] = ()
+    notes: tuple[Note, ...] = ()
 
     def metric(self, name: str, **lbls: object) -> Metric | None:
         want = labels(**lbls)

@@ -31,6 +31,7 @@ from perflab.core.model import (
     Labels,
     Level,
     Metric,
+    Note,
     Notice,
     PerflabError,
     Profile,
@@ -206,6 +207,13 @@ class Evaluation:
             return f"threshold ok: {t.text}: {self.metric.key()} = {shown}"
         return f"threshold breach: {t.text}: {self.metric.key()} = {shown}"
 
+    def note(self) -> Note:
+        """The evaluation as a result note: ``threshold.breach`` (error), ``threshold.ok`` or, for an optional
+        threshold no metric matched, ``threshold.unmatched``."""
+        if self.passed is False:
+            return Note(self.describe(), Level.ERROR, "threshold.breach")
+        return Note(self.describe(), Level.INFO, "threshold.ok" if self.passed else "threshold.unmatched")
+
 
 def evaluate(thresholds: tuple[str, ...], metrics: tuple[Metric, ...]) -> list[Evaluation]:
     out: list[Evaluation] = []
@@ -224,7 +232,7 @@ def apply(profile: Profile, result: Result) -> Result:
     if not profile.thresholds:
         return result
     evals = evaluate(profile.thresholds, result.metrics)
-    notes = [e.describe() for e in evals]
+    notes = [e.note() for e in evals]
     breaches = [e for e in evals if e.passed is False]
     status, message = result.status, result.message
     if breaches:

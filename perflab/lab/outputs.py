@@ -15,7 +15,7 @@ from perflab.core.engine import Outcome
 from perflab.core.model import Profile
 from perflab.report.markdown import ProfileReport
 
-FORMAT = 1  # version of the --json document
+FORMAT = 2  # version of the --json document (2: table cells and notes are typed, docs/sessions.md)
 
 
 @dataclass(frozen=True)

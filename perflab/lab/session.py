@@ -7,6 +7,7 @@ wired (session row, recorder sink, engine, final status), whatever front end wat
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import math
 import os
@@ -20,7 +21,7 @@ import numpy as np
 from perflab.core import machine, profiles, redact
 from perflab.core.compare import Comparison
 from perflab.core.engine import Engine, Outcome, Sink, apply_thresholds
-from perflab.core.model import Artifact, ExitCode, Level, Notice, PerflabError, Profile, Result, Status
+from perflab.core.model import Artifact, ExitCode, Level, Note, Notice, PerflabError, Profile, Result, Status
 from perflab.core.replay import Column, ReplayIndex
 from perflab.lab.baselines import BaselinePolicy, Baselines
 from perflab.store.sessions import Recorder, SessionRow, SessionStore, StoreError, default_root
@@ -97,14 +98,15 @@ CHUNK = 600.0  # seconds of samples per background read
 
 def _columns(st: SessionStore, series: list[tuple[int, str, dict[str, str]]], lo: float, hi: float
              ) -> list[Column]:
-    """Samples with lo < t <= hi of each series, read straight into numpy (no per-row objects)."""
-    dt = np.dtype([("t", "f8"), ("v", "f8")])
+    """Samples with lo < t <= hi of each series, read straight into numpy (no Python list of rows)."""
     out = []
     for sid, name, lb in series:
-        rows = np.fromiter(st.conn.execute("SELECT t, value FROM samples WHERE series=? AND t > ? AND t <= ? "
-                                           "ORDER BY t", (sid, lo, hi)), dtype=dt)
-        if len(rows):
-            out.append(Column(name, tuple(sorted(lb.items())), rows["t"].copy(), rows["v"].copy()))
+        rows = st.conn.execute("SELECT t, value FROM samples WHERE series=? AND t > ? AND t <= ? ORDER BY t",
+                               (sid, lo, hi))
+        # the rows flattened by C iterators into one float array: cheaper than a structured dtype row by row
+        flat = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.float64)
+        if len(flat):
+            out.append(Column(name, tuple(sorted(lb.items())), flat[0::2], flat[1::2]))
     return out
 
 
@@ -163,15 +165,6 @@ def save_baseline(profile: Profile, outcome: Outcome, folder: str | None = None)
     return f"baseline written: {path}"
 
 
-def _note_level(note: str) -> Level:
-    """How loud a comparison note is (core.compare.Comparison.notes)."""
-    if note.startswith("regression gate failed"):
-        return Level.ERROR
-    if note.startswith(("WARN", "unstable", "not ", "regression gate inconclusive")):
-        return Level.WARNING
-    return Level.INFO
-
-
 async def run_session(profile: Profile, root: Path | None, sinks: Iterable[Sink], *,
                       plan: Baselines | None = None, on_engine: Callable[[Engine], None] | None = None,
                       workdir: Path | None = None) -> Outcome:
@@ -220,7 +213,7 @@ async def run_session(profile: Profile, root: Path | None, sinks: Iterable[Sink]
                 if comparison.rows:
                     r = replace(r, tables=(*r.tables, compare_report.table(comparison)))
                 for note in comparison.notes():
-                    engine.emit(Notice(engine.now(), _note_level(note), note, "baseline.compare"))
+                    engine.emit(Notice(engine.now(), note.level, note.text, "baseline.compare"))
                 comparisons.append(comparison)
             decision = plan.after(p, r, comparison, sid, git)
             if decision is not None:
@@ -267,8 +260,9 @@ def _store_outcome(st: SessionStore, recorder: Recorder, outcome: Outcome, secre
             else ExitCode.RUNNER_ERROR
         with contextlib.suppress(StoreError):
             st.mark_error(sid, message, int(code), outcome.duration)
-        notes = (*outcome.result.notes, f"the run itself ended {outcome.result.status.value}"
-                 + (f": {outcome.result.message}" if outcome.result.message else ""))
+        notes = (*outcome.result.notes, Note(f"the run itself ended {outcome.result.status.value}"
+                                             + (f": {outcome.result.message}" if outcome.result.message else ""),
+                                             Level.INFO, "run.store"))
         result = replace(outcome.result, status=Status.ERROR, message=message, notes=notes)
         return replace(outcome, result=result, exit_code=code)
 

@@ -1,12 +1,15 @@
-"""A Comparison as a table: baseline, candidate, change, confidence interval, p-value, verdict."""
+"""A Comparison as a table: baseline, candidate, change, confidence interval, p-value, verdict.
+
+The baseline and candidate cells are quantities in the metric's unit; change, interval and p-value are
+written here (signed percentages of a ratio), the numbers themselves being in the result's
+``data["comparison"]``."""
 
 from __future__ import annotations
 
 import math
 
-from perflab.core import units
 from perflab.core.compare import Comparison, MetricComparison
-from perflab.core.model import SummaryTable
+from perflab.core.model import Cell, Quantity, SummaryTable
 
 COLUMNS = ("benchmark", "metric", "baseline", "this run", "change", "95 % CI of change", "p (MWU)", "verdict")
 
@@ -32,9 +35,9 @@ def verdict_text(row: MetricComparison) -> str:
     return f"{v} ({row.result.reason})" if row.verdict.value == "unstable" and row.result.reason else v
 
 
-def cells(row: MetricComparison) -> tuple[str, ...]:
+def cells(row: MetricComparison) -> tuple[Cell, ...]:
     r = row.result
-    return (row.subject, row.name, units.value(r.baseline, row.unit), units.value(r.candidate, row.unit),
+    return (row.subject, row.name, Quantity(r.baseline, row.unit), Quantity(r.candidate, row.unit),
             change(r.ratio), interval(row), p_value(row), verdict_text(row))
 
 

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from perflab.core import redact, units
 from perflab.core.model import Result, Status, SummaryTable
+from perflab.report import values
 
 STATUS_STYLE = {
     Status.PASSED: "bold green",
@@ -28,7 +29,7 @@ def rich_table(t: SummaryTable) -> Table:
     for i, col in enumerate(t.columns):
         table.add_column(col, justify="left" if i == 0 else "right", no_wrap=i == 0)
     for row in t.rows:
-        table.add_row(*(Text(str(c)) for c in row))
+        table.add_row(*(Text(values.cell(c)) for c in row))
     return table
 
 
@@ -45,8 +46,8 @@ def print_result(console: Console, profile_name: str, result: Result, session_id
     result = redact.result(result)
     for t in result.tables:
         console.print(rich_table(t))
-    for note in result.notes:
-        console.print(f"  {note}", markup=False)  # notes hold names like counting_sort[n=100]
+    for note in result.notes:  # Text, not markup: notes hold names like counting_sort[n=100]
+        console.print(Text(f"  {note.text}", style=values.note_style(note)))
     style = STATUS_STYLE.get(result.status, "")
     took = f" in {units.duration(duration)}" if duration is not None else ""
     msg = f": {escape(result.message)}" if result.message else ""

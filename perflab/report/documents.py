@@ -9,6 +9,9 @@ What every document guarantees:
 * Numbers are numbers in base units: times are seconds since the epoch (``started``, ``ended``), durations
   seconds, metric values in their metric's ``unit`` (``s``, ``B``, ...), ratios as ratios (1.25, not "+25 %").
   NaN and infinity become ``null``: strict parsers (jq, JavaScript) refuse them.
+* A result's table cells are JSON values (text, a number, null, or ``{"value": ..., "unit": ...}`` for a
+  number with its unit) and its notes objects ``{"text", "level", "kind"}`` (core.codec); format 2 made them so
+  (format 1 had strings for both).
 * Secrets never leave the process: the whole document goes through ``core.redact.data`` before it is written.
   Redacting the data rather than the serialised text touches only strings, so a secret that looks like a number
   cannot corrupt the JSON.
@@ -27,7 +30,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from perflab import __version__
 from perflab.core import redact
-from perflab.core.codec import result_to_dict
+from perflab.core.codec import note_to_dict, result_to_dict
 from perflab.core.model import Artifact, Log
 
 if TYPE_CHECKING:  # the statistics (numpy) load only for the documents that compute with them
@@ -36,7 +39,7 @@ if TYPE_CHECKING:  # the statistics (numpy) load only for the documents that com
     from perflab.store.baselines import Baseline
     from perflab.store.sessions import SessionRow
 
-FORMAT = 1
+FORMAT = 2
 
 
 def envelope(**body: Any) -> dict[str, Any]:
@@ -150,7 +153,7 @@ def compare_document(c: Comparison, baseline: Mapping[str, Any], candidate: Mapp
         machine_differences=list(c.machine_differences),
         missing=list(c.missing),
         new=list(c.new),
-        notes=c.notes(),
+        notes=[note_to_dict(n) for n in c.notes()],
     )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from perflab.core import redact
 from perflab.core.stats import Verdict
 from perflab.report import compare as compare_report
+from perflab.report import values
 from perflab.report.markdown import ProfileReport
 
 
@@ -41,7 +42,7 @@ def build(reports: Sequence[ProfileReport]) -> ET.Element:
             row = compared.get(name)
             if row is None:
                 continue
-            c = compare_report.cells(row)
+            c = values.row(compare_report.cells(row))
             text = (f"{row.key}: baseline {c[2]}, this run {c[3]}, change {c[4]}, 95 % CI {c[5]}, "
                     f"p {c[6]}: {row.verdict.value}")
             if row.verdict == Verdict.SLOWER:

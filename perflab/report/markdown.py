@@ -11,6 +11,7 @@ from perflab.core import redact
 from perflab.core.compare import Comparison
 from perflab.core.model import Result, SummaryTable
 from perflab.report import compare as compare_report
+from perflab.report import values
 
 ICON = {"passed": "✅", "failed": "❌", "error": "⚠️", "crashed": "⚠️", "interrupted": "⏹️"}
 
@@ -34,7 +35,7 @@ def _escape(cell: str) -> str:
 def table(t: SummaryTable) -> str:
     lines = ["| " + " | ".join(_escape(c) for c in t.columns) + " |",
              "|" + "|".join("---" for _ in t.columns) + "|"]
-    lines += ["| " + " | ".join(_escape(str(c)) for c in row) + " |" for row in t.rows]
+    lines += ["| " + " | ".join(_escape(c) for c in values.row(row)) + " |" for row in t.rows]
     return "\n".join(lines)
 
 
@@ -56,9 +57,9 @@ def render(reports: Sequence[ProfileReport]) -> str:
                 out += [table(compare_report.table(c)), ""]
         for t in r.result.tables[:1]:
             out += [f"<details><summary>{_escape(t.title)}</summary>", "", table(t), "", "</details>", ""]
-        notes = [n for n in r.result.notes if n.startswith("threshold")]
+        notes = [n for n in r.result.notes if n.kind.startswith("threshold.")]
         if notes:
-            out += [f"- {_escape(n)}" for n in notes] + [""]
+            out += [f"- {_escape(n.text)}" for n in notes] + [""]
         out += [f"<sub>session {r.session}, {r.duration:.1f} s, exit code {r.exit_code}</sub>", ""]
     return "\n".join(out)
 

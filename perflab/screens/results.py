@@ -20,6 +20,7 @@ from textual.widgets import Footer, OptionList, Static
 
 from perflab.core import units
 from perflab.core.model import Artifact, Result, Status, SummaryTable
+from perflab.report import values
 from perflab.report.console import STATUS_STYLE, rich_table
 
 
@@ -85,9 +86,9 @@ class ResultsScreen(Screen[None]):
                 line.append(" — " + str(b.get("text", "")).partition(": ")[2], style="dim")
                 parts.append(line)
             for note in r.notes:
-                if bottleneck and note.startswith("bottleneck ("):
+                if bottleneck and note.kind == "bottleneck":
                     continue  # shown above with its evidence
-                parts.append(Text(f"• {note}", style=_note_style(note)))
+                parts.append(Text(f"• {note.text}", style=values.note_style(note)))
             if r.status == Status.PASSED and not r.notes:
                 parts.append(Text("no thresholds or baseline comparison for this profile", style="dim"))
         return Group(*parts)
@@ -118,16 +119,6 @@ VERDICT_STYLE = {"slower": "bold red", "faster": "bold green", "unstable": "yell
                  "breached": "bold red", "ok": "green"}
 
 
-def _note_style(note: str) -> str:
-    if note.startswith("regression gate failed") or "breach" in note or note.startswith("WARNING"):
-        return "red"
-    if note.startswith(("unstable", "regression gate inconclusive", "not ")):
-        return "yellow"
-    if note.startswith("regression gate passed"):
-        return "green"
-    return ""
-
-
 def _table(t: SummaryTable) -> Table:
     """A summary table; verdict-like cells (slower, faster, unstable, ...) coloured."""
     table = rich_table(t)
@@ -136,8 +127,8 @@ def _table(t: SummaryTable) -> Table:
         for i, col in enumerate(t.columns):
             table.add_column(col, justify="left" if i == 0 else "right", no_wrap=i == 0)
         for row in t.rows:
-            table.add_row(*(Text(str(c), style=next((v for k, v in VERDICT_STYLE.items()
-                                                      if str(c).lower().startswith(k)), "")) for c in row))
+            table.add_row(*(Text(c, style=next((v for k, v in VERDICT_STYLE.items()
+                                                if c.lower().startswith(k)), "")) for c in values.row(row)))
     return table
 
 

@@ -21,6 +21,7 @@ from textual_plotext.plot import Plot
 
 from perflab.core import units
 from perflab.core.aggregate import RunState, SeriesView, Snapshot
+from perflab.report import values
 
 MAX_LINES = 4  # more lines than this are unreadable at 80 columns
 MIN_INTERVAL = 0.25  # seconds between two chart redraws (panels still update at every snapshot)
@@ -95,7 +96,7 @@ def top_table(snap: Snapshot, width: int, height: int) -> Table | None:
         table.add_column(str(col), justify="left" if i == 0 else "right", no_wrap=True,
                          overflow="ellipsis", ratio=3 if i == 0 else 1)
     for row in t.rows[: max(1, height - 3)]:
-        table.add_row(*(f"{c:.4g}" if isinstance(c, float) else str(c) for c in row))
+        table.add_row(*(Text(c) for c in values.row(row)))  # Text: function names hold brackets, not markup
     return table
 
 

@@ -81,7 +81,7 @@ def under_perflab(folder: Path, mb: float, width: int, test_type: str, n: int) -
                          timeout=300)
     doc = json.loads((folder / "out.json").read_text()) if (folder / "out.json").exists() else {}
     result = (doc.get("runs") or [{}])[0].get("result", {})
-    notes = [n for n in result.get("notes", []) if "log lines" in n]
+    notes = [n["text"] for n in result.get("notes", []) if "log lines" in n["text"]]
     size = sum(p.stat().st_size for p in store.glob("perflab.db*"))
     return {"took": _took(out), "exit": res.returncode, "store_bytes": size, "note": notes[0] if notes else ""}
 

@@ -99,7 +99,7 @@ def test_chatty_target_is_stored_up_to_the_limit(tmp_path: Path) -> None:
         type = "cpu"
     """)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    notes = [x for x in run["result"]["notes"] if "log lines" in x]
+    notes = [x["text"] for x in run["result"]["notes"] if "log lines" in x["text"]]
     assert len(notes) == 1 and "not stored: kept the first" in notes[0], run["result"]["notes"]
     assert "not stored" in proc.stdout  # the summary shows it
     with SessionStore(tmp_path / "store", readonly=True) as store:
@@ -134,7 +134,8 @@ def test_log_limit_profile_key(tmp_path: Path) -> None:
         type = "cpu"
     """)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert any("not stored: kept the first" in x for x in run["result"]["notes"]), run["result"]["notes"]
+    assert any("not stored: kept the first" in x["text"] and x["kind"] == "output.truncated"
+               for x in run["result"]["notes"]), run["result"]["notes"]
     with SessionStore(tmp_path / "store", readonly=True) as store:
         logs = [x for x in store.logs(store.resolve("last")) if x.source == "target"]
     assert sum(len(x.line) + 1 for x in logs) <= 64 << 10

@@ -159,7 +159,7 @@ def test_shipped_profile_prints_the_table_and_exits_0(shipped: dict[str, Any]) -
 
 def test_shipped_numbers_are_plausible(shipped: dict[str, Any]) -> None:
     doc = json.loads(shipped["json"].read_text())
-    assert doc["format"] == 1 and doc["runs"][0]["exit_code"] == 0
+    assert doc["format"] == 2 and doc["runs"][0]["exit_code"] == 0
     med = medians(doc)
     # ordered by size in reference units (drift-free; counting_sort at n=100 and n=10,000 differ by only
     # ~1.5x, about as much as this VM's speed moves between benchmarks, so seconds can come out inverted)

@@ -158,7 +158,8 @@ def test_serial_check_of_a_callable_returning_none_says_it_is_blind(tmp_path: Pa
         gil = false
     """, module=TARGET_MODULE)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert any(n.startswith("the callable returns None, so comparing its results") for n in result["notes"])
+    assert any(n["text"].startswith("the callable returns None, so comparing its results")
+               and n["level"] == "warning" for n in result["notes"])
 
 
 def test_sync_callable_skips_asyncio_with_a_note(tmp_path: Path) -> None:
@@ -174,9 +175,9 @@ def test_sync_callable_skips_asyncio_with_a_note(tmp_path: Path) -> None:
         gil = false
     """, module=TARGET_MODULE)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert any("asyncio skipped" in n for n in result["notes"])
+    assert any("asyncio skipped" in n["text"] and n["kind"] == "concurrency.skipped" for n in result["notes"])
     assert {t["worker"] for t in result["data"]["trials"]} == {"threads"}
-    assert any("with the GIL" in n for n in result["notes"])
+    assert any("with the GIL" in n["text"] for n in result["notes"])
 
 
 @pytest.mark.skipif(find_tool("py-spy") is None, reason="py-spy is not installed")
@@ -195,7 +196,8 @@ def test_gil_wait_grows_with_cpu_bound_threads(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     one = metric(result, "gil_wait", kind="threads", level=1)
     four = metric(result, "gil_wait", kind="threads", level=4)
-    denied = [n for n in result["notes"] if n.startswith("GIL wait not measured") and "ermission" in n]
+    denied = [n["text"] for n in result["notes"]
+              if n["text"].startswith("GIL wait not measured") and "ermission" in n["text"]]
     if denied:  # a container without ptrace rights: py-spy cannot attach, and perflab says so
         pytest.skip(denied[0])
     assert one is not None and four is not None, result["notes"]
@@ -271,7 +273,7 @@ def test_shipped_profile_catches_the_demo_race(tmp_path: Path) -> None:
     table = outcome.result.tables[0]
     assert table.columns[:4] == ("workers", "level", "calls", "throughput")
     assert [(r[0], r[1], r[-1]) for r in table.rows] == [
-        ("threads", "1", "ok"), ("threads", "2", "FAILED"), ("processes", "1", "ok"), ("processes", "2", "ok")]
+        ("threads", 1, "ok"), ("threads", 2, "FAILED"), ("processes", 1, "ok"), ("processes", 2, "ok")]
     assert any(getattr(e, "code", "") == "concurrency.unsafe" for e in events)
 
 

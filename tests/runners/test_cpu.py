@@ -59,14 +59,15 @@ def test_callable_hottest_function_live_table_and_artifacts(tmp_path: Path) -> N
     assert not r.metric("calls_per_s").comparable
     # the default samples without pausing the target (the live view's cost, README "Overhead")
     assert r.data["nonblocking"] is True
-    assert any("target not paused to sample (nonblocking)" in n for n in r.notes)
+    assert any("target not paused to sample (nonblocking)" in n.text for n in r.notes)
     # one busy thread: the thread-share probe sees it active, and the bottleneck note carries the figures
     assert r.data["threads"]["idle_share"] < 0.5
     # CPU-bound on a quiet machine; on a saturated shared one the target may get too little CPU for the
     # rule to be sure (the rules themselves are unit-tested): never I/O, memory or idle
     label = r.data["bottleneck"]["target"]["label"]
     assert label in ("CPU-bound", "mixed (CPU and waiting)"), label
-    assert any(n.startswith(f"bottleneck (target): {label}: cpu ") and "idle threads" in n for n in r.notes)
+    assert any(n.kind == "bottleneck" and n.text.startswith(f"bottleneck (target): {label}: cpu ")
+               and "idle threads" in n.text for n in r.notes)
 
 
 @pytest.mark.parametrize("extra", ["nonblocking = false", "native = true"])
@@ -77,7 +78,7 @@ def test_blocking_sampling_when_asked_or_native(tmp_path: Path, extra: str) -> N
     r = outcome.result
     assert r.status == Status.PASSED, r.message
     assert r.data["nonblocking"] is False
-    assert any("target paused for each sample" in n for n in r.notes)
+    assert any("target paused for each sample" in n.text for n in r.notes)
     assert "checksum" in {f["function"] for f in r.data["top"]}
 
 

@@ -89,7 +89,7 @@ def cli_json(lab: dict[str, Any], *args: str, code: int = 0) -> Any:
     assert proc.returncode == code, proc.stdout + proc.stderr
     assert TOKEN not in proc.stdout + proc.stderr
     doc = strict(proc.stdout)
-    assert doc["format"] == 1 and isinstance(doc["perflab_version"], str) and doc["perflab_version"]
+    assert doc["format"] == 2 and isinstance(doc["perflab_version"], str) and doc["perflab_version"]
     return doc
 
 

@@ -253,5 +253,5 @@ def test_predicate_thresholds_gate_the_run(tmp_path: Path, cache: Path, threshol
         executions = 3
     """)
     assert proc.returncode == code, proc.stdout + proc.stderr
-    text = result["message"] + "\n" + "\n".join(result["notes"])
+    text = result["message"] + "\n" + "\n".join(n["text"] for n in result["notes"])
     assert said in text

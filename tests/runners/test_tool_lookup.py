@@ -76,7 +76,7 @@ def _short_concurrency(tmp_path: Path) -> Path:
 
 
 def _gil_notes(result: dict[str, Any]) -> list[str]:
-    return [n for n in result.get("notes", []) if n.startswith("GIL wait not measured")]
+    return [n["text"] for n in result.get("notes", []) if n["text"].startswith("GIL wait not measured")]
 
 
 @pytest.mark.parametrize("profile", ["cpu.toml", "memory.toml", "api.toml"])

@@ -64,7 +64,7 @@ def test_run_the_real_benchmark_to_results_then_sessions_replay_and_delete(lab_d
             await wait_for(pilot, lambda: run2.outcome is not None or run2.error)
             result = run2.outcome.result
             assert "comparison" in result.data
-            assert any(n.startswith("regression gate") for n in result.notes)
+            assert any(n.kind.startswith("baseline.") and n.text.startswith("regression gate") for n in result.notes)
             assert any("vs baseline" in t.title for t in result.tables)
             await pilot.press("escape")
             await pilot.press("s")

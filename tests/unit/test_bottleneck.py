@@ -71,7 +71,8 @@ def test_annotate_adds_label_and_load_limit_notes() -> None:
     out = annotate(r)
     assert out.data["bottleneck"]["server"]["label"] == "CPU-bound"
     assert out.data["load_limit"]["limit"] == "throughput"
-    assert any(n.startswith("load limit: throughput") for n in out.notes)
-    assert any(n.startswith("bottleneck (server): CPU-bound: cpu 0.99 cores") for n in out.notes)
+    assert any(n.kind == "load.limit" and n.text.startswith("load limit: throughput") for n in out.notes)
+    assert any(n.kind == "bottleneck" and n.text.startswith("bottleneck (server): CPU-bound: cpu 0.99 cores")
+               for n in out.notes)
     # an interrupted run is left alone
     assert annotate(Result(Status.INTERRUPTED, data=r.data)).notes == ()

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 
 from perflab.core.compare import compare
-from perflab.core.model import Metric, Result, Status, labels
+from perflab.core.model import Level, Metric, Note, Result, Status, labels
 from perflab.core.stats import GateSettings, Verdict
 from perflab.report import compare as compare_report
 from perflab.report import junit, markdown
@@ -35,7 +35,9 @@ def test_verdicts_per_metric_and_gate_outcome() -> None:
     assert verdicts == {"fast[n=10]": Verdict.UNCHANGED, "slow[n=10]": Verdict.SLOWER}
     assert c.failed
     assert "slow[n=10] (+1" in c.summary()
-    assert c.notes()[0].startswith("regression gate failed")
+    first = c.notes()[0]
+    assert first.text.startswith("regression gate failed")
+    assert (first.level, first.kind) == (Level.ERROR, "baseline.slower")
 
 
 def test_unstable_never_fails_the_gate_and_missing_metrics_are_listed() -> None:
@@ -45,8 +47,10 @@ def test_unstable_never_fails_the_gate_and_missing_metrics_are_listed() -> None:
     assert [r.verdict for r in c.rows] == [Verdict.UNSTABLE]
     assert not c.failed
     assert c.missing == (SLOW,)
-    assert any("one process only" in n for n in c.notes())
-    assert c.notes()[0].startswith("regression gate inconclusive")
+    notes = c.notes()
+    assert any("one process only" in n.text and n.kind == "baseline.unstable" for n in notes)
+    assert notes[0].text.startswith("regression gate inconclusive") and notes[0].level == Level.WARNING
+    assert notes[-1] == Note(f"not measured this time: {SLOW}", Level.WARNING, "baseline.missing")
 
 
 def test_not_comparable_metrics_are_never_judged() -> None:
@@ -63,7 +67,9 @@ def test_machine_differences_are_reported() -> None:
     there = {"cpu": "B", "cores": 2, "python": "3.12.1"}
     c = compare(base, base, base_machine=there, cand_machine=here)
     assert c.machine_differences == ("cpu: B vs A", "python: 3.12.1 vs 3.11.7")
-    assert any(n.startswith("WARNING: the baseline was taken on another machine") for n in c.notes())
+    warned = [n for n in c.notes() if n.kind == "baseline.machine"]
+    assert len(warned) == 1 and warned[0].level == Level.WARNING
+    assert warned[0].text.startswith("WARNING: the baseline was taken on another machine")
 
 
 def test_summary_only_baseline_is_judged_on_process_medians() -> None:

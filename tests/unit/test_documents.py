@@ -47,7 +47,7 @@ def test_every_string_is_redacted_and_numbers_stay_numbers(monkeypatch: pytest.M
     assert s["message"] == "login failed for ***" and s["result"]["message"] == "login failed for ***"
     assert s["logs"] == [{"t": 0.25, "stream": "stderr", "source": "target", "line": "password ***"}]
     assert s["result"]["data"] == {"nested": {"x": 1}}  # frozen mappings become objects, not their repr
-    assert (doc["format"], s["started"], s["duration"]) == (1, 1001.0, 10.0)
+    assert (doc["format"], s["started"], s["duration"]) == (2, 1001.0, 10.0)
 
 
 def test_a_secret_that_looks_like_a_number_leaves_the_json_valid(monkeypatch: pytest.MonkeyPatch) -> None:

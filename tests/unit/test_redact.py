@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from perflab.core import redact
-from perflab.core.model import Level, Log, Notice, Result, Sample, Status, SummaryTable
+from perflab.core.model import Level, Log, Note, Notice, Quantity, Result, Sample, Status, SummaryTable
 from perflab.core.redact import MASK, Redactor, variants
 
 
@@ -61,10 +61,13 @@ def test_registry_result_and_events(monkeypatch: object) -> None:
     try:
         redact.register_env(["PERFLAB_T_SECRET", "PERFLAB_T_UNSET"], {"PERFLAB_T_SECRET": "zz-top-secret"})
         res = Result(Status.ERROR, "ValueError: bad token zz-top-secret",
-                     tables=(SummaryTable("t", ("a",), (("zz-top-secret",),)),), notes=("zz-top-secret",),
+                     tables=(SummaryTable("t", ("a", "b"), (("zz-top-secret", Quantity(1.5, "s")),)),),
+                     notes=(Note("zz-top-secret", Level.WARNING, "k"),),
                      data={"err": "zz-top-secret"})
         out = redact.result(res)
-        assert "zz-top-secret" not in json.dumps([out.message, out.tables[0].rows, out.notes, out.data])
+        assert "zz-top-secret" not in json.dumps([out.message, str(out.tables[0].rows), str(out.notes), out.data])
+        assert out.tables[0].rows == ((MASK, Quantity(1.5, "s")),)  # only the text is touched
+        assert out.notes == (Note(MASK, Level.WARNING, "k"),)
         assert out.status == Status.ERROR
         assert redact.event(Log(1.0, "x zz-top-secret", "stderr", "target")).line == f"x {MASK}"
         assert redact.event(Notice(1.0, Level.ERROR, "zz-top-secret", "c")).message == MASK

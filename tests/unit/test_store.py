@@ -21,8 +21,10 @@ from perflab.core.model import (
     Level,
     Log,
     Metric,
+    Note,
     Notice,
     Phase,
+    Quantity,
     Result,
     Sample,
     Status,
@@ -68,7 +70,7 @@ def test_write_and_read_a_session(tmp_path: Path) -> None:
             Sample(0.1, "proc.cpu", 0.5, labels(role="target")),
             Log(0.15, "token=hunter2 here", "stderr", "target"),
             Sample(0.2, "bench.round", 0.001, labels(benchmark="a", process=1)),
-            Table(0.25, "top", ("fn", "n"), (("f", 1),)),
+            Table(0.25, "top", ("fn", "n", "size"), (("f", 1, Quantity(2048.0, "B")),)),
             Artifact(0.3, "pytest-benchmark-json", "/x.json", "json"),
             Notice(0.35, Level.WARNING, "noisy hunter2", "x.y"),
             Finished(0.4, Status.PASSED, "done"),
@@ -77,7 +79,8 @@ def test_write_and_read_a_session(tmp_path: Path) -> None:
             rec.handle(e)
         result = Result(Status.PASSED, "all good hunter2", (Metric("median", 0.001, "s", labels(benchmark="a")),),
                         {"median{benchmark=a}": ((0.001, 0.002), (0.0015,))}, {"k": [1, 2]},
-                        (SummaryTable("t", ("a", "b"), (("1", "2"),)),), ("note",))
+                        (SummaryTable("t", ("a", "b", "c", "d"), (("x", Quantity(0.0015, "s"), 3, None),)),),
+                        (Note("note", Level.WARNING, "x.y"),))
         store.finish_session(sid, result, 0, 0.4, redact=("hunter2",))
 
     with SessionStore(tmp_path, readonly=True) as store:
@@ -92,12 +95,14 @@ def test_write_and_read_a_session(tmp_path: Path) -> None:
         assert row.result is not None
         assert row.result.metric("median", benchmark="a").value == 0.001  # type: ignore[union-attr]
         assert row.result.raw["median{benchmark=a}"] == ((0.001, 0.002), (0.0015,))
-        assert row.result.tables[0].rows == (("1", "2"),)
+        assert row.result.tables[0].rows == (("x", Quantity(0.0015, "s"), 3, None),)
+        assert row.result.notes == (Note("note", Level.WARNING, "x.y"),)
         back = list(store.events(sid))
         assert [type(e).__name__ for e in back] == [type(e).__name__ for e in events]
         assert [e.t for e in back] == [e.t for e in events]
         assert back[2].line == "token=*** here"  # type: ignore[union-attr]
         assert back[5] == events[5]  # the artifact keeps its kind
+        assert back[4] == events[4]  # the table keeps its typed cells
         assert back[6].message == "noisy ***"  # type: ignore[union-attr]
         assert store.samples(sid, "bench.round")[0].labels == (("benchmark", "a"), ("process", "1"))
         assert [a.path for a in store.artifacts(sid)] == ["/x.json"]
@@ -250,13 +255,13 @@ def test_secrets_are_redacted_and_an_unset_one_changes_nothing(tmp_path: Path) -
         rec = store.recorder(sid, (secret, ""))
         rec.handle(Log(0.1, f"Authorization: Bearer {secret}", "stdout", "target"))
         rec.handle(Finished(0.2, Status.FAILED))
-        result = Result(Status.FAILED, f"server said {secret}", notes=(f"header {secret}", "plain note"))
+        result = Result(Status.FAILED, f"server said {secret}", notes=(Note(f"header {secret}"), Note("plain note")))
         store.finish_session(sid, result, 1, 0.2, (secret, ""))
         row = store.get(sid)
         logs = [e.line for e in store.logs(sid)]
     assert row.result is not None
     assert row.message == "server said ***"
-    assert row.result.notes == ("header ***", "plain note")
+    assert row.result.notes == (Note("header ***"), Note("plain note"))
     assert logs == ["Authorization: Bearer ***"]
     raw = b"".join(f.read_bytes() for f in tmp_path.glob("perflab.db*"))  # the WAL file too
     assert b"Bearer ***" in raw or b"server said ***" in raw

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from perflab.core import profiles, testtypes, thresholds
-from perflab.core.model import Metric, Notice, Result, Sample, Status, labels
+from perflab.core.model import Level, Metric, Notice, Result, Sample, Status, labels
 from perflab.core.thresholds import ThresholdError, ThresholdWatcher
 
 
@@ -88,22 +88,23 @@ RESULT = Result(Status.PASSED, metrics=(
 def test_apply_passes_and_notes_each_evaluation() -> None:
     out = thresholds.apply(_profile("median < 5ms"), RESULT)
     assert out.status == Status.PASSED
-    assert sum("threshold ok" in n for n in out.notes) == 2
+    assert [(n.kind, n.level) for n in out.notes] == [("threshold.ok", Level.INFO)] * 2
+    assert all(n.text.startswith("threshold ok: median < 5ms") for n in out.notes)
 
 
 def test_apply_fails_on_a_breach_with_the_numbers() -> None:
     out = thresholds.apply(_profile("ratio(builtins:sorted) < 0.9", "median{benchmark=sorted[n=10]} < 5ms"), RESULT)
     assert out.status == Status.FAILED
     assert "ratio(builtins:sorted) < 0.9" in out.message and "4" in out.message
-    breach = [n for n in out.notes if "breach" in n]
-    assert len(breach) == 1 and "vs=builtins:sorted" in breach[0]
+    breach = [n for n in out.notes if n.kind == "threshold.breach"]
+    assert len(breach) == 1 and "vs=builtins:sorted" in breach[0].text and breach[0].level == Level.ERROR
     assert [t["passed"] for t in out.data["thresholds"]] == [False, True]
 
 
 def test_a_threshold_that_matches_nothing_is_reported_not_passed() -> None:
     out = thresholds.apply(_profile("ratio(nothing:here) < 2"), RESULT)
     assert out.status == Status.PASSED
-    assert any("not evaluated" in n for n in out.notes)
+    assert [n.kind for n in out.notes] == ["threshold.unmatched"] and "not evaluated" in out.notes[0].text
 
 
 def test_live_watcher_emits_one_notice_per_breaching_series() -> None:

@@ -21,12 +21,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from perflab.core import stats, units
+from perflab.core import stats
 from perflab.core.model import (
+    Cell,
     ExitCode,
     Metric,
+    Note,
     PerflabError,
     Profile,
+    Quantity,
     Result,
     Status,
     SummaryTable,
@@ -174,7 +177,7 @@ def _tail(lines: Any) -> str:
 def summarize(profile: Profile, runs: dict[str, dict[str, Any]], processes: int) -> Result:
     metrics: list[Metric] = []
     raw: dict[str, tuple[tuple[float, ...], ...]] = {}
-    rows: list[tuple[str, ...]] = []
+    rows: list[tuple[Cell, ...]] = []
     medians: dict[tuple[str, str], float] = {}  # (callable ref, group) -> median
     bench_data: list[dict[str, Any]] = []
     for name in sorted(runs, key=lambda n: _sort_key(runs[n]["rec"])):
@@ -203,17 +206,16 @@ def summarize(profile: Profile, runs: dict[str, dict[str, Any]], processes: int)
         bench_data.append({"name": name, "group": group, "callable": ref, "params": rec.params,
                            "iterations": rec.iterations, "stats": d,
                            "process_medians": [stats.percentile(x, 50) for x in per_proc]})
-        rows.append((name, units.duration(d["min"]), units.duration(d["median"]), units.duration(d["mean"]),
-                     units.duration(d["stdev"]), units.duration(d["p95"]), f"{int(d['count']):,}",
-                     units.rate(ops)))
+        rows.append((name, *(Quantity(d[k], "s") for k in ("min", "median", "mean", "stdev", "p95")),
+                     int(d["count"]), Quantity(ops, "/s")))
     tables = [SummaryTable(f"{profile.name}: benchmarks ({processes} processes)",
                            ("benchmark", "min", "median", "mean", "stdev", "p95", "rounds", "ops/s"), tuple(rows))]
-    notes: list[str] = []
+    notes: list[Note] = []
     compare = list(profile.test.params.get("compare") or [])
     if profile.target.kind == "callable" and compare:
         target = profile.target.value
         groups = [g for (r, g) in medians if r == target]
-        ratio_rows = []
+        ratio_rows: list[tuple[Cell, ...]] = []
         for other in compare:
             wins: list[str] = []
             for g in groups:
@@ -227,8 +229,8 @@ def summarize(profile: Profile, runs: dict[str, dict[str, Any]], processes: int)
                 verdict = "faster" if r < 1 else "slower"
                 if r < 1:
                     wins.append(g)
-                ratio_rows.append((g, _short(target), _short(other), units.ratio(r), verdict))
-            notes.append(_winner_note(target, other, groups, wins))
+                ratio_rows.append((g, _short(target), _short(other), Quantity(r, "ratio"), verdict))
+            notes.append(Note(_winner_note(target, other, groups, wins)))
         tables.append(SummaryTable("ratio of medians (target / comparison; below 1 is faster)",
                                    ("size", "target", "vs", "ratio", "target is"), tuple(ratio_rows)))
     return Result(Status.PASSED, "", tuple(metrics), raw, {"benchmarks": bench_data, "processes": processes},

@@ -14,7 +14,18 @@ from pathlib import Path
 from typing import Any
 
 from perflab.core import units
-from perflab.core.model import Metric, Profile, Result, Status, SummaryTable, labels
+from perflab.core.model import (
+    Cell,
+    Level,
+    Metric,
+    Note,
+    Profile,
+    Quantity,
+    Result,
+    Status,
+    SummaryTable,
+    labels,
+)
 from perflab.runners.framework.base import RunContext
 from perflab.runners.framework.process import Child
 
@@ -106,8 +117,8 @@ def summarize(profile: Profile, trials: list[dict[str, Any]], hello: dict[str, A
               gain: float) -> Result:
     metrics: list[Metric] = []
     raw: dict[str, tuple[tuple[float, ...], ...]] = {}
-    rows: list[tuple[str, ...]] = []
-    notes: list[str] = []
+    rows: list[tuple[Cell, ...]] = []
+    notes: list[Note] = []
     failures: list[str] = []
     sat_levels: dict[str, int] = {}
     kinds = list(dict.fromkeys(tr["worker"] for tr in trials))
@@ -137,28 +148,30 @@ def summarize(profile: Profile, trials: list[dict[str, Any]], hello: dict[str, A
                                 f"{tr['level']}: {tr['first_error']}")
                 problem = problem or "raised"
             check = "FAILED" if problem else ("ok" if tr.get("check") != "none" else "-")
-            rows.append((kind, str(tr["level"]), f"{tr['calls']:,}", units.rate(tr["throughput"]),
-                         units.ratio(speedup), units.percent(eff, 0), units.duration(tr.get("p50")),
-                         units.duration(tr.get("p95")), units.duration(tr.get("p99")),
-                         units.percent(tr["gil_wait"], 0) if tr.get("gil_wait") is not None else "-", check))
+            rows.append((kind, int(tr["level"]), int(tr["calls"]), Quantity(tr["throughput"], "/s"),
+                         Quantity(speedup, "ratio"), Quantity(eff, "%"),
+                         *(Quantity(tr[q], "s") if tr.get(q) is not None else None for q in ("p50", "p95", "p99")),
+                         Quantity(tr["gil_wait"], "%") if tr.get("gil_wait") is not None else None, check))
         best = saturation(ts, gain)
         sat_levels[kind] = best["level"]
         metrics.append(Metric("saturation_level", best["level"], "count", labels(kind=kind)))
         if len(ts) > 1:
             if best is ts[-1]:
-                notes.append(f"{kind}: throughput still improving at the highest level measured ({best['level']}).")
+                notes.append(Note(f"{kind}: throughput still improving at the highest level measured "
+                                  f"({best['level']})."))
             else:
                 top = ts[-1]
-                notes.append(f"{kind}: throughput stops improving at level {best['level']} "
-                             f"({units.rate(best['throughput'])}; level {top['level']} gives "
-                             f"{units.ratio(top['throughput'] / best['throughput'])} of that).")
+                notes.append(Note(f"{kind}: throughput stops improving at level {best['level']} "
+                                  f"({units.rate(best['throughput'])}; level {top['level']} gives "
+                                  f"{units.ratio(top['throughput'] / best['throughput'])} of that)."))
     metrics.append(Metric("check_failures", len(failures), "count"))
     if any(tr.get("blind_check") for tr in trials):
-        notes.append("the callable returns None, so comparing its results with a serial run can only catch "
-                     "exceptions: name target.invariant (and target.setup) to check its shared state.")
-    notes.extend(failures)
-    notes.extend(skipped)
-    notes.append(_interpreter_note(hello))
+        notes.append(Note("the callable returns None, so comparing its results with a serial run can only catch "
+                          "exceptions: name target.invariant (and target.setup) to check its shared state.",
+                          Level.WARNING, "concurrency.blind_check"))
+    notes.extend(Note(f, Level.ERROR, "concurrency.failed") for f in failures)
+    notes.extend(Note(s, Level.WARNING, "concurrency.skipped") for s in skipped)
+    notes.append(Note(_interpreter_note(hello)))
     title = f"{profile.name}: scaling of {profile.target.value}"
     tables = (SummaryTable(title, ("workers", "level", "calls", "throughput", "speedup", "efficiency", "p50",
                                    "p95", "p99", "GIL wait", "check"), tuple(rows)),)

@@ -25,7 +25,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from perflab.core.model import Metric, PerflabError, Profile, Result, Status, ToolError, labels
+from perflab.core.model import Level, Metric, Note, PerflabError, Profile, Result, Status, ToolError, labels
 from perflab.runners.agents import wire
 from perflab.runners.concurrency.report import WORKER_FRAME, GilSampler, summarize
 from perflab.runners.framework.base import RunContext
@@ -197,7 +197,7 @@ class ConcurrencyRunner:
         if hung is None:
             return result
         # keep the levels measured before the hang; the run itself is an error (exit 3)
-        notes = (hung, *result.notes)
+        notes = (Note(hung, Level.ERROR, "concurrency.deadlock"), *result.notes)
         return Result(Status.ERROR, hung, result.metrics + (Metric("deadlocks", 1, "count"),), result.raw,
                       {**result.data, "deadlock": hung}, result.tables, notes)
 

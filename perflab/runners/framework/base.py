@@ -29,6 +29,7 @@ from perflab.core.model import (
     Labels,
     Level,
     Log,
+    Note,
     Notice,
     PerflabError,
     Phase,
@@ -234,6 +235,6 @@ class _Bounded:
             result = await self.runner.run(profile, ctx)
         finally:
             note = ctx.flush_output()
-        if note is not None and note not in result.notes:
-            result = replace(result, notes=(*result.notes, note))
+        if note is not None and all(n.text != note for n in result.notes):
+            result = replace(result, notes=(*result.notes, Note(note, Level.WARNING, "output.truncated")))
         return result

@@ -16,13 +16,13 @@ import contextlib
 import re
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import psutil
 
-from perflab.core import units
-from perflab.core.model import ToolError, labels
+from perflab.core.model import Cell, Quantity, ToolError, labels
 from perflab.runners.framework import flame
 from perflab.runners.framework.base import RunContext
 from perflab.runners.framework.output import last_line
@@ -30,6 +30,11 @@ from perflab.runners.framework.process import Child
 from perflab.runners.framework.tools import tool_options
 
 TOP_COLUMNS = ("own %", "total %", "function", "file:line")
+
+
+def top_rows(top: Sequence[flame.FunctionShare]) -> tuple[tuple[Cell, ...], ...]:
+    """Rows under TOP_COLUMNS: own and total shares of samples (ratios shown as %), function, where."""
+    return tuple((Quantity(f.own, "%"), Quantity(f.total, "%"), f.function, f.where) for f in top)
 FLAGS = {"native": "--native", "gil_only": "--gil", "idle": "--idle", "subprocesses": "--subprocesses"}
 _SAMPLES = re.compile(r"Samples: (\d+) Errors: (\d+)")
 STARTUP_RETRY = 3.0  # seconds during which a failed attach is retried (the interpreter may still be starting)
@@ -208,8 +213,7 @@ class Sampler:
         top = flame.top_functions(self.stacks, 15)
         for f in top[:5]:
             self.ctx.sample("cpu.own", f.own, labels(function=f.function))
-        self.ctx.table("top functions", TOP_COLUMNS, [
-            (units.percent(f.own), units.percent(f.total), f.function, f.where) for f in top])
+        self.ctx.table("top functions", TOP_COLUMNS, top_rows(top))
         return True
 
     async def finish(self) -> None:

@@ -30,13 +30,15 @@ from typing import Any
 import psutil
 from hdrh.histogram import HdrHistogram
 
-from perflab.core import units
 from perflab.core.model import (
+    Cell,
     ExitCode,
     Level,
     Metric,
+    Note,
     PerflabError,
     Profile,
+    Quantity,
     Result,
     Status,
     SummaryTable,
@@ -140,7 +142,7 @@ class LocustSession:
         self.quit_seen = False
         self.first_load: float | None = None  # monotonic time of the first tick with users
         self.warned: set[int] = set()
-        self.worker_notes: list[str] = []
+        self.worker_notes: list[Note] = []
         opts = profile.target.options
         self.workdir = Path(opts.get("cwd") or ctx.workdir)
         self.env = dict(os.environ)
@@ -251,7 +253,7 @@ class LocustSession:
                     if (w.returncode or 0) > 0:
                         msg += f": {_tail(w.stderr_tail)}"
                     alive = len(self.worker_children) - len(dead_workers)
-                    self.worker_notes.append(msg)
+                    self.worker_notes.append(Note(msg, Level.WARNING, "load.worker_died"))
                     if self.first_load is None:
                         early = (time.monotonic(), msg)  # judged below, once the master had time to start
                     if alive == 0 and not self.config.remote_workers:
@@ -431,20 +433,20 @@ def summarize(profile: Profile, session: LocustSession, shape: str) -> Result:
         rows.append(_row(endpoint, stats.hist[endpoint], c[0], c[1], elapsed))
     tables = [SummaryTable(f"{profile.name}: {stats.peak_users} users peak, {elapsed:.0f} s "
                            f"({'open model' if shape == 'arrival_rate' else 'closed model'})",
-                           ("endpoint", "requests", "failures", "rps", "p50", "p90", "p95", "p99", "max"),
-                           tuple(rows))]
+                           ("endpoint", "requests", "failures", "error rate", "rps", "p50", "p90", "p95", "p99",
+                            "max"), tuple(rows))]
     if stats.errors:
         tables.append(SummaryTable("errors", ("kind", "count"),
-                                   tuple((k, f"{v:,}") for k, v in sorted(stats.errors.items(),
-                                                                          key=lambda kv: -kv[1]))))
+                                   tuple((k, int(v)) for k, v in sorted(stats.errors.items(), key=lambda kv: -kv[1]))))
     notes = list(session.worker_notes)
     if shape != "arrival_rate":
-        notes.append("Closed model: each user waits for its answer, so a slow server also slows the arrivals; "
-                     "latency percentiles under-report queueing (coordinated omission). Use "
-                     'shape = "arrival_rate" for an open model.')
+        notes.append(Note("Closed model: each user waits for its answer, so a slow server also slows the arrivals; "
+                          "latency percentiles under-report queueing (coordinated omission). Use "
+                          'shape = "arrival_rate" for an open model.', Level.INFO, "load.model"))
     if session.warned:
-        notes.append("A load generator ran above "
-                     f"{session.config.cpu_warn:.0%} CPU: latency figures are inflated by the generator itself.")
+        notes.append(Note("A load generator ran above "
+                          f"{session.config.cpu_warn:.0%} CPU: latency figures are inflated by the generator "
+                          "itself.", Level.WARNING, "generator.saturated"))
     raw = {"p95": (tuple(stats.series_p95),), "rps": (tuple(stats.series_rps),)}
     data = {"requests": n, "failures": f, "elapsed": elapsed, "peak_users": stats.peak_users,
             "errors": dict(stats.errors), "endpoints": sorted(stats.hist), "shape": shape,
@@ -456,7 +458,7 @@ def summarize(profile: Profile, session: LocustSession, shape: str) -> Result:
     return Result(Status.PASSED, "", tuple(metrics), raw, data, tuple(tables), tuple(notes))
 
 
-def _row(name: str, h: HdrHistogram, n: int, f: int, elapsed: float) -> tuple[str, ...]:
+def _row(name: str, h: HdrHistogram, n: int, f: int, elapsed: float) -> tuple[Cell, ...]:
     pct = percentiles(h)
-    return (name, f"{n:,}", f"{f:,}" + (f" ({f / n:.1%})" if n and f else ""), units.rate(n / elapsed),
-            *(units.duration(pct[k]) for k in ("p50", "p90", "p95", "p99", "max")))
+    return (name, n, f, Quantity(f / n if n else 0.0, "%"), Quantity(n / elapsed, "/s"),
+            *(Quantity(pct[k], "s") for k in ("p50", "p90", "p95", "p99", "max")))

@@ -18,11 +18,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from perflab.core import units
-from perflab.core.model import ExitCode, PerflabError, Profile, Result, SummaryTable
+from perflab.core.model import ExitCode, Level, Note, PerflabError, Profile, Quantity, Result, SummaryTable
 from perflab.runners.framework import flame
 from perflab.runners.framework.base import RunContext
 from perflab.runners.framework.memray_capture import location_label, memray_command, write_reports
-from perflab.runners.framework.sampling import TOP_COLUMNS, Sampler
+from perflab.runners.framework.sampling import TOP_COLUMNS, Sampler, top_rows
 from perflab.runners.framework.tools import require_tool
 
 MEMRAY_CAPTURE = "server-memray.bin"
@@ -76,25 +76,27 @@ class ServerProfiles:
         s = self.sampler
         if s is not None and s.total:
             top = flame.top_functions(s.stacks, 10)
-            notes.append(f"server CPU (py-spy, {s.total:,} samples): hottest function {top[0].function} "
-                         f"({top[0].where}) with {units.percent(top[0].own)} of samples")
-            rows = tuple((units.percent(f.own), units.percent(f.total), f.function, f.where) for f in top)
-            tables.append(SummaryTable("server: top functions under load (py-spy)", TOP_COLUMNS, rows))
+            notes.append(Note(f"server CPU (py-spy, {s.total:,} samples): hottest function {top[0].function} "
+                              f"({top[0].where}) with {units.percent(top[0].own)} of samples"))
+            tables.append(SummaryTable("server: top functions under load (py-spy)", TOP_COLUMNS, top_rows(top)))
             data["server_cpu"] = {"samples": s.total, "top": [f.__dict__ for f in top]}
         stats_path = self.memray_outputs.get("stats")
         if stats_path is not None:
             stats = json.loads(stats_path.read_text(encoding="utf-8"))
             peak = float((stats.get("metadata") or {}).get("peak_memory") or 0)
             allocs = (stats.get("top_allocations_by_size") or [])[:10]
-            notes.append(f"server memory (memray): peak {units.size(peak)}, "
-                         f"{units.size(stats.get('total_bytes_allocated') or 0)} allocated; latencies were "
-                         "measured with memray tracking the server: not comparable with a plain run")
+            notes.append(Note(f"server memory (memray): peak {units.size(peak)}, "
+                              f"{units.size(stats.get('total_bytes_allocated') or 0)} allocated; latencies were "
+                              "measured with memray tracking the server: not comparable with a plain run",
+                              Level.INFO, "not_comparable"))
             tables.append(SummaryTable("server: top allocators under load (memray)", ("location", "allocated"),
-                                       tuple((location_label(a["location"]), units.size(a["size"])) for a in allocs)))
+                                       tuple((location_label(a["location"]), Quantity(float(a["size"]), "B"))
+                                             for a in allocs)))
             data["server_memory"] = {"peak_memory": peak, "total_allocated": stats.get("total_bytes_allocated"),
                                      "allocations": stats.get("total_num_allocations"), "top_allocators": allocs}
         elif self.profile.test.params.get("profile_memory"):
-            notes.append("server memory: memray wrote no usable capture (the server may have been killed)")
+            notes.append(Note("server memory: memray wrote no usable capture (the server may have been killed)",
+                              Level.WARNING, "server.memory_missing"))
         return replace(result, notes=tuple(notes), tables=tuple(tables), data=data)
 
 

@@ -36,10 +36,14 @@ from typing import Any
 
 from perflab.core import units
 from perflab.core.model import (
+    Cell,
     ExitCode,
+    Level,
     Metric,
+    Note,
     PerflabError,
     Profile,
+    Quantity,
     Result,
     Status,
     SummaryTable,
@@ -359,9 +363,9 @@ def _write(path: Path, data: dict[str, Any]) -> None:
     tmp.replace(path)  # atomic: the plugin never reads half a file
 
 
-def _curve_row(s: Step) -> tuple[str, ...]:
-    return (f"{s.users:g}", units.duration(s.values["p95"]), f"{s.values['error_rate']:.2%}",
-            units.rate(s.values["rps"]), "ok" if s.ok else "broke: " + ", ".join(s.broken))
+def _curve_row(s: Step) -> tuple[Cell, ...]:
+    return (_num(s.users), Quantity(s.values["p95"], "s"), Quantity(s.values["error_rate"], "%"),
+            Quantity(s.values["rps"], "/s"), "ok" if s.ok else "broke: " + ", ".join(s.broken))
 
 
 def _num(x: float) -> float | int:
@@ -398,13 +402,15 @@ def summarize(profile: Profile, search: Search, objectives: list[Objective], top
     else:
         message_bp = (f"breaking point: {mode.show(bp.users)} ({units.rate(bp.values['rps'])} within "
                       f"{objective_text}); broke at {mode.show(first_bad)} by {how}")
-    notes = [message_bp]
+    notes = [Note(message_bp, Level.INFO, "stress.breaking_point")]
     if kn is not None:
-        notes.append(f"knee of the latency curve at {mode.show(kn)}")
+        notes.append(Note(f"knee of the latency curve at {mode.show(kn)}", Level.INFO, "stress.knee"))
     if search.recovery_from is not None:
-        notes.append(f"recovery after {mode.show(search.recovery_from)}: "
-                     + (f"{units.duration(search.recovery_time)} until the objectives held again"
-                        if search.recovery_time is not None else "did not recover within test.recovery_timeout"))
+        recovered = search.recovery_time is not None
+        notes.append(Note(f"recovery after {mode.show(search.recovery_from)}: "
+                          + (f"{units.duration(search.recovery_time)} until the objectives held again" if recovered
+                             else "did not recover within test.recovery_timeout"),
+                          Level.INFO if recovered else Level.WARNING, "stress.recovery"))
     rows = tuple(_curve_row(s) for s in by_load)
     title = f"{profile.name}: load vs latency and errors" + ("" if mode is USERS else " (open model)")
     tables = (SummaryTable(title, (mode.unit, "p95", "error rate", "rps", "objectives"), rows),)

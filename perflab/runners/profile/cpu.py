@@ -26,7 +26,9 @@ from pathlib import Path
 
 from perflab.core import units
 from perflab.core.model import (
+    Level,
     Metric,
+    Note,
     Profile,
     Result,
     Status,
@@ -38,7 +40,7 @@ from perflab.runners.framework import flame
 from perflab.runners.framework.base import RunContext
 from perflab.runners.framework.child import child_env
 from perflab.runners.framework.process import Child
-from perflab.runners.framework.sampling import TOP_COLUMNS, Sampler
+from perflab.runners.framework.sampling import TOP_COLUMNS, Sampler, top_rows
 from perflab.runners.framework.tools import require_tool
 from perflab.runners.profile import profiled as pr
 
@@ -122,33 +124,35 @@ def summarize(profile: Profile, s: Sampler, calls: pr.LoopCalls) -> Result:
     for f in top:
         metrics.append(Metric("own", f.own, "ratio", labels(function=f.function)))
         metrics.append(Metric("total", f.total, "ratio", labels(function=f.function)))
-    notes: list[str] = []
+    notes: list[Note] = []
     cps = calls.rate()
     if cps is not None:
         metrics.append(Metric("calls_per_s", cps, "/s", comparable=False))
-        notes.append(f"{calls.n:,} calls in {calls.elapsed:.2f} s while sampled "
-                     f"({units.rate(cps)}; not comparable, never gated)")
+        notes.append(Note(f"{calls.n:,} calls in {calls.elapsed:.2f} s while sampled "
+                          f"({units.rate(cps)}; not comparable, never gated)", Level.INFO, "not_comparable"))
     hottest = top[0]
     message = f"hottest function: {hottest.function} ({hottest.where}) with {units.percent(hottest.own)} of samples"
-    notes.insert(0, message)
-    notes.append(f"{s.total:,} samples in {s.windows} py-spy windows over {s.sampled_time:.1f} s "
-                 f"(coverage {units.percent(coverage)} of {s.rate} Hz; attach gaps between windows are not sampled; "
-                 f"{'target not paused to sample (nonblocking)' if s.nonblocking else 'target paused for each sample'})")
+    notes.insert(0, Note(message))
+    paused = "target not paused to sample (nonblocking)" if s.nonblocking else "target paused for each sample"
+    notes.append(Note(f"{s.total:,} samples in {s.windows} py-spy windows over {s.sampled_time:.1f} s "
+                      f"(coverage {units.percent(coverage)} of {s.rate} Hz; attach gaps between windows are not "
+                      f"sampled; {paused})"))
     if s.errors:
-        notes.append(f"py-spy reported {s.errors} sampling errors")
+        notes.append(Note(f"py-spy reported {s.errors} sampling errors", Level.WARNING, "sampling.errors"))
     if s.garbled:
-        notes.append(f"{s.garbled} samples dropped as garbled (a frame read while it changed: nonblocking sampling)")
-    rows = tuple((units.percent(f.own), units.percent(f.total), f.function, f.where) for f in top)
-    tables = (SummaryTable(f"{profile.name}: top functions (py-spy, {s.rate} Hz)", TOP_COLUMNS, rows),)
+        notes.append(Note(f"{s.garbled} samples dropped as garbled (a frame read while it changed: nonblocking "
+                          "sampling)", Level.INFO, "sampling.garbled"))
+    tables = (SummaryTable(f"{profile.name}: top functions (py-spy, {s.rate} Hz)", TOP_COLUMNS, top_rows(top)),)
     data = {"top": [f.__dict__ for f in top], "samples": s.total, "windows": s.windows,
             "sampled_time": s.sampled_time, "coverage": coverage, "rate": s.rate, "errors": s.errors,
             "garbled": s.garbled, "nonblocking": s.nonblocking,
             "artifacts": {k: str(pth) for k, pth in s.artifacts}}
     if s.shares:
         data["threads"] = s.shares  # core.bottleneck reads it next to the monitor summary
-        notes.append(f"threads ({s.shares['probe_seconds']:.1f} s py-spy probe): idle {units.percent(s.shares['idle_share'])} of thread "
-                     f"samples, GIL held in {units.percent(s.shares['gil_share'])} of active samples, "
-                     f"{s.shares['active_threads']:.2f} threads active on average")
+        notes.append(Note(f"threads ({s.shares['probe_seconds']:.1f} s py-spy probe): idle "
+                          f"{units.percent(s.shares['idle_share'])} of thread samples, GIL held in "
+                          f"{units.percent(s.shares['gil_share'])} of active samples, "
+                          f"{s.shares['active_threads']:.2f} threads active on average"))
     return Result(Status.PASSED, message, tuple(metrics), {}, data, tables, tuple(notes))
 
 

@@ -19,7 +19,18 @@ from pathlib import Path
 from typing import Any
 
 from perflab.core import leakfit, units
-from perflab.core.model import Metric, Profile, Result, Status, SummaryTable, ToolError, labels
+from perflab.core.model import (
+    Level,
+    Metric,
+    Note,
+    Profile,
+    Quantity,
+    Result,
+    Status,
+    SummaryTable,
+    ToolError,
+    labels,
+)
 from perflab.runners.agents import wire
 from perflab.runners.framework.base import RunContext
 from perflab.runners.framework.child import child_env, short_path, target_config
@@ -87,24 +98,23 @@ def summarize(profile: Profile, traced: list[float], rss: list[float], times: li
     # the harness and tracemalloc itself allocate a little (regex caches, json): list only material sites
     floor = max(1024.0, 0.01 * sum(max(s["size"], 0) for s in sites))
     sites = [s for s in sites if s["size"] >= floor]
-    rows = tuple((f"{short_path(s['file'])}:{s['line']}", units.size(s["size"]), f"{s['count']:+,}",
-                  units.size(s["total"])) for s in sites)
-    fit_rows = (
-        ("tracemalloc (Python heap)", units.size(g.slope), f"{units.size(g.low)} to {units.size(g.high)}",
-         g.verdict()),
-        ("RSS", units.size(r.slope), f"{units.size(r.low)} to {units.size(r.high)}", r.verdict()),
-    )
+    rows = tuple((f"{short_path(s['file'])}:{s['line']}", Quantity(s["size"], "B"), int(s["count"]),
+                  Quantity(s["total"], "B")) for s in sites)
+    fit_rows = tuple((name, Quantity(f.slope, "B"), Quantity(f.low, "B"), Quantity(f.high, "B"), f.label())
+                     for name, f in (("tracemalloc (Python heap)", g), ("RSS", r)))
     tables = [SummaryTable(f"{profile.name}: growth per iteration ({g.n} iterations, Theil-Sen, 95 % CI)",
-                           ("measure", "slope", "95 % CI", "verdict"), fit_rows)]
+                           ("measure", "slope", "CI low", "CI high", "verdict"), fit_rows)]
     if sites and g.grows:
         tables.append(SummaryTable("top growing allocation sites (tracemalloc, after warm-up to end)",
                                    SITE_COLUMNS, rows))
-    notes = [f"{profile.target.value}: {g.verdict()}"]
+    notes = [Note(f"{profile.target.value}: {g.verdict()}", Level.WARNING if g.grows else Level.INFO,
+                  "leak.growth")]
     if g.grows and sites:
         top = sites[0]
-        notes.append(f"largest growth at {short_path(top['file'])}:{top['line']} "
-                     f"(+{units.size(top['size'])} over {g.n} iterations)")
-    notes.append("iteration times were taken under tracemalloc: not comparable, never gated")
+        notes.append(Note(f"largest growth at {short_path(top['file'])}:{top['line']} "
+                          f"(+{units.size(top['size'])} over {g.n} iterations)", Level.INFO, "leak.site"))
+    notes.append(Note("iteration times were taken under tracemalloc: not comparable, never gated", Level.INFO,
+                      "not_comparable"))
     data = {"growth": g.__dict__ | {"grows": g.grows, "verdict": g.verdict()},
             "rss_growth": r.__dict__ | {"grows": r.grows, "verdict": r.verdict()},
             "traced": traced, "rss": rss, "sites": sites}

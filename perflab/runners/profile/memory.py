@@ -23,9 +23,12 @@ from typing import Any
 from perflab.core import units
 from perflab.core.model import (
     ExitCode,
+    Level,
     Metric,
+    Note,
     PerflabError,
     Profile,
+    Quantity,
     Result,
     Status,
     SummaryTable,
@@ -142,7 +145,7 @@ async def _wait(child: Child, limit: float | None,
 def _live_event(ctx: RunContext, heap: float, top: list[tuple[memray_live.Site, float, int]]) -> None:
     ctx.sample("mem.heap", heap)
     ctx.table("top allocators (live heap)", LIVE_COLUMNS,
-              [(f"{f} ({short_path(file)}:{line})" if file else f, units.size(b), f"{n:,}")
+              [(f"{f} ({short_path(file)}:{line})" if file else f, Quantity(b, "B"), int(n))
                for (f, file, line), b, n in top])
 
 
@@ -150,20 +153,20 @@ def summarize_live(profile: Profile, st: memray_live.LiveHeap, elapsed: float,
                    calls: pr.LoopCalls) -> Result:
     metrics = [Metric("heap_peak_observed", st.peak, "B"), Metric("heap_end", st.last, "B"),
                Metric("run_time", elapsed, "s", comparable=False)]
-    notes = [f"largest heap seen {units.size(st.peak)} over {st.snapshots} live snapshots (a lower bound of the "
-             f"true peak); heap at the end {units.size(st.last)}",
-             "live mode: memray writes no capture, so no flamegraphs, totals or allocation counts "
-             "(run without live = true for those)"]
+    notes = [Note(f"largest heap seen {units.size(st.peak)} over {st.snapshots} live snapshots (a lower bound of "
+                  f"the true peak); heap at the end {units.size(st.last)}"),
+             Note("live mode: memray writes no capture, so no flamegraphs, totals or allocation counts "
+                  "(run without live = true for those)")]
     cps = calls.rate()
     if cps is not None:
         metrics.append(Metric("calls_per_s", cps, "/s", comparable=False))
-    rows = tuple((f"{f} ({short_path(file)}:{line})" if file else f, units.size(b), f"{n:,}")
+    rows = tuple((f"{f} ({short_path(file)}:{line})" if file else f, Quantity(b, "B"), int(n))
                  for (f, file, line), b, n in st.top)
     tables = (SummaryTable(f"{profile.name}: live heap at its largest (memray live)", LIVE_COLUMNS, rows),)
     data = {"heap_peak_observed": st.peak, "heap_end": st.last, "snapshots": st.snapshots,
             "top_allocators": [{"function": f, "file": file, "line": line, "size": b, "blocks": n}
                                for (f, file, line), b, n in st.top]}
-    return Result(Status.PASSED, notes[0], tuple(metrics), {}, data, tables, tuple(notes))
+    return Result(Status.PASSED, notes[0].text, tuple(metrics), {}, data, tables, tuple(notes))
 
 
 def summarize(profile: Profile, stats: dict[str, Any], elapsed: float, calls: pr.LoopCalls,
@@ -177,25 +180,26 @@ def summarize(profile: Profile, stats: dict[str, Any], elapsed: float, calls: pr
                   for a in (stats.get("top_allocations_by_size") or [])[:top]]
     metrics = [Metric("peak_memory", peak, "B"), Metric("total_allocated", total, "B"),
                Metric("allocations", count, "count"), Metric("run_time", elapsed, "s", comparable=False)]
-    notes = [f"peak memory {units.size(peak)}; {units.size(total)} allocated in {count:,.0f} allocations"]
+    notes = [Note(f"peak memory {units.size(peak)}; {units.size(total)} allocated in {count:,.0f} allocations")]
     if allocators:
         loc, size, _ = allocators[0]
-        notes.append(f"top allocator: {location_label(loc)} ({units.size(size)}, "
-                     f"{units.percent(size / total if total else 0)} of all bytes allocated)")
+        notes.append(Note(f"top allocator: {location_label(loc)} ({units.size(size)}, "
+                          f"{units.percent(size / total if total else 0)} of all bytes allocated)"))
     cps = calls.rate()
     if cps is not None:
         metrics.append(Metric("calls_per_s", cps, "/s", comparable=False))
-        notes.append(f"{calls.n:,} calls in {calls.elapsed:.2f} s under memray "
-                     f"({units.rate(cps)}; not comparable, never gated)")
-    notes.append("timings taken under memray are not comparable and never gated")
-    rows = tuple((location_label(loc), units.size(size), f"{c:,}" if c is not None else "-")
+        notes.append(Note(f"{calls.n:,} calls in {calls.elapsed:.2f} s under memray "
+                          f"({units.rate(cps)}; not comparable, never gated)", Level.INFO, "not_comparable"))
+    notes.append(Note("timings taken under memray are not comparable and never gated", Level.INFO,
+                      "not_comparable"))
+    rows = tuple((location_label(loc), Quantity(size, "B"), None if c is None else int(c))
                  for loc, size, c in allocators)
     tables = (
         SummaryTable(f"{profile.name}: memory (memray)", ("peak memory", "total allocated", "allocations"),
-                     ((units.size(peak), units.size(total), f"{count:,.0f}"),)),
+                     ((Quantity(peak, "B"), Quantity(total, "B"), int(count)),)),
         SummaryTable("top allocators by bytes allocated", ALLOC_COLUMNS, rows),
     )
     data = {"peak_memory": peak, "total_allocated": total, "allocations": count,
             "top_allocators": [{"location": loc, "size": size, "count": c} for loc, size, c in allocators],
             "allocator_types": stats.get("allocator_type_distribution"), "elapsed": elapsed}
-    return Result(Status.PASSED, notes[0], tuple(metrics), {}, data, tables, tuple(notes))
+    return Result(Status.PASSED, notes[0].text, tuple(metrics), {}, data, tables, tuple(notes))

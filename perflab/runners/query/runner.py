@@ -26,12 +26,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from perflab.core import stats, units
+from perflab.core import stats
 from perflab.core.model import (
+    Cell,
     Level,
     Metric,
+    Note,
     PerflabError,
     Profile,
+    Quantity,
     Result,
     Status,
     SummaryTable,
@@ -185,9 +188,9 @@ def summarize(profile: Profile, stmts: list[dict[str, Any]], state: dict[str, An
     metrics: list[Metric] = []
     per: list[Metric] = []
     raw: dict[str, tuple[tuple[float, ...], ...]] = {}
-    rows: list[tuple[str, ...]] = []
-    plan_rows: list[tuple[str, ...]] = []
-    notes: list[str] = []
+    rows: list[tuple[Cell, ...]] = []
+    plan_rows: list[tuple[Cell, ...]] = []
+    notes: list[Note] = []
     used: set[str] = set()
     flagged: list[dict[str, Any]] = []
     queries: list[dict[str, Any]] = []
@@ -210,16 +213,17 @@ def summarize(profile: Profile, stmts: list[dict[str, Any]], state: dict[str, An
         raw[Metric("p50", 0, "s", lb).key()] = (tuple(lat),)
         used.update(plan["indexes"])
         flagged += [{"query": name, **x} for x in big]
-        scan_cell = ", ".join(f"{x['table']} ({x['rows']:,} rows)" for x in big) or "-"
-        rows.append((name, f"{len(lat):,}", str(run.connections), units.duration(d["median"]),
-                     units.duration(d["p95"]), units.duration(d["p99"]), units.duration(d["max"]), units.rate(tput),
-                     f"{run.rows:,}", ", ".join(plan["indexes"]) or "-", scan_cell))
+        rows.append((name, len(lat), int(run.connections),
+                     *(Quantity(d[k], "s") for k in ("median", "p95", "p99", "max")), Quantity(tput, "/s"),
+                     int(run.rows), ", ".join(plan["indexes"]) or None,
+                     ", ".join(x["table"] for x in big) or None))  # the rows each scan read: in its note
         for line in _plan_lines(plan):
             plan_rows.append((name, line))
             name = ""
         for x in big:
-            notes.append(f"full scan of {x['table']} ({x['rows']:,} rows) in {s['name']!r}: "
-                         "an index on the filtered or joined columns would avoid reading every row.")
+            notes.append(Note(f"full scan of {x['table']} ({x['rows']:,} rows) in {s['name']!r}: "
+                              "an index on the filtered or joined columns would avoid reading every row.",
+                              Level.WARNING, "query.full_scan"))
         queries.append({"name": s["name"], "sql": s["sql"], "stats": d, "throughput": tput,
                         "connections": run.connections, "rows": run.rows})
     metrics.append(Metric("full_scans", len(flagged), "count"))
@@ -229,7 +233,7 @@ def summarize(profile: Profile, stmts: list[dict[str, Any]], state: dict[str, An
         metrics.append(Metric("uses_index", 1 if ix in used else 0, "count", labels(index=ix)))
     metrics += per
     failures = _expectations(p.get("expect") or [], stmts, state)
-    notes += failures
+    notes += [Note(f, Level.ERROR, "query.failed") for f in failures]
     where = state["connected"]
     target = where.get("database") or f"{where.get('host')}:{where.get('port')}/{where.get('dbname')}"
     tables = [SummaryTable(f"{profile.name}: {where.get('version', engine)} at {target}",
