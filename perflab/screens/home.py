@@ -19,7 +19,7 @@ class HomeScreen(Screen[None]):
         Binding("enter", "run", "Run", priority=True),
         Binding("n", "new", "New run"),
         Binding("s", "sessions", "Sessions"),
-        Binding("g", "reload", "Reload"),
+        Binding("g", "reload", "Reload", show=False),
         Binding("q", "app.quit", "Quit"),
     ]
     DEFAULT_CSS = """

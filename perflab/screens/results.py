@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from rich.console import Group
@@ -20,7 +16,9 @@ from textual.widgets import Footer, OptionList, Static
 
 from perflab.core import units
 from perflab.core.model import Artifact, Result, Status, SummaryTable
+from perflab.lab.session import SessionComparison
 from perflab.report.console import STATUS_STYLE, rich_table
+from perflab.screens.viewer import open_path
 
 
 class ResultsScreen(Screen[None]):
@@ -34,9 +32,10 @@ class ResultsScreen(Screen[None]):
     """
 
     def __init__(self, title: str, result: Result | None, session_id: str, duration: float | None,
-                 artifacts: list[tuple[str, str]]) -> None:
+                 artifacts: list[tuple[str, str]], *, verdict: str | None = None) -> None:
         super().__init__()
         self.title_text = title
+        self.verdict = verdict  # shown instead of the result's status (a comparison's verdict)
         self.result = result
         self.session_id = session_id
         self.duration = duration
@@ -49,6 +48,10 @@ class ResultsScreen(Screen[None]):
     @classmethod
     def for_session(cls, row: Any, artifacts: Sequence[Artifact] = ()) -> ResultsScreen:
         return cls(row.profile, row.result, row.id, row.duration, _pairs(artifacts))
+
+    @classmethod
+    def for_comparison(cls, c: SessionComparison) -> ResultsScreen:
+        return cls(f"{c.candidate} vs {c.baseline}", c.result, c.candidate, None, [], verdict=c.verdict.value)
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="summary"):
@@ -68,7 +71,10 @@ class ResultsScreen(Screen[None]):
             parts.append(Text("no result stored for this session", style="yellow"))
         else:
             verdict = Text()
-            verdict.append(f"{self.title_text}: {r.status.value.upper()}", style=STATUS_STYLE.get(r.status, ""))
+            if self.verdict is not None:
+                verdict.append(f"{self.title_text}: {self.verdict.upper()}", style=COMPARE_STYLE.get(self.verdict, ""))
+            else:
+                verdict.append(f"{self.title_text}: {r.status.value.upper()}", style=STATUS_STYLE.get(r.status, ""))
             if self.duration is not None:
                 verdict.append(f" in {units.duration(self.duration)}")
             if r.message:
@@ -98,17 +104,7 @@ class ResultsScreen(Screen[None]):
             return
         opts = self.query_one(OptionList)
         idx = opts.highlighted or 0
-        path = self.artifacts[idx][1]
-        viewer = shutil.which("xdg-open") or shutil.which("open")
-        if viewer is None or not os.environ.get("DISPLAY") and viewer.endswith("xdg-open"):
-            self.notify(f"no system viewer here; the file is {path}", timeout=8)
-            return
-        if not Path(path).exists():
-            self.notify(f"{path} does not exist any more", severity="error")
-            return
-        subprocess.Popen([viewer, path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         start_new_session=True)  # a viewer, not a measured child: the supervisor is not needed
-        self.notify(f"opened {Path(path).name}")
+        open_path(self.artifacts[idx][1], self.notify)
 
     def action_back(self) -> None:
         self.app.pop_screen()
@@ -116,6 +112,7 @@ class ResultsScreen(Screen[None]):
 
 VERDICT_STYLE = {"slower": "bold red", "faster": "bold green", "unstable": "yellow", "same": "dim",
                  "breached": "bold red", "ok": "green"}
+COMPARE_STYLE = {"passed": "bold green", "failed": "bold red", "inconclusive": "bold yellow", "error": "bold red"}
 
 
 def _note_style(note: str) -> str:

@@ -142,8 +142,7 @@ class SessionsScreen(Screen[None]):
             return
         from perflab.screens.results import ResultsScreen
 
-        result = lab.compare_sessions(self.root, self.marked, row.id)
-        self.app.push_screen(ResultsScreen(f"{row.id} vs {self.marked}", result, row.id, None, []))
+        self.app.push_screen(ResultsScreen.for_comparison(lab.compare_sessions(self.root, self.marked, row.id)))
         self.marked = None
 
     def action_back(self) -> None:
