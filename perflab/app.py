@@ -20,7 +20,7 @@ from textual.worker import Worker, WorkerState
 from perflab.core.model import PerflabError, Profile
 from perflab.lab import session as lab
 from perflab.lab.feeds import Feed, LiveFeed, ReplayFeed
-from perflab.messages import RunEnded, SnapshotReady
+from perflab.messages import ComparisonReady, RunEnded, SnapshotReady
 from perflab.screens.help import HelpScreen
 from perflab.screens.home import HomeScreen
 from perflab.screens.palette import PerflabCommands, load_palette_data
@@ -35,7 +35,7 @@ class PerflabApp(App[int]):
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
         # priority: the help opens over modals too; a focused Input still gets "?" as a character
         Binding("question_mark", "help", "Help", key_display="?", priority=True),
-        Binding("f1", "help", "Help", show=False, priority=True),
+        Binding("f1", "help", "Help", priority=True),  # the footer shows it where an Input takes "?"
     ]
     COMMANDS = App.COMMANDS | {PerflabCommands}
 
@@ -116,9 +116,18 @@ class PerflabApp(App[int]):
         self.push_screen(ResultsScreen.for_session(row, lab.session_artifacts(self.root, row.id)))
 
     def open_comparison(self, baseline: str, candidate: str) -> None:
+        """Compare in a worker thread (it reads both sessions' raw samples and resamples them), then show it."""
+        self._compare(baseline, candidate)
+
+    @work(thread=True, group="compare", exit_on_error=False)
+    def _compare(self, baseline: str, candidate: str) -> None:
+        self.post_message(ComparisonReady(lab.compare_sessions(self.root, baseline, candidate)))
+
+    @on(ComparisonReady)
+    def _show_comparison(self, message: ComparisonReady) -> None:
         from perflab.screens.results import ResultsScreen
 
-        self.push_screen(ResultsScreen.for_comparison(lab.compare_sessions(self.root, baseline, candidate)))
+        self.push_screen(ResultsScreen.for_comparison(message.comparison))
 
     async def action_quit(self) -> None:
         """Quit; a live run is stopped first and its children reaped (the session ends "interrupted")."""
@@ -141,6 +150,11 @@ class PerflabApp(App[int]):
 
     @on(Worker.StateChanged)
     def _run_state(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "compare" and event.state == WorkerState.ERROR:
+            err = event.worker.error
+            line = str(err) if isinstance(err, PerflabError) else f"internal error: {type(err).__name__}: {err}"
+            self.notify(f"cannot compare: {line.splitlines()[0]}", severity="error", timeout=8)
+            return
         if event.worker.group != "run" or self.run_screen is None:
             return
         screen = self.run_screen

@@ -17,8 +17,9 @@ from textual.widgets import Footer, OptionList, Static
 from perflab.core import units
 from perflab.core.model import Artifact, Result, Status, SummaryTable
 from perflab.lab.session import SessionComparison
-from perflab.report.console import STATUS_STYLE, rich_table
+from perflab.report.console import STATUS_STYLE
 from perflab.screens.viewer import open_path
+from perflab.widgets.fit import fitted_tables, middle
 
 
 class ResultsScreen(Screen[None]):
@@ -57,14 +58,25 @@ class ResultsScreen(Screen[None]):
         with VerticalScroll(id="summary"):
             yield Static(self._summary(), id="summary-text")
         if self.artifacts:
-            yield OptionList(*(f"{k}: {p}" for k, p in self.artifacts), id="artifacts")
+            yield OptionList(*self._artifact_lines(72), id="artifacts")
         yield Footer()
 
     def on_mount(self) -> None:
         self.sub_title = f"results: {self.title_text}"
         self.query_one("#summary").focus()
 
-    def _summary(self) -> Group:
+    def on_resize(self) -> None:
+        self.query_one("#summary-text", Static).update(self._summary(self.size.width - 2))  # the scrollbar
+        if self.artifacts:
+            opts = self.query_one(OptionList)
+            for i, line in enumerate(self._artifact_lines(self.size.width - 8)):  # border, padding, scrollbar
+                opts.replace_option_prompt_at_index(i, line)
+
+    def _artifact_lines(self, width: int) -> list[str]:
+        """One line per artifact, the path shortened in the middle (its folder start and file name stay)."""
+        return [f"{k}: {middle(p, max(10, width - len(k) - 2))}" for k, p in self.artifacts]
+
+    def _summary(self, width: int = 78) -> Group:
         parts: list[Any] = []
         r = self.result
         if r is None:
@@ -82,7 +94,7 @@ class ResultsScreen(Screen[None]):
             parts.append(verdict)
             parts.append(Text(f"session {self.session_id}", style="dim"))
             for t in r.tables:
-                parts.append(_table(t))
+                parts.extend(_table(t, width))
             bottleneck = r.data.get("bottleneck") if isinstance(r.data, dict) else None
             for role, b in (bottleneck or {}).items():
                 line = Text()
@@ -125,17 +137,16 @@ def _note_style(note: str) -> str:
     return ""
 
 
-def _table(t: SummaryTable) -> Table:
-    """A summary table; verdict-like cells (slower, faster, unstable, ...) coloured."""
-    table = rich_table(t)
-    if any(c.lower() in ("verdict", "status", "target is") for c in t.columns):
-        table = Table(title=t.title, title_justify="left", header_style="bold")
-        for i, col in enumerate(t.columns):
-            table.add_column(col, justify="left" if i == 0 else "right", no_wrap=i == 0)
-        for row in t.rows:
-            table.add_row(*(Text(str(c), style=next((v for k, v in VERDICT_STYLE.items()
-                                                      if str(c).lower().startswith(k)), "")) for c in row))
-    return table
+def _table(t: SummaryTable, width: int) -> list[Table]:
+    """A summary table that fits ``width``: values never cut, names shortened in the middle; verdict-like cells
+    (slower, faster, unstable, ...) coloured."""
+    coloured = any(c.lower() in ("verdict", "status", "target is") for c in t.columns)
+
+    def cell(c: object) -> Text:
+        style = next((v for k, v in VERDICT_STYLE.items() if str(c).lower().startswith(k)), "") if coloured else ""
+        return Text(str(c), style=style)
+
+    return fitted_tables(t.title, t.columns, [[cell(c) for c in row] for row in t.rows], width)
 
 
 def _pairs(artifacts: Sequence[Artifact]) -> list[tuple[str, str]]:

@@ -9,6 +9,7 @@ from rich.console import Console
 
 from perflab.app import PerflabApp
 from perflab.screens.results import ResultsScreen
+from tests.tui.test_help_palette import wait_for
 from tests.unit.test_compare_sessions import _rounds, _store
 
 
@@ -20,7 +21,10 @@ def test_compare_of_unjudgeable_sessions_shows_inconclusive(lab_dir: Path):
     async def scenario() -> None:
         app = PerflabApp(Path("profiles"), root)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("s", "c", "down", "c")
+            await pilot.press("s")
+            await wait_for(pilot, lambda: getattr(app.screen, "loaded", False))
+            await pilot.press("c", "down", "c")
+            await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen))  # compared in a worker
             shown = app.screen
             assert isinstance(shown, ResultsScreen) and shown.verdict == "inconclusive"
             console = Console(width=80, record=True)

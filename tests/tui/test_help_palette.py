@@ -90,12 +90,13 @@ def test_help_lists_every_key_of_every_screen(lab_dir: Path):
     async def scenario() -> None:
         app = PerflabApp(Path("profiles"), root)
         async with app.run_test(size=SIZE) as pilot:
-            await pilot.pause()
             assert isinstance(app.screen, HomeScreen)
+            await wait_for(pilot, lambda: app.screen.loaded)
             await check_help(pilot, app)
             await check_help(pilot, app, "f1")
             await pilot.press("s")
             assert isinstance(app.screen, SessionsScreen)
+            await wait_for(pilot, lambda: app.screen.loaded)
             await check_help(pilot, app)
             await pilot.press("enter")
             assert isinstance(app.screen, ResultsScreen)
@@ -128,8 +129,8 @@ def test_keys_never_fall_through_a_modal(lab_dir: Path):
         started: list[str] = []
         app.start_feed = lambda feed: started.append(feed.title)  # type: ignore[assignment,method-assign,return-value]
         async with app.run_test(size=SIZE) as pilot:
-            await pilot.pause()
             home = app.screen
+            await wait_for(pilot, lambda: home.loaded)  # a fall-through "enter" would start a run
             await pilot.press("ctrl+p")
             assert isinstance(app.screen, CommandPalette)
             await pilot.pause(0.3)  # the commands are listed
