@@ -115,6 +115,8 @@ class HomeScreen(Screen[None]):
     def _loaded(self, message: Loaded) -> None:
         if message.generation != self._generation:
             return  # an older read finishing after a newer one
+        if self.loaded and message.data == self.entries:
+            return  # nothing changed (the usual case when the screen comes back): no table rebuild
         self.entries = message.data
         self.loaded = True
         self._fill()
