@@ -112,8 +112,13 @@ class PerflabApp(App[int]):
     def open_results(self, sid: str) -> None:
         from perflab.screens.results import ResultsScreen
 
-        row = lab.get_session(self.root, sid)
-        self.push_screen(ResultsScreen.for_session(row, lab.session_artifacts(self.root, row.id)))
+        try:  # one row by its id: small enough for the UI thread
+            row = lab.get_session(self.root, sid)
+            artifacts = lab.session_artifacts(self.root, row.id)
+        except PerflabError as e:  # e.g. deleted since the palette listed it
+            self.notify(str(e).splitlines()[0], severity="error", timeout=8)
+            return
+        self.push_screen(ResultsScreen.for_session(row, artifacts))
 
     def open_comparison(self, baseline: str, candidate: str) -> None:
         """Compare in a worker thread (it reads both sessions' raw samples and resamples them), then show it."""

@@ -189,13 +189,9 @@ class HomeScreen(Screen[None]):
         self.app.start_run(entry.profile)  # type: ignore[attr-defined]
 
     def action_new(self) -> None:
-        from perflab.screens.adhoc import AdhocScreen
-
-        self.app.push_screen(AdhocScreen(self.profiles_dir))
+        self.app.action_new_run()  # type: ignore[attr-defined]
 
     def action_sessions(self) -> None:
-        from perflab.screens.sessions import SessionsScreen
-
-        self.app.push_screen(SessionsScreen(self.root))
+        self.app.action_sessions()  # type: ignore[attr-defined]
 
 
