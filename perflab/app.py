@@ -47,6 +47,7 @@ class PerflabApp(App[int]):
         self.workdir = workdir
         self.initial_replay = replay
         self.run_screen: RunScreen | None = None
+        self.form_memory: dict[str, str] = {}  # what was typed into the new-run form, for the next time
 
     def on_mount(self) -> None:
         self.push_screen(HomeScreen(self.profiles_dir, self.root))

@@ -276,7 +276,8 @@ def _store_outcome(st: SessionStore, recorder: Recorder, outcome: Outcome, secre
 
 
 def profile_to_toml(data: dict[str, Any]) -> str:
-    """A small TOML writer for the ad-hoc form (strings, numbers, booleans, lists, one level of tables)."""
+    """A small TOML writer for the ad-hoc form (strings, numbers, booleans, lists, inline tables, one level of
+    tables)."""
     def val(v: Any) -> str:
         if isinstance(v, bool):
             return "true" if v else "false"
@@ -284,6 +285,8 @@ def profile_to_toml(data: dict[str, Any]) -> str:
             return repr(v)
         if isinstance(v, list | tuple):
             return "[" + ", ".join(val(x) for x in v) + "]"
+        if isinstance(v, dict):  # an inline table (endpoints, env, params)
+            return "{ " + ", ".join(f"{json.dumps(str(k))} = {val(x)}" for k, x in v.items()) + " }" if v else "{}"
         return json.dumps(str(v))
 
     top = [f"{k} = {val(v)}" for k, v in data.items() if not isinstance(v, dict)]
