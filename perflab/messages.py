@@ -27,3 +27,20 @@ class RunEnded(Message):
         super().__init__()
         self.outcome = outcome
         self.error = error
+
+
+class Loaded(Message, bubble=False):
+    """Data a screen's loading worker read off the UI thread; ``generation`` tells a stale load from the latest."""
+
+    def __init__(self, generation: int, data: Any) -> None:
+        super().__init__()
+        self.generation = generation
+        self.data = data
+
+
+class ComparisonReady(Message):
+    """Two sessions compared in a worker (``comparison`` is a lab.session.SessionComparison)."""
+
+    def __init__(self, comparison: Any) -> None:
+        super().__init__()
+        self.comparison = comparison

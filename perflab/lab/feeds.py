@@ -151,6 +151,7 @@ class ReplayFeed:
         while True:
             before = self.index.loaded_until
             if await asyncio.to_thread(next, rest, None) is None:
+                self.poke()  # re-post once loaded, so a paused screen stops saying "loading"
                 break
             if self.player.position > before:  # only a position past what was loaded shows anything new
                 self.poke()

@@ -13,6 +13,7 @@ import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from perflab.core.compare import Comparison
 from perflab.core.engine import Engine, Outcome, Sink, apply_thresholds
 from perflab.core.model import Artifact, ExitCode, Level, Note, Notice, PerflabError, Profile, Result, Status
 from perflab.core.replay import Column, ReplayIndex
+from perflab.core.stats import Verdict
 from perflab.lab.baselines import BaselinePolicy, Baselines
 from perflab.store.sessions import Recorder, SessionRow, SessionStore, StoreError, default_root
 
@@ -268,7 +270,8 @@ def _store_outcome(st: SessionStore, recorder: Recorder, outcome: Outcome, secre
 
 
 def profile_to_toml(data: dict[str, Any]) -> str:
-    """A small TOML writer for the ad-hoc form (strings, numbers, booleans, lists, one level of tables)."""
+    """A small TOML writer for the ad-hoc form (strings, numbers, booleans, lists, inline tables, one level of
+    tables)."""
     def val(v: Any) -> str:
         if isinstance(v, bool):
             return "true" if v else "false"
@@ -276,6 +279,8 @@ def profile_to_toml(data: dict[str, Any]) -> str:
             return repr(v)
         if isinstance(v, list | tuple):
             return "[" + ", ".join(val(x) for x in v) + "]"
+        if isinstance(v, dict):  # an inline table (endpoints, env, params)
+            return "{ " + ", ".join(f"{json.dumps(str(k))} = {val(x)}" for k, x in v.items()) + " }" if v else "{}"
         return json.dumps(str(v))
 
     top = [f"{k} = {val(v)}" for k, v in data.items() if not isinstance(v, dict)]
@@ -296,16 +301,49 @@ def get_session(root: Path | None, ref: str) -> SessionRow:
         return st.get(ref)
 
 
-def compare_sessions(root: Path | None, a: str, b: str) -> Result:
-    """Session ``b`` judged against session ``a`` (core.compare on their raw samples), as a Result to show."""
+class CompareVerdict(StrEnum):
+    """What comparing two sessions concluded. INCONCLUSIVE: there were metrics, but none could be judged
+    (every one unstable or not comparable), so neither a pass nor a failure can be claimed."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    INCONCLUSIVE = "inconclusive"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class SessionComparison:
+    """Session ``candidate`` judged against session ``baseline``; ``result`` holds the tables and notes to show."""
+
+    baseline: str
+    candidate: str
+    verdict: CompareVerdict
+    result: Result
+
+
+def comparison_verdict(c: Comparison) -> CompareVerdict:
+    """Failed when a metric is slower; passed only when at least one metric was judged; else inconclusive
+    (the same rule as the regression gate's note, core.compare.Comparison.notes)."""
+    if c.failed:
+        return CompareVerdict.FAILED
+    if any(r.verdict != Verdict.UNSTABLE for r in c.rows):
+        return CompareVerdict.PASSED
+    return CompareVerdict.INCONCLUSIVE
+
+
+def compare_sessions(root: Path | None, a: str, b: str) -> SessionComparison:
+    """Session ``b`` judged against session ``a`` (core.compare on their raw samples)."""
     from perflab.core.compare import compare
     from perflab.report import compare as compare_report
 
     ra, rb = get_session(root, a), get_session(root, b)
     if ra.result is None or rb.result is None or not ra.result.raw or not rb.result.raw:
-        return Result(Status.ERROR, "both sessions need a stored result with raw samples to compare")
+        return SessionComparison(ra.id, rb.id, CompareVerdict.ERROR, Result(
+            Status.ERROR, "both sessions need a stored result with raw samples to compare"))
     c = compare(ra.result.raw, rb.result.raw, base_metrics=ra.result.metrics, cand_metrics=rb.result.metrics,
                 base_machine=ra.machine, cand_machine=rb.machine, baseline_label=f"session {ra.id}",
                 candidate_label=f"session {rb.id}")
-    return Result(Status.FAILED if c.failed else Status.PASSED, c.summary(),
-                  tables=(compare_report.table(c),) if c.rows else (), notes=tuple(c.notes()))
+    verdict = comparison_verdict(c)
+    status = {CompareVerdict.FAILED: Status.FAILED, CompareVerdict.PASSED: Status.PASSED}.get(verdict, Status.ERROR)
+    return SessionComparison(ra.id, rb.id, verdict, Result(
+        status, c.summary(), tables=(compare_report.table(c),) if c.rows else (), notes=tuple(c.notes())))

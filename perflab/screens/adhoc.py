@@ -1,6 +1,13 @@
-"""Build a run without writing TOML: target, test type (every type; unbuilt ones disabled with a note),
-main parameters, thresholds. The form is turned into profile text and validated by core.profiles as you type;
-it can be run at once or saved as a profile file."""
+"""Build a run without writing TOML: test type (every type; unbuilt ones disabled with a note), target kind and
+value, one field for every target option and every test parameter of the chosen type, thresholds.
+
+The fields are generated from the test type's schema (core.testtypes: ``target_options``, ``params``, each with
+its help phrase as the placeholder), so the form offers exactly what a profile accepts. A field holds a TOML value
+(``[100, 1000]``, ``3``, ``true``) or plain text (``perflab.demo.sorting:random_ints``, ``5s``). The form is turned
+into profile text and validated by core.profiles as you type (the validator's own messages), the profile it would
+save is previewed, callable references complete from ``module:function`` names found in the working folder, and
+what was typed is remembered for the next time the form opens.
+"""
 
 from __future__ import annotations
 
@@ -9,25 +16,47 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from textual import on
+from rich.text import Text
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
+from textual.suggester import SuggestFromList
 from textual.widgets import Footer, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
+from perflab.core import params as p
 from perflab.core import profiles, testtypes
 from perflab.core.model import TARGET_KINDS, PerflabError, Profile
+from perflab.lab import discover
 from perflab.lab import session as lab
+from perflab.messages import Loaded
 
-INT_KINDS = {"pid"}
+KIND_HINT = {
+    "callable": "module:function", "pytest": "tests/ folder or file", "script": "path/to/script.py",
+    "command": "the command line", "locustfile": "path/to/locustfile.py", "url": "http://host:port/path",
+    "endpoints": '[{ method = "GET", path = "/items" }]', "pid": "process id", "sql": '["SELECT ..."]',
+}
+SKIPPED = {"cwd", "env"}  # kept to profile files: a form field for a table of variables helps nobody
 
 
-def form_to_data(name: str, kind: str, value: str, test_type: str, params: str, thresholds: str) -> dict[str, Any]:
-    """The profile as a dict; ``params`` is inline TOML (``n = [100, 1000], processes = 1``)."""
-    target: dict[str, Any] = {kind: int(value) if kind in INT_KINDS and value.isdigit() else value}
+def field_value(text: str) -> Any:
+    """A field's text as a value: TOML when it parses as a TOML value, else the text itself."""
+    try:
+        return tomllib.loads("x = " + text)["x"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def form_to_data(name: str, kind: str, value: str, test_type: str, params: str, thresholds: str,
+                 options: dict[str, str] | None = None, test_fields: dict[str, str] | None = None) -> dict[str, Any]:
+    """The profile as a dict. ``params`` is more test keys as inline TOML (``n = [100, 1000], processes = 1``);
+    ``options`` and ``test_fields`` are the per-key fields (text, see field_value); empty fields are left out."""
+    target: dict[str, Any] = {kind: field_value(value) if kind in ("pid", "endpoints", "sql") else value}
+    target.update({k: field_value(v) for k, v in (options or {}).items() if v.strip()})
     test: dict[str, Any] = {"type": test_type}
+    test.update({k: field_value(v) for k, v in (test_fields or {}).items() if v.strip()})
     if params.strip():
         test.update(tomllib.loads("x = {" + params + "}")["x"])
     data: dict[str, Any] = {"name": name or "adhoc"}
@@ -39,6 +68,10 @@ def form_to_data(name: str, kind: str, value: str, test_type: str, params: str, 
     return data
 
 
+def _is_callable_ref(param: p.Param) -> bool:
+    return param.convert in (p.callable_ref, p.callable_refs)
+
+
 class AdhocScreen(Screen[None]):
     BINDINGS = [
         Binding("ctrl+r", "run", "Run"),
@@ -48,10 +81,13 @@ class AdhocScreen(Screen[None]):
     DEFAULT_CSS = """
     AdhocScreen VerticalScroll { height: 1fr; }
     AdhocScreen Horizontal { height: auto; }
-    AdhocScreen Label { width: 12; padding: 1 0 0 1; }
+    AdhocScreen Label { width: 20; padding: 0 1; }  /* warmup_iterations */
     AdhocScreen Input { width: 1fr; }
     AdhocScreen Select { width: 20; }
     AdhocScreen OptionList { height: 6; }
+    AdhocScreen .section { padding: 1 1 0 1; text-style: bold; }
+    AdhocScreen #target-options, AdhocScreen #test-fields { height: auto; }
+    AdhocScreen #preview { height: auto; border: round $primary; padding: 0 1; margin-top: 1; }
     AdhocScreen #problems { height: auto; max-height: 4; padding: 0 1; }
     """
 
@@ -60,23 +96,36 @@ class AdhocScreen(Screen[None]):
         self.profiles_dir = profiles_dir
         self.profile: Profile | None = None
         self.text = ""
+        self.names: list[str] = []  # module:function names found in the working folder
+        self.shown_type = ""  # the type whose fields are mounted
+
+    @property
+    def memory(self) -> dict[str, str]:
+        """What was typed, kept by the app between two openings of the form (field id -> text)."""
+        return self.app.form_memory  # type: ignore[attr-defined]
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
             with Horizontal():
                 yield Label("name")
-                yield Input("adhoc", id="name")
-            with Horizontal():
-                yield Label("target")
-                yield Select([(k, k) for k in TARGET_KINDS], value="callable", allow_blank=False, id="kind")
-                yield Input(placeholder="module:function, path, URL, pid or SQL", id="value")
+                yield Input("adhoc", id="name", compact=True)
+            yield Static("test type", classes="section")
             yield OptionList(*self._type_options(), id="type")
+            yield Static("target", classes="section")
             with Horizontal():
-                yield Label("params")
-                yield Input(placeholder="n = [100, 1000], processes = 1", id="params")
+                yield Select([(k, k) for k in TARGET_KINDS], value="callable", allow_blank=False, id="kind",
+                             compact=True)
+                yield Input(placeholder="e.g. module:function", id="value", compact=True)
+            yield Vertical(id="target-options")
+            yield Static("test parameters", classes="section")
+            yield Vertical(id="test-fields")
+            with Horizontal():
+                yield Label("more (TOML)")
+                yield Input(placeholder="optional: more test keys, e.g. x = 1, y = [2]", id="params", compact=True)
             with Horizontal():
                 yield Label("thresholds")
-                yield Input(placeholder="median < 1ms; p95 < 200ms", id="thresholds")
+                yield Input(placeholder="optional, e.g. median < 1ms; p95 < 200ms", id="thresholds", compact=True)
+            yield Static(id="preview")
         yield Static(id="problems")
         yield Footer()
 
@@ -90,32 +139,110 @@ class AdhocScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.sub_title = "new run"
+        self.query_one("#preview", Static).border_title = "profile preview"
         types = self.query_one(OptionList)
-        types.highlighted = 0
+        mem = self.memory
+        ids = [types.get_option_at_index(i).id for i in range(types.option_count)]
+        types.highlighted = ids.index(mem["type"]) if mem.get("type") in ids else 0
+        for field in ("name", "value", "params", "thresholds"):
+            if field in mem:
+                self.query_one(f"#{field}", Input).value = mem[field]
         self.query_one("#value", Input).focus()
-        self.validate()
+        self._find_names()
+        self.call_after_refresh(self._show_fields)
+
+    @work(thread=True, exclusive=True, group="form-names", exit_on_error=False)
+    def _find_names(self) -> None:
+        self.post_message(Loaded(0, discover.callable_names(Path.cwd())))
+
+    @on(Loaded)
+    def _names_found(self, message: Loaded) -> None:
+        self.names = message.data
+        self._suggest()
+
+    def _suggest(self) -> None:
+        """Completion of module:function names on the fields that take a callable reference."""
+        suggester = SuggestFromList(self.names, case_sensitive=True) if self.names else None
+        tt = testtypes.TEST_TYPES.get(self.chosen_type())
+        value = self.query_one("#value", Input)
+        value.suggester = suggester if str(self.query_one(Select).value) == "callable" else None
+        for key, param in (tt.target_options if tt else {}).items():
+            if _is_callable_ref(param) and key not in SKIPPED:
+                for field in self.query(f"#opt-{key}").results(Input):
+                    field.suggester = suggester
 
     def chosen_type(self) -> str:
         types = self.query_one(OptionList)
         idx = types.highlighted or 0
         return types.get_option_at_index(idx).id or "benchmark"
 
-    @on(Input.Changed)
-    @on(Select.Changed)
     @on(OptionList.OptionHighlighted)
+    async def _type_changed(self) -> None:
+        await self._show_fields()
+
+    async def _show_fields(self) -> None:
+        """Mount one field per target option and test parameter of the chosen type (generated, never listed)."""
+        name = self.chosen_type()
+        tt = testtypes.TEST_TYPES.get(name)
+        if tt is None or name == self.shown_type:
+            self.validate()
+            return
+        self.shown_type = name
+        self.memory["type"] = name
+        kind = self.query_one(Select)
+        current = str(kind.value)
+        kind.set_options([(k, k) for k in tt.target_kinds])
+        kind.value = current if current in tt.target_kinds else tt.target_kinds[0]
+        await self._mount_fields("#target-options", "opt", {k: v for k, v in tt.target_options.items()
+                                                            if k not in SKIPPED})
+        await self._mount_fields("#test-fields", "param", dict(tt.params))
+        self._suggest()
+        self.validate()
+
+    async def _mount_fields(self, where: str, prefix: str, schema: dict[str, p.Param]) -> None:
+        box = self.query_one(where, Vertical)
+        await box.remove_children()
+        rows = []
+        for key, param in schema.items():
+            hint = ("required: " if param.required else "optional: ") + param.help
+            field = Input(self.memory.get(f"{prefix}-{key}", ""), placeholder=hint, id=f"{prefix}-{key}",
+                          compact=True)
+            rows.append(Horizontal(Label(key), field))
+        await box.mount_all(rows)
+
+    def _fields(self, prefix: str) -> dict[str, str]:
+        return {(f.id or "")[len(prefix) + 1:]: f.value for f in self.query(Input)
+                if (f.id or "").startswith(prefix + "-")}
+
+    @on(Input.Changed)
+    def _remember(self, event: Input.Changed) -> None:
+        if event.input.id:
+            self.memory[event.input.id] = event.value
+        self.validate()
+
+    @on(Select.Changed)
+    def _kind_changed(self) -> None:
+        value = self.query_one("#value", Input)
+        value.placeholder = "e.g. " + KIND_HINT.get(str(self.query_one(Select).value), "")
+        self._suggest()
+        self.validate()
+
     def validate(self) -> None:
         """Rebuild the profile from the form and show its problems (one per line) or that it is ready."""
         problems = self.query_one("#problems", Static)
+        preview = self.query_one("#preview", Static)
         self.profile = None
         try:
             data = form_to_data(self.query_one("#name", Input).value, str(self.query_one(Select).value),
                                 self.query_one("#value", Input).value.strip(), self.chosen_type(),
                                 self.query_one("#params", Input).value,
-                                self.query_one("#thresholds", Input).value)
+                                self.query_one("#thresholds", Input).value,
+                                self._fields("opt"), self._fields("param"))
         except tomllib.TOMLDecodeError as e:
-            problems.update(f"[red]params: not valid TOML: {str(e).split(' (at')[0]}[/]")
+            problems.update(f"[red]more: not valid TOML: {str(e).split(' (at')[0]}[/]")
             return
         self.text = lab.profile_to_toml(data)
+        preview.update(Text(self.text.rstrip()))  # [target] is TOML, not markup
         try:
             self.profile = profiles.parse(self.text, f"{data['name']}.toml", base=Path.cwd())
         except PerflabError as e:

@@ -13,6 +13,7 @@ from perflab.core.replay import PlayState, speed_name
 from perflab.lab.feeds import Feed
 from perflab.messages import RunEnded, SnapshotReady
 from perflab.widgets.chart import MainChart
+from perflab.widgets.fit import middle
 from perflab.widgets.panels import LogPanel, ProcessPanel, StatusLine, ThresholdsPanel
 
 LIVE_ONLY = {"stop", "baseline"}
@@ -26,8 +27,8 @@ class RunScreen(Screen[None]):
         Binding("space", "pause", "Pause"),
         Binding("left", "back10", "-10s"),
         Binding("right", "fwd10", "+10s"),
-        Binding("home", "start", "Start"),
-        Binding("end", "end", "End"),
+        Binding("home", "start", "Start", show=False),
+        Binding("end", "end", "End", show=False),
         Binding("f", "speed", "Speed"),
         Binding("r", "results", "Results"),
         Binding("escape", "back", "Back"),
@@ -105,10 +106,10 @@ class RunScreen(Screen[None]):
             state = "paused" if player.state == PlayState.PAUSED else player.state.value
             index = getattr(self.feed, "index", None)
             loading = f" loading {index.loaded * 100:.0f}%" if index is not None and index.loaded < 1 else ""
-            status.extra = f"{self.feed.title[:28]} {state} {speed_name(player.speed)} " \
+            status.extra = f"{middle(self.feed.title, 28)} {state} {speed_name(player.speed)} " \
                            f"{player.position:.0f}/{player.duration:.0f}s{loading}"
         else:
-            status.extra = self.feed.title[:28]
+            status.extra = middle(self.feed.title, 28)
 
     @on(RunEnded)
     def ended(self, message: RunEnded) -> None:

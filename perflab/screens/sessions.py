@@ -6,19 +6,24 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from textual import on
+from rich.text import Text
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input
+from textual.worker import Worker, WorkerState
 
 from perflab.core import units
+from perflab.core.model import PerflabError
 from perflab.lab import session as lab
+from perflab.messages import Loaded
 from perflab.screens.confirm import Confirm
+from perflab.widgets.fit import middle
 
 STATUS_STYLE = {"passed": "green", "failed": "red", "error": "red", "crashed": "red", "interrupted": "yellow",
                 "running": "cyan"}
-FILTER_HELP = "filter: words match profile/type/status/date; or profile:NAME type:T status:S date:YYYY-MM-DD"
+FILTER_HELP = "filter: words, or profile:NAME type:T status:S date:YYYY-MM-DD"
 
 
 def matches(row: Any, query: str) -> bool:
@@ -42,7 +47,7 @@ class SessionsScreen(Screen[None]):
         Binding("p", "replay", "Replay"),
         Binding("d", "delete", "Delete"),
         Binding("c", "compare", "Compare"),
-        Binding("slash", "filter", "Filter"),
+        Binding("slash", "filter", "Filter", show=False),
         Binding("escape", "back", "Back"),
     ]
     DEFAULT_CSS = "SessionsScreen DataTable { height: 1fr; }"
@@ -53,6 +58,8 @@ class SessionsScreen(Screen[None]):
         self.rows: list[Any] = []
         self.shown: list[Any] = []
         self.marked: str | None = None
+        self.loaded = False  # the first read has arrived
+        self._generation = 0
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder=FILTER_HELP, id="filter")
@@ -61,9 +68,8 @@ class SessionsScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.sub_title = "sessions"
-        self.query_one(DataTable).add_columns("session", "profile", "type", "status", "started", "took")
-        self.reload()
         self.query_one(DataTable).focus()
+        self.reload()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "compare":
@@ -73,18 +79,54 @@ class SessionsScreen(Screen[None]):
         return True
 
     def reload(self) -> None:
-        self.rows = lab.list_sessions(self.root)
-        self.apply_filter(self.query_one(Input).value)
+        """Read the sessions in a worker thread; the table fills when they arrive (a newer read wins)."""
+        self._generation += 1
+        self._load(self._generation)
+
+    @work(thread=True, exclusive=True, group="sessions-load", exit_on_error=False)
+    def _load(self, generation: int) -> None:
+        self.post_message(Loaded(generation, lab.list_sessions(self.root)))
+
+    @on(Loaded)
+    def _loaded(self, message: Loaded) -> None:
+        if message.generation == self._generation:
+            self.rows = message.data
+            self.loaded = True
+            self.apply_filter(self.query_one(Input).value)
+
+    @on(Worker.StateChanged)
+    def _load_failed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "sessions-load" and event.state == WorkerState.ERROR:
+            err = event.worker.error
+            line = str(err) if isinstance(err, PerflabError) else f"{type(err).__name__}: {err}"
+            self.notify(f"cannot read the sessions: {line.splitlines()[0]}", severity="error", timeout=8)
+
+    def on_resize(self) -> None:
+        if self.loaded:
+            self.apply_filter(self.query_one(Input).value)
 
     def apply_filter(self, query: str) -> None:
+        """Fill the table to the screen's width: status, start and duration never cut; below 120 columns the
+        session is shown by its unique suffix (what ``perflab replay`` takes), the profile shortened in the middle."""
         self.shown = [r for r in self.rows if matches(r, query)]
         table = self.query_one(DataTable)
-        table.clear()
-        for r in self.shown:
-            st = r.status.value
-            table.add_row(r.id, r.profile[:12], r.test_type, f"[{STATUS_STYLE.get(st, '')}]{st}[/]",
-                          dt.datetime.fromtimestamp(r.started).strftime("%m-%d %H:%M"),
-                          units.duration(r.duration), key=r.id)
+        row = table.cursor_row
+        width = self.size.width - 2 - 12  # the scrollbar, each of the 6 columns' padding
+        wide = self.size.width >= 120
+        cells = [(r.id if wide else r.id.rsplit("-", 1)[-1], r.profile, r.test_type, r.status.value,
+                  dt.datetime.fromtimestamp(r.started).strftime("%m-%d %H:%M"), units.duration(r.duration))
+                 for r in self.shown]
+        heads = ("session", "profile", "type", "status", "started", "took")
+        widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(heads)]
+        widths[1] = max(7, min(widths[1], width - sum(widths) + widths[1]))
+        table.clear(columns=True)
+        for h, w in zip(heads, widths, strict=True):
+            table.add_column(h, width=w)
+        for r, c in zip(self.shown, cells, strict=True):
+            table.add_row(c[0], middle(c[1], widths[1]), c[2], Text(c[3], style=STATUS_STYLE.get(c[3], "")),
+                          c[4], Text(c[5], justify="right"), key=r.id)
+        if self.shown and row is not None:
+            table.move_cursor(row=min(row, len(self.shown) - 1))
         self.refresh_bindings()
 
     @on(Input.Changed, "#filter")
@@ -140,10 +182,7 @@ class SessionsScreen(Screen[None]):
             self.marked = row.id
             self.notify(f"{row.id} marked; highlight another session and press c again")
             return
-        from perflab.screens.results import ResultsScreen
-
-        result = lab.compare_sessions(self.root, self.marked, row.id)
-        self.app.push_screen(ResultsScreen(f"{row.id} vs {self.marked}", result, row.id, None, []))
+        self.app.open_comparison(self.marked, row.id)  # type: ignore[attr-defined]
         self.marked = None
 
     def action_back(self) -> None:

@@ -22,6 +22,7 @@ from textual_plotext.plot import Plot
 from perflab.core import units
 from perflab.core.aggregate import RunState, SeriesView, Snapshot
 from perflab.report import values
+from perflab.widgets.fit import middle
 
 MAX_LINES = 4  # more lines than this are unreadable at 80 columns
 MIN_INTERVAL = 0.25  # seconds between two chart redraws (panels still update at every snapshot)
@@ -75,7 +76,7 @@ def distribution(snap: Snapshot, width: int, height: int) -> Text | None:
         line[a], line[b] = "├", "┤"
         if med is not None:
             line[col(med)] = "█"
-        out.append(f"{name[-name_w:]:>{name_w}} ", style="bold")
+        out.append(f"{middle(name, name_w):>{name_w}} ", style="bold")
         out.append("".join(line), style="cyan")
         out.append(f" {units.duration(med) if med is not None else '-':>9}\n")
     if len(names) > len(shown):
@@ -173,8 +174,14 @@ class PlotBuilder:
         own = [s for s in sorted(snap.series.values(), key=lambda s: s.key) if not s.name.startswith("proc.")]
         if not own:
             return False
-        self.plt.title(", ".join(sorted({s.name for s in own[:MAX_LINES]})))
-        return self._over_time([(s, s.key[-24:], 1.0, "left") for s in own[:MAX_LINES]])
+        names = sorted({s.name for s in own[:MAX_LINES]})
+        self.plt.title(", ".join(names))
+
+        def label(s: SeriesView) -> str:  # one series name: it is in the title, the legend tells the labels apart
+            text = s.key if len(names) > 1 else s.key[len(s.name):].strip("{}") or s.name
+            return middle(text, 24)
+
+        return self._over_time([(s, label(s), 1.0, "left") for s in own[:MAX_LINES]])
 
 
 class View(Widget):

@@ -40,6 +40,7 @@ def test_run_the_real_benchmark_to_results_then_sessions_replay_and_delete(lab_d
         async with app.run_test(size=SIZE) as pilot:
             home = app.screen
             assert isinstance(home, HomeScreen)
+            await wait_for(pilot, lambda: home.loaded, 10)  # profiles are read in a worker
             assert [e.name for e in home.entries] == ["mini", "slow"]
             await pilot.press("enter")  # run "mini", the highlighted first row
             run = app.screen
@@ -58,7 +59,7 @@ def test_run_the_real_benchmark_to_results_then_sessions_replay_and_delete(lab_d
             assert any(k == "pytest-benchmark-json" for k, _ in results.artifacts)
             await pilot.press("escape", "escape")
             assert isinstance(app.screen, HomeScreen)
-            assert home.entries[0].verdict == "passed"  # the home list shows the last verdict
+            await wait_for(pilot, lambda: home.entries[0].verdict == "passed", 10)  # the last verdict, reloaded
             await pilot.press("enter")  # again: now judged against the baseline
             run2 = app.screen
             await wait_for(pilot, lambda: run2.outcome is not None or run2.error)
@@ -69,8 +70,10 @@ def test_run_the_real_benchmark_to_results_then_sessions_replay_and_delete(lab_d
             await pilot.press("escape")
             await pilot.press("s")
             sessions = app.screen
-            assert isinstance(sessions, SessionsScreen) and len(sessions.shown) == 2
-            await pilot.press("c", "down", "c")  # compare the two sessions
+            assert isinstance(sessions, SessionsScreen)
+            await wait_for(pilot, lambda: len(sessions.shown) == 2, 10)
+            await pilot.press("c", "down", "c")  # compare the two sessions (in a worker)
+            await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen), 20)
             compared = app.screen
             assert isinstance(compared, ResultsScreen) and compared.result.tables
             await pilot.press("escape", "up")
@@ -94,7 +97,7 @@ def test_run_the_real_benchmark_to_results_then_sessions_replay_and_delete(lab_d
             await pilot.press("n")
             assert sid in [r.id for r in lab.list_sessions(root)]  # "no" keeps it
             await pilot.press("d", "y")
-            await pilot.pause(0.2)
+            await wait_for(pilot, lambda: len(sessions.shown) == 1, 10)
             assert [r.id for r in lab.list_sessions(root)] == [r.id for r in sessions.shown] != [sid]
             assert len(sessions.shown) == 1 and not (root / "artifacts" / sid).exists()
 
@@ -107,6 +110,7 @@ def test_stop_a_running_benchmark(lab_dir: Path):
     async def scenario() -> None:
         app = PerflabApp(lab_dir / "profiles", root, workdir=lab_dir)
         async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.screen.loaded, 10)
             await pilot.press("down", "enter")  # "slow"
             run = app.screen
             assert isinstance(run, RunScreen) and run.feed.title == "slow"
@@ -188,7 +192,7 @@ def test_adhoc_form_validates_as_you_type_and_saves(lab_dir: Path):
             assert saved.exists() and "counting_sort" in saved.read_text()
             await pilot.press("escape")
             home = app.screen
-            assert "made" in [e.name for e in home.entries]
+            await wait_for(pilot, lambda: "made" in [e.name for e in home.entries], 10)
 
     asyncio.run(scenario())
 
@@ -199,6 +203,7 @@ def test_quitting_during_a_run_stops_it_and_leaves_no_child(lab_dir: Path):
     async def scenario() -> None:
         app = PerflabApp(lab_dir / "profiles", root, workdir=lab_dir)
         async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.screen.loaded, 10)
             await pilot.press("down", "enter")
             run = app.screen
             await wait_for(pilot, lambda: run.snap is not None and run.snap.find("proc.cpu"), 30)
