@@ -37,6 +37,7 @@ from perflab.core import units
 MAX_BATCHES = 10  # batches of increments for the interval (more batches: shorter ones, less independent)
 MIN_SEGMENT = 20  # fewest points on each side of a change of slope
 MIN_POINTS = 3  # fewest points for a rate at all
+MAX_FIT_POINTS = 5000  # points the change-of-slope search fits at most (it thins longer series)
 
 
 @dataclass(frozen=True)
@@ -128,10 +129,12 @@ def change_point(values: Sequence[float]) -> int:
     if n < 2 * seg + 1:
         return 0
     x = np.arange(n, dtype=float)
+    every = max(1, n // MAX_FIT_POINTS)  # long series: the corner is located on every k-th point
+    xs, ys = x[::every], y[::every]
 
     def sse(k: int) -> float:
-        design = np.column_stack((np.ones(n), x, np.maximum(0.0, x - k)))
-        _, res, _, _ = np.linalg.lstsq(design, y, rcond=None)
+        design = np.column_stack((np.ones(len(xs)), xs, np.maximum(0.0, xs - k)))
+        _, res, _, _ = np.linalg.lstsq(design, ys, rcond=None)
         return float(res[0]) if len(res) else 0.0
 
     lo, hi = seg, n - seg
