@@ -5,14 +5,15 @@ CPU** (run-queue delay) and the number of time slices. Run-queue delay is what t
 core and did not get one: the machine is oversubscribed) from one that waits on I/O, locks or the network (it
 sleeps and is not runnable, so that wait never shows here).
 
-:class:`RunQueue` keeps the totals of one monitored tree (the process monitor calls it once per process per tick):
+:class:`RunQueue` keeps the totals of one monitored tree (the process monitor calls it for each process about
+once a second, ``monitor.SCHED_EVERY``, and once more when it closes):
 
 - the counters of every thread are read through descriptors opened when the thread was first seen (a kept
   descriptor names that thread for good, so a reused pid or tid is never mistaken for it); a single-threaded
   process costs one ``pread`` per tick, threads are listed again only when the thread count changes;
 - totals are sums of increments since a thread was first seen: a process's threads present at its first read
   start from that read, threads that appear later count from their start; a thread that ends keeps what it had
-  at the last read (up to one tick of its life is lost);
+  at the last read (up to the time between two reads of its life is lost);
 - on a kernel without schedstat (not Linux, or no ``CONFIG_SCHED_INFO``) the totals stay 0 and
   :attr:`RunQueue.available` is False.
 """

@@ -108,8 +108,9 @@ class ReplayFeed:
 
     @classmethod
     def from_store(cls, root: Path | None, ref: str, *, speed: float = 1.0) -> ReplayFeed:
-        """A feed that opens the session in a thread when it starts: the first minute of samples before the
-        first frame, the rest in the background (a seek past what is loaded shows what is, then updates)."""
+        """A feed that opens the session in a thread when it starts: the first seconds of samples
+        (lab.session.FIRST_CHUNK) before the first frame, the rest in the background (a seek past what is loaded
+        shows what is, then updates). Each frame costs the same wherever it is (core.replay)."""
         return cls(None, ref, "", speed=speed, loader=lambda: lab.open_replay(root, ref))
 
     def now(self) -> Snapshot:

@@ -1,4 +1,6 @@
-"""Foundation performance: monitor cost, store ingest rate, and fidelity against plain pytest-benchmark.
+"""Foundation performance: store ingest rate, and fidelity against plain pytest-benchmark.
+
+The process monitor's cost is measured in test_monitor_perf.py.
 
 Run for figures (README "performance-foundation"):
     python3 -m pytest tests/performance/test_foundation_perf.py -s -q
@@ -8,14 +10,12 @@ Each test prints its figures on one line starting with "PERF".
 
 from __future__ import annotations
 
-import asyncio
 import json
 import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
-import threading
 import time
 from pathlib import Path
 
@@ -23,7 +23,6 @@ import pytest
 
 from perflab.core import profiles
 from perflab.core.model import Sample, labels
-from perflab.core.monitor import ProcessMonitor
 from perflab.store.sessions import SessionStore
 from tests.conftest import run_cli
 
@@ -31,67 +30,6 @@ from tests.conftest import run_cli
 def full(request: pytest.FixtureRequest) -> bool:
     """True for a measuring run; False under --benchmark-disable (CI smoke: small and quick)."""
     return not request.config.getoption("benchmark_disable", default=False)
-
-
-# ------------------------------------------------------------------ monitor cost
-
-CHILD = """
-import threading, time
-def work():
-    while True:
-        t = time.perf_counter() + 0.005
-        while time.perf_counter() < t:
-            pass
-        time.sleep(0.005)
-for _ in range(3):
-    threading.Thread(target=work, daemon=True).start()
-print("go", flush=True)
-time.sleep(600)
-"""
-
-
-def monitor_cost(pid: int, seconds: float, hz: float = 10.0) -> tuple[float, int]:
-    """CPU seconds of the sampler's own thread (its event loop included) over wall seconds, and ticks."""
-    samples: list[Sample] = []
-    result: dict[str, float] = {}
-
-    def thread() -> None:
-        mon = ProcessMonitor(samples.append, hz=hz)  # type: ignore[arg-type]
-        mon.watch(pid, "target")
-
-        async def go() -> None:
-            task = asyncio.create_task(mon.run())
-            c0, w0 = time.thread_time(), time.perf_counter()
-            await asyncio.sleep(seconds)
-            result["cpu"], result["wall"] = time.thread_time() - c0, time.perf_counter() - w0
-            task.cancel()
-
-        asyncio.run(go())
-
-    t = threading.Thread(target=thread)
-    t.start()
-    t.join()
-    ticks = sum(1 for s in samples if s.series == "proc.cpu")
-    return result["cpu"] / result["wall"], ticks
-
-
-def test_monitor_costs_under_half_a_percent_of_a_core(request: pytest.FixtureRequest) -> None:
-    child = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE)
-    try:
-        assert child.stdout is not None
-        child.stdout.readline()
-        seconds, repeats = (10.0, 3) if full(request) else (2.0, 1)
-        runs = [monitor_cost(child.pid, seconds) for _ in range(repeats)]
-    finally:
-        child.kill()
-        child.wait()
-    costs = [c for c, _ in runs]
-    ticks = [n for _, n in runs]
-    med = statistics.median(costs)
-    print(f"\nPERF monitor 10 Hz: cost {med * 100:.3f} % of one core (median of {repeats} x {seconds:g} s; "
-          f"runs {', '.join(f'{c * 100:.3f} %' for c in costs)}; ticks {ticks})")
-    assert min(ticks) >= 0.7 * 10 * seconds  # it really sampled at about 10 Hz
-    assert med < (0.005 if full(request) else 0.05)
 
 
 # ------------------------------------------------------------------ store ingest
