@@ -1,11 +1,19 @@
-"""What limits a run: CPU-bound, I/O-bound, memory-bound, contended (GIL or locks), or mostly idle.
+"""What limits a run: CPU-bound, CPU-starved, I/O-bound, memory-bound, contended (GIL or locks), or mostly idle.
 
 Inputs are the engine's process-monitor summary for one role (``result.data["monitor"][role]``: cpu_time and
-wall in seconds, read/write bytes, context switches, first/last/peak RSS in bytes, ticks) and, where a CPU
-profile ran, py-spy's thread shares (``idle_share``: idle thread samples / all thread samples;
-``gil_share``: samples holding the GIL / active samples; ``active_threads``: active samples per tick).
-The label always travels with the figures that led to it, so a person can disagree with the rule and still
-use the numbers.
+wall in seconds over the same window, read/write bytes, context switches, first/last/peak RSS in bytes, ticks,
+and from schedstat run_time and run_delay in seconds) and, where a CPU profile ran, py-spy's thread shares
+(``idle_share``: idle thread samples / all thread samples; ``gil_share``: samples holding the GIL / active
+samples; ``active_threads``: active samples per tick). A runner whose profiler does storage I/O from the
+target's own process names that role in ``result.data["profiler_io"]`` (role -> what), and its writes are left
+out. The label always travels with the figures that led to it, so a person can disagree with the rule and
+still use the numbers.
+
+CPU starvation is run-queue delay (core.schedstat): time the target was runnable and did not get a core. It is
+its own class, apart from waiting on I/O, locks or the network (a sleeping thread is not in the run queue): a
+target that got less than ``CPU_BOUND`` of a core while at least ``STARVED_SHARE`` of the time it wanted a CPU
+was spent waiting for one, and at least ``STARVED_CORES`` cores' worth, was starved: the machine is
+oversubscribed, and its timings say more about the machine than about the code.
 
 For load runs, :func:`load_limit` tells a latency limit (each request is slow, throughput scales with users)
 from a throughput limit (throughput plateaus and latency grows with users: requests queue).
@@ -13,6 +21,7 @@ from a throughput limit (throughput plateaus and latency grows with users: reque
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -30,10 +39,13 @@ SWITCH_RATE = 1000.0  # context switches per second (voluntary + involuntary) th
 MEM_GROWTH = 100 * MIB
 MEM_GROWTH_RATIO = 0.5
 GIL_CONTENDED = 0.6  # below this share of active samples holding the GIL, threads wait for each other
+STARVED_SHARE = 0.25  # run-queue delay / (run time + run-queue delay) from which a run is CPU-starved
+STARVED_CORES = 0.1  # ... and run-queue delay / wall (cores' worth of waiting) at least this
 
 
 class Bottleneck(StrEnum):
     CPU = "CPU-bound"
+    STARVED = "CPU-starved"
     IO = "I/O-bound"
     MEMORY = "memory-bound"
     CONTENDED = "contended"
@@ -57,8 +69,11 @@ class Classification:
     def describe(self) -> str:
         """``CPU-bound: cpu 0.98 cores over 6.0 s, I/O 0 B/s, ...`` (label, then the figures)."""
         e = self.evidence
-        parts = [f"cpu {e.get('cpu_cores', 0):.2f} cores over {e.get('wall', 0):.1f} s",
-                 f"I/O {units.size(e.get('io_rate', 0))}/s",
+        parts = [f"cpu {e.get('cpu_cores', 0):.2f} cores over {e.get('wall', 0):.1f} s"]
+        if "run_delay_share" in e:
+            parts.append(f"waiting for a CPU {e['wait_cores']:.2f} cores ({units.percent(e['run_delay_share'])} "
+                         f"of runnable time)")
+        parts += [f"I/O {units.size(e.get('io_rate', 0))}/s",
                  f"{e.get('switch_rate', 0):.0f} ctx switches/s",
                  f"RSS {'+' if e.get('rss_growth', 0) >= 0 else ''}{units.size(e.get('rss_growth', 0))}"]
         if "idle_share" in e:
@@ -71,43 +86,65 @@ class Classification:
         return f"{text} ({self.reason})" if self.reason else text
 
 
-def classify(monitor: Mapping[str, float] | None, shares: Mapping[str, float] | None = None) -> Classification:
-    """Label one role's run from its monitor totals (and py-spy shares when present)."""
+def classify(monitor: Mapping[str, float] | None, shares: Mapping[str, float] | None = None, *,
+             profiler_io: str = "", cores: int | None = None) -> Classification:
+    """Label one role's run from its monitor totals (and py-spy shares when present).
+
+    ``profiler_io``: what else writes from the target's process (its writes are then not counted);
+    ``cores``: CPUs of the machine (default: this one's), the most CPU a run can have had.
+    """
     m = dict(monitor or {})
     s = dict(shares or {})
     wall = float(m.get("wall", 0.0))
     if wall <= 0.2 or m.get("ticks", 0) < 2:
         return Classification(Bottleneck.UNKNOWN, {"wall": wall}, "fewer than two monitor samples")
-    cpu = float(m.get("cpu_time", 0.0)) / wall
-    io_rate = (float(m.get("read_bytes", 0.0)) + float(m.get("write_bytes", 0.0))) / wall
+    # CPU time and wall come from one window; clock-tick rounding of short runs must still not exceed the machine
+    cpu = min(float(m.get("cpu_time", 0.0)) / wall, float(cores or os.cpu_count() or 1))
+    writes = 0.0 if profiler_io else float(m.get("write_bytes", 0.0))
+    io_rate = (float(m.get("read_bytes", 0.0)) + writes) / wall
     switch_rate = float(m.get("ctx_switches", 0.0)) / wall
     first = float(m.get("first_rss", 0.0))
     growth = float(m.get("last_rss", 0.0)) - first
     evidence = {"cpu_cores": cpu, "wall": wall, "io_rate": io_rate, "switch_rate": switch_rate,
                 "rss_growth": growth, "peak_rss": float(m.get("peak_rss", 0.0))}
     evidence.update({k: float(v) for k, v in s.items() if k in ("idle_share", "gil_share", "active_threads")})
+    delay, run = m.get("run_delay"), m.get("run_time")
+    if delay is not None and run is not None:
+        evidence["wait_cores"] = float(delay) / wall
+        evidence["run_delay_share"] = float(delay) / (float(delay) + float(run)) if delay + run > 0 else 0.0
     gil = s.get("gil_share")
+    note = f"; storage writes not counted: {profiler_io}" if profiler_io else ""
 
-    if growth >= MEM_GROWTH and growth >= MEM_GROWTH_RATIO * first:
-        return Classification(Bottleneck.MEMORY, evidence, "RSS kept growing")
+    # at its peak: a process that frees its data before it exits (interpreter shutdown) still needed it
+    grew = max(growth, float(m.get("peak_rss", 0.0)) - first)
+    if grew >= MEM_GROWTH and grew >= MEM_GROWTH_RATIO * first:
+        return Classification(Bottleneck.MEMORY, evidence, "RSS kept growing" if grew == growth else
+                              f"RSS grew by {units.size(grew)} at its peak")
     # contention needs two or more threads wanting the GIL; one thread without it is just in C code
     if gil is not None and gil < GIL_CONTENDED and s.get("active_threads", 0.0) >= 1.5 and cpu >= IDLE:
         return Classification(Bottleneck.CONTENDED, evidence, "active threads mostly wait for the GIL")
     if cpu >= CPU_BOUND:
-        return Classification(Bottleneck.CPU, evidence)
-    idle = s.get("idle_share")
-    if idle is not None and idle < 0.2 and (gil is None or gil >= GIL_CONTENDED):
-        # py-spy saw the threads running Python nearly all the time, yet the process got little CPU:
-        # it was runnable and waiting for a core (other processes on a busy machine)
-        return Classification(Bottleneck.CPU, evidence, "threads were busy in py-spy's samples but got only "
-                              f"{cpu:.2f} cores: starved by other processes")
+        return Classification(Bottleneck.CPU, evidence, note.removeprefix("; "))
+    if "run_delay_share" in evidence:
+        if evidence["run_delay_share"] >= STARVED_SHARE and evidence["wait_cores"] >= STARVED_CORES:
+            return Classification(Bottleneck.STARVED, evidence, "the machine is oversubscribed: it waited for a "
+                                  f"core {units.percent(evidence['run_delay_share'])} of the time it could run" + note)
+        if cpu + evidence["wait_cores"] >= CPU_BOUND:  # it wanted a core all along and got most of it
+            return Classification(Bottleneck.CPU, evidence, "runnable nearly all the time" + note)
+    else:
+        idle = s.get("idle_share")
+        if idle is not None and idle < 0.2 and (gil is None or gil >= GIL_CONTENDED):
+            # without schedstat: py-spy saw the threads running Python nearly all the time, yet the process got
+            # little CPU: it was runnable and waiting for a core (other processes on a busy machine)
+            return Classification(Bottleneck.STARVED, evidence, "the machine is oversubscribed: threads were busy "
+                                  f"in py-spy's samples but got only {cpu:.2f} cores" + note)
     waiting = io_rate >= IO_RATE or switch_rate >= SWITCH_RATE
     if cpu < IDLE and not waiting:
-        return Classification(Bottleneck.IDLE, evidence)
+        return Classification(Bottleneck.IDLE, evidence, note.removeprefix("; "))
     if waiting:
         reason = "storage I/O" if io_rate >= IO_RATE else "frequent context switches: waiting on I/O, network or locks"
-        return Classification(Bottleneck.IO, evidence, reason)
-    return Classification(Bottleneck.MIXED, evidence, "busy part of the time without visible I/O")
+        return Classification(Bottleneck.IO, evidence, reason + note)
+    return Classification(Bottleneck.MIXED, evidence, "busy part of the time without visible I/O" + note)
 
 
 def classify_result(data: Mapping[str, object], role: str = "target") -> Classification | None:
@@ -116,7 +153,9 @@ def classify_result(data: Mapping[str, object], role: str = "target") -> Classif
     if not isinstance(monitor, Mapping) or role not in monitor:
         return None
     shares = data.get("threads")
-    return classify(monitor[role], shares if isinstance(shares, Mapping) else None)
+    profiler_io = data.get("profiler_io")
+    what = str(profiler_io.get(role) or "") if isinstance(profiler_io, Mapping) else ""
+    return classify(monitor[role], shares if isinstance(shares, Mapping) else None, profiler_io=what)
 
 
 @dataclass(frozen=True)

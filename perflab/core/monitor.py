@@ -49,10 +49,14 @@ from perflab.core.proctree import (  # descendants: runners/framework/process.py
     task_children,
     token_entry,
 )
+from perflab.core.schedstat import RunQueue, covered
 
 _LINUX = sys.platform.startswith("linux")
 _PAGE = os.sysconf("SC_PAGE_SIZE") if _LINUX else 4096
 _TICK = os.sysconf("SC_CLK_TCK") if _LINUX else 100
+_PF_EXITING = 0x4  # /proc/PID/stat flags: the process is exiting
+SCHED_EVERY = 1.0  # s between reads of the run-queue counters (cumulative: a read a second loses nothing but
+# the last second of a thread that ends; the monitor's cost budget is per tick)
 try:  # whether stat() of /proc/PID/fd gives the number of open descriptors (Linux 6.2 and later; 0 before)
     _FD_SIZE = _LINUX and os.stat(f"/proc/{os.getpid()}/fd").st_size > 0
 except OSError:
@@ -137,6 +141,8 @@ class _Proc:
             f = stat[stat.rfind(b")") + 2:].split()
             cpu = (int(f[11]) + int(f[12])) / _TICK
             threads, rss = int(f[17]), int(f[21]) * _PAGE
+            if int(f[6]) & _PF_EXITING:  # tearing its memory down: RSS reads a part of it, or 0
+                rss = 0
             i = status.find(b"\nvoluntary_ctxt_switches:")
             cs = status[i:].split()
             ctx = int(cs[1]) + int(cs[3]) if i >= 0 else 0
@@ -170,6 +176,8 @@ class _Tree:
     started: float = 0.0
     ended: float = 0.0
     ticks: int = 0
+    sched: RunQueue = field(default_factory=RunQueue)  # run-queue delay: CPU starvation, apart from I/O waits
+    sched_at: float = -1e9  # monotonic time of the last run-queue read
 
 
 class ProcessMonitor:
@@ -316,13 +324,19 @@ class ProcessMonitor:
             tree.last = now_m
             cpu = rss = threads = fds = d_read = d_write = d_ctx = 0.0
             alive = 0
+            read_sched = now_m - tree.sched_at >= SCHED_EVERY
+            if read_sched:
+                tree.sched_at = now_m
             for pid, p in list(tree.procs.items()):
                 try:
                     c, r, n_threads, n_fds, rb, wb, n_ctx = p.counters()
                 except _Gone:
                     p.close()
                     del tree.procs[pid]
+                    tree.sched.forget(pid)
                     continue
+                if read_sched:
+                    tree.sched.sample(pid, n_threads)
                 rss += r
                 threads += n_threads
                 fds += n_fds
@@ -344,9 +358,10 @@ class ProcessMonitor:
             tree.write_bytes += int(d_write)
             tree.ctx_switches += int(d_ctx)
             tree.peak_rss = max(tree.peak_rss, int(rss))
-            tree.last_rss = int(rss)
-            if tree.first_rss is None:
-                tree.first_rss = int(rss)
+            if rss > 0:  # an exiting process is releasing its memory (read as 0): not a valid sample
+                tree.last_rss = int(rss)
+                if tree.first_rss is None:
+                    tree.first_rss = int(rss)
             lb = tree.labels
             emit(Sample(t, "proc.cpu", cpu / dt, lb))
             emit(Sample(t, "proc.rss", rss, lb))
@@ -397,23 +412,35 @@ class ProcessMonitor:
     def close(self) -> None:
         """Release the kept /proc descriptors (the engine calls this when the run ends)."""
         for tree in self.trees.values():
-            for p in tree.procs.values():
+            for pid, p in tree.procs.items():  # the last run-queue figures, then the descriptors
+                with contextlib.suppress(_Gone, OSError):
+                    tree.sched.sample(pid, p.counters()[2])
                 p.close()
+            tree.sched.close()
         if self._gate_fd >= 0:
             with contextlib.suppress(OSError):
                 os.close(self._gate_fd)
             self._gate_fd = -1
 
     def summary(self) -> dict[str, dict[str, float]]:
-        """Totals per role: cpu_time (s), wall (s), read/write bytes, ctx switches, peak/first/last RSS."""
+        """Totals per role: cpu_time (s), wall (s), read/write bytes, ctx switches, peak/first/last RSS, and from
+        schedstat run_time and run_delay (s on a CPU, s runnable but waiting for one; absent without schedstat).
+
+        ``wall`` is the time covered by the role's trees together (core.schedstat.covered), the same window
+        their CPU time was measured over: trees one after another add up, trees side by side do not.
+        """
         out: dict[str, dict[str, float]] = {}
+        spans: dict[str, list[tuple[float, float]]] = {}
         for tree in self.trees.values():
-            wall = max(tree.ended - tree.started, 0.0)
             entry = out.setdefault(tree.role, {"cpu_time": 0.0, "wall": 0.0, "read_bytes": 0.0,
                                                "write_bytes": 0.0, "ctx_switches": 0.0, "peak_rss": 0.0,
                                                "first_rss": 0.0, "last_rss": 0.0, "ticks": 0.0})
             entry["cpu_time"] += tree.cpu_time
-            entry["wall"] = max(entry["wall"], wall)
+            spans.setdefault(tree.role, []).append((tree.started, tree.ended))
+            entry["wall"] = covered(spans[tree.role])
+            if tree.sched.available:
+                entry["run_time"] = entry.get("run_time", 0.0) + tree.sched.run
+                entry["run_delay"] = entry.get("run_delay", 0.0) + tree.sched.wait
             entry["read_bytes"] += tree.read_bytes
             entry["write_bytes"] += tree.write_bytes
             entry["ctx_switches"] += tree.ctx_switches

@@ -247,6 +247,8 @@ TEST_TYPES: dict[str, TestType] = {
                 "iterations": Param(p.positive_int, default=200, help="measured calls after the warm-up"),
                 "warmup": Param(p.non_negative_int, default=20, help="calls before measuring (caches fill)"),
                 "min_growth": Param(p.size, default=64.0, help="slope below which no leak is called"),
+                "allow_growth": Param(p.boolean, default=False,
+                                      help="report growth in the steady state without failing the run"),
                 "top": Param(p.positive_int, default=10, help="growing allocation sites listed"),
                 "params": Param(p.any_table, default={}, help="keyword arguments for the input generator"),
             },

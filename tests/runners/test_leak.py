@@ -1,4 +1,5 @@
-"""The leak runner on the real demo: the leaky cache is caught within 20 %, its fixed twin is clean."""
+"""The leak runner on the real demo: the leaky cache is caught within 20 % and fails the run, its fixed twin is
+clean."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def _profile(ref: str, iterations: int = 120) -> str:
 def test_leaky_cache_growth_within_20_percent(tmp_path: Path) -> None:
     outcome, sink = run_profile(_profile("perflab.demo.leaky:process_record"), tmp_path)
     r = outcome.result
-    assert r.status == Status.PASSED, r.message
+    assert r.status == Status.FAILED, r.message  # a leak fails the run without any threshold
     growth = r.metric("growth_per_iter")
     assert growth is not None and growth.unit == "B"
     assert abs(growth.value - PAYLOAD) / PAYLOAD < 0.20, growth.value
@@ -63,7 +64,7 @@ def test_script_target_one_iteration_per_run(tmp_path: Path) -> None:
     """)
     outcome, _ = run_profile(text, tmp_path)
     r = outcome.result
-    assert r.status == Status.PASSED, r.message
+    assert r.status == Status.FAILED, r.message
     assert abs(r.metric("growth_per_iter").value - 4096) / 4096 < 0.2
 
 

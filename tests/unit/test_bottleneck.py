@@ -31,7 +31,7 @@ def mon(cpu: float, wall: float = 10.0, io: float = 0.0, ctx: float = 0.0, first
     (mon(1.0), {"gil_share": 0.3, "idle_share": 0.1, "active_threads": 1.0}, Bottleneck.CPU),
     (mon(1.0), {"gil_share": 0.95, "idle_share": 0.0}, Bottleneck.CPU),
     (mon(0.98, wall=0.1), None, Bottleneck.UNKNOWN),
-    (mon(0.3), {"idle_share": 0.02, "gil_share": 0.99}, Bottleneck.CPU),  # busy but starved of cores
+    (mon(0.3), {"idle_share": 0.02, "gil_share": 0.99}, Bottleneck.STARVED),  # busy but starved of cores
     (mon(0.3), {"idle_share": 0.9, "gil_share": 0.99}, Bottleneck.MIXED),
 ])
 def test_labels(monitor: dict[str, float], shares: dict[str, float] | None, label: Bottleneck) -> None:

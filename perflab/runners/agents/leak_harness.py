@@ -4,12 +4,18 @@ Calls the target ``warmup`` times, then ``iterations`` times; after each measure
 collection, so only memory that is really retained counts) it sends ``iter`` records with tracemalloc's
 current traced size and the process RSS, both in bytes. At the end it sends ``top`` with the allocation
 sites that grew most between the snapshot after warm-up and the one after the last iteration.
+
+A site is the line that made the allocation (tracemalloc's innermost frame). perflab's own files are never a
+site: an allocation made on ``target_call``'s line is the target's C code called directly (a builtin or a C
+extension function as the target), sent as the site ``(target)``; one made on another line of perflab's agents
+is perflab's own bookkeeping, sent apart, flagged ``perflab``.
 """
 
 from __future__ import annotations
 
 import gc
 import json
+import os
 import sys
 import time
 import tracemalloc
@@ -17,11 +23,27 @@ from typing import Any
 
 from perflab.runners.agents import target_call, wire
 
+OWN = os.path.dirname(os.path.abspath(__file__)) + os.sep  # perflab's agents: lines that are never a site
+CALL_SITE = os.path.abspath(target_call.__file__)  # where the harness calls the target
 
-def _site(stat: Any) -> dict[str, Any]:
-    frame = stat.traceback[0]
-    return {"file": frame.filename, "line": frame.lineno, "size": stat.size_diff, "count": stat.count_diff,
-            "total": stat.size}
+
+def sites(diff: list[Any], top: int) -> list[dict[str, Any]]:
+    """Growth by site (see the module docstring): the ``top`` largest, then perflab's own when it grew."""
+    by_site: dict[tuple[str, int], dict[str, Any]] = {}
+    for stat in diff:
+        frame = stat.traceback[-1]  # the allocating line (tracemalloc lists frames oldest first)
+        key, own = (frame.filename, frame.lineno), False
+        if frame.filename == CALL_SITE:
+            key = ("(target)", 0)
+        elif frame.filename.startswith(OWN):
+            key, own = ("(perflab)", 0), True
+        site = by_site.setdefault(key, {"file": key[0], "line": key[1], "size": 0, "count": 0, "total": 0,
+                                         "perflab": own})
+        site["size"] += stat.size_diff
+        site["count"] += stat.count_diff
+        site["total"] += stat.size
+    grown = sorted((s for s in by_site.values() if s["size"] > 0), key=lambda s: -s["size"])
+    return [s for s in grown if not s["perflab"]][:top] + [s for s in grown if s["perflab"]]
 
 
 def main(config: dict[str, Any]) -> int:
@@ -45,8 +67,8 @@ def main(config: dict[str, Any]) -> int:
         ch.send(wire.LeakIteration(i=i, traced=tracemalloc.get_traced_memory()[0], rss=target_call.rss_bytes(),
                                    s=elapsed))
     after = tracemalloc.take_snapshot().filter_traces(ignore)
-    diff = [s for s in after.compare_to(before, "lineno") if s.size_diff > 0][: int(config.get("top", 10))]
-    ch.send(wire.LeakSites(sites=[_site(s) for s in diff]))
+    diff = after.compare_to(before, "lineno")
+    ch.send(wire.LeakSites(sites=sites(diff, int(config.get("top", 10)))))
     tracemalloc.stop()
     ch.close()
     return 0

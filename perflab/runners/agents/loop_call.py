@@ -10,13 +10,22 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from perflab.runners.agents import target_call, wire
 
 
-def main(config: dict[str, Any]) -> int:
+def main(config: dict[str, Any], around: Callable[[], AbstractContextManager[Any]] = nullcontext) -> int:
+    """``around``: a context entered just before the target is imported and left after the loop (memray_loop
+    tracks allocations inside it only, so perflab's own imports are not counted as the target's)."""
     ch = wire.channel()
+    with around():
+        return _loop(config, ch)
+
+
+def _loop(config: dict[str, Any], ch: wire.Channel) -> int:
     fn = target_call.build(config)
     duration = config.get("duration")
     limit = config.get("iterations")

@@ -44,7 +44,8 @@ from perflab.runners.framework.sampling import TOP_COLUMNS, Sampler, top_rows
 from perflab.runners.framework.tools import require_tool
 from perflab.runners.profile import profiled as pr
 
-MIN_SAMPLES = 20  # fewer samples than this (0.2 s at 100 Hz) from a target that ended on its own: error
+MIN_SAMPLES = 20  # fewer samples than this (0.2 s at 100 Hz): no hottest-function verdict (an error when the
+# target ended on its own: its profile is start-up); a share of n samples is known to +-1/sqrt(n) at best
 
 
 class CpuRunner:
@@ -98,7 +99,7 @@ class CpuRunner:
         if not sampler.total:
             why = "the target exited before py-spy could take a sample" if kind != "pid" else "no samples"
             raise ToolError(f"{why} ({sampler.error or 'py-spy saw no Python stacks'})")
-        ended_alone = child is None or not child.signals_sent
+        ended_alone = child is not None and not child.signals_sent  # a pid target is sampled while it runs on
         if ended_alone and (sampler.total < MIN_SAMPLES or not _saw_script(profile, sampler)):
             # a target that ends at once leaves a profile of interpreter start-up: not worth a verdict
             raise ToolError(f"the target exited after {elapsed:.2f} s with only {sampler.total} samples, none or "
@@ -132,7 +133,12 @@ def summarize(profile: Profile, s: Sampler, calls: pr.LoopCalls) -> Result:
                           f"({units.rate(cps)}; not comparable, never gated)", Level.INFO, "not_comparable"))
     hottest = top[0]
     message = f"hottest function: {hottest.function} ({hottest.where}) with {units.percent(hottest.own)} of samples"
-    notes.insert(0, Note(message))
+    too_few = s.total < MIN_SAMPLES
+    if too_few:
+        # one sample is "100 % of samples" whatever the target does: too little data for a verdict
+        message = (f"too little data for a verdict: {s.total} sample{'s' if s.total != 1 else ''} (at least "
+                   f"{MIN_SAMPLES} needed); most seen in {hottest.function} ({hottest.where})")
+    notes.insert(0, Note(message, Level.WARNING if too_few else Level.INFO))
     paused = "target not paused to sample (nonblocking)" if s.nonblocking else "target paused for each sample"
     notes.append(Note(f"{s.total:,} samples in {s.windows} py-spy windows over {s.sampled_time:.1f} s "
                       f"(coverage {units.percent(coverage)} of {s.rate} Hz; attach gaps between windows are not "
@@ -145,7 +151,7 @@ def summarize(profile: Profile, s: Sampler, calls: pr.LoopCalls) -> Result:
     tables = (SummaryTable(f"{profile.name}: top functions (py-spy, {s.rate} Hz)", TOP_COLUMNS, top_rows(top)),)
     data = {"top": [f.__dict__ for f in top], "samples": s.total, "windows": s.windows,
             "sampled_time": s.sampled_time, "coverage": coverage, "rate": s.rate, "errors": s.errors,
-            "garbled": s.garbled, "nonblocking": s.nonblocking,
+            "garbled": s.garbled, "nonblocking": s.nonblocking, "enough_samples": s.total >= MIN_SAMPLES,
             "artifacts": {k: str(pth) for k, pth in s.artifacts}}
     if s.shares:
         data["threads"] = s.shares  # core.bottleneck reads it next to the monitor summary

@@ -2,8 +2,9 @@
 
 Targets: a ``module:function`` callable (with ``input``/``args``) or a script (one iteration = one run of its
 top level). The child (runners/agents/leak_harness.py) warms up, then after each of N iterations reports
-tracemalloc's traced size and the RSS. The growth is a Theil-Sen slope with a 95 % confidence interval
-(core.leakfit).
+tracemalloc's traced size and the RSS. The growth is the steady-state rate per iteration with a 95 % batch-means
+interval (core.leakfit: a cache that fills and stops is judged on the part after it stopped). Growth in the
+steady state fails the run unless the profile sets ``allow_growth = true``.
 
 Events: ``leak.traced`` and ``leak.rss`` (bytes, one per iteration, label ``iteration``), phases warmup and
 measure with progress, and the ``growing allocation sites`` table. Metrics: ``growth_per_iter`` (B, from
@@ -79,14 +80,16 @@ class LeakRunner:
             tail = next((x.strip() for x in reversed(child.stderr_tail) if x.strip()), "no output")
             raise ToolError(f"the leak target failed ({describe_exit(code)}) after {len(traced)} of "
                             f"{iterations} iterations: {tail}")
-        return summarize(profile, traced, rss, times, sites, float(p["min_growth"]))
+        return summarize(profile, traced, rss, times, sites, float(p["min_growth"]), warmup=warmup,
+                         allow_growth=bool(p.get("allow_growth")))
 
 
 def summarize(profile: Profile, traced: list[float], rss: list[float], times: list[float],
-              sites: list[dict[str, Any]], min_growth: float) -> Result:
-    g = leakfit.fit(traced, min_growth=min_growth)
+              sites: list[dict[str, Any]], min_growth: float, *, warmup: int = 0,
+              allow_growth: bool = False) -> Result:
+    g = leakfit.fit(traced, min_growth=min_growth, offset=warmup)
     # RSS moves in pages and allocator arenas: same fit, a larger floor before calling it growth
-    r = leakfit.fit(rss, min_growth=max(min_growth, 1024.0))
+    r = leakfit.fit(rss, min_growth=max(min_growth, 1024.0), offset=warmup)
     median_time = sorted(times)[len(times) // 2] if times else 0.0
     metrics = (
         Metric("growth_per_iter", g.slope, "B"),
@@ -96,13 +99,17 @@ def summarize(profile: Profile, traced: list[float], rss: list[float], times: li
         Metric("iteration_time", median_time, "s", comparable=False),
     )
     # the harness and tracemalloc itself allocate a little (regex caches, json): list only material sites
+    own = sum(s["size"] for s in sites if s.get("perflab"))
+    sites = [s for s in sites if not s.get("perflab")]
     floor = max(1024.0, 0.01 * sum(max(s["size"], 0) for s in sites))
     sites = [s for s in sites if s["size"] >= floor]
-    rows = tuple((f"{short_path(s['file'])}:{s['line']}", Quantity(s["size"], "B"), int(s["count"]),
-                  Quantity(s["total"], "B")) for s in sites)
+    rows = tuple((_where(s, profile), Quantity(s["size"], "B"), int(s["count"]), Quantity(s["total"], "B"))
+                 for s in sites)
     fit_rows = tuple((name, Quantity(f.slope, "B"), Quantity(f.low, "B"), Quantity(f.high, "B"), f.label())
                      for name, f in (("tracemalloc (Python heap)", g), ("RSS", r)))
-    tables = [SummaryTable(f"{profile.name}: growth per iteration ({g.n} iterations, Theil-Sen, 95 % CI)",
+    steady = f"iterations {warmup + g.start + 1:,} to {warmup + g.total:,}" if g.start else f"{g.n} iterations"
+    tables = [SummaryTable(f"{profile.name}: growth per iteration in the steady state ({steady}, mean "
+                           f"increment, 95 % batch-means CI)",
                            ("measure", "slope", "CI low", "CI high", "verdict"), fit_rows)]
     if sites and g.grows:
         tables.append(SummaryTable("top growing allocation sites (tracemalloc, after warm-up to end)",
@@ -111,12 +118,30 @@ def summarize(profile: Profile, traced: list[float], rss: list[float], times: li
                   "leak.growth")]
     if g.grows and sites:
         top = sites[0]
-        notes.append(Note(f"largest growth at {short_path(top['file'])}:{top['line']} "
-                          f"(+{units.size(top['size'])} over {g.n} iterations)", Level.INFO, "leak.site"))
+        notes.append(Note(f"largest growth at {_where(top, profile)} "
+                          f"(+{units.size(top['size'])} over {g.total} iterations)", Level.INFO, "leak.site"))
+    if own >= 1024:
+        notes.append(Note(f"perflab's own harness lines grew by {units.size(own)}: not counted among the sites",
+                          Level.INFO, "leak.site"))
+    if g.filled:
+        notes.append(Note(f"memory grew {units.size(g.before)} per iteration until iteration "
+                          f"{warmup + g.start + 1:,}, then stayed flat: a bounded cache or pool filling up, judged "
+                          "on the flat part", Level.INFO, "leak.growth"))
+    failed = g.grows and not allow_growth
+    if g.grows:
+        notes.append(Note("growth in the steady state fails the run (allow_growth = true reports it without failing)"
+                          if failed else "growth allowed by the profile (allow_growth = true)",
+                          Level.ERROR if failed else Level.WARNING, "leak.growth"))
     notes.append(Note("iteration times were taken under tracemalloc: not comparable, never gated", Level.INFO,
                       "not_comparable"))
     data = {"growth": g.__dict__ | {"grows": g.grows, "verdict": g.verdict()},
             "rss_growth": r.__dict__ | {"grows": r.grows, "verdict": r.verdict()},
-            "traced": traced, "rss": rss, "sites": sites}
-    return Result(Status.PASSED, g.verdict(), metrics, {}, data,
+            "traced": traced, "rss": rss, "sites": sites, "perflab_growth": own}
+    return Result(Status.FAILED if failed else Status.PASSED, g.verdict(), metrics, {}, data,
                   tuple(tables), tuple(notes))
+
+
+def _where(site: dict[str, Any], profile: Profile) -> str:
+    if site["file"] == "(target)":  # allocated by C code the harness called directly: no Python line of its own
+        return f"{profile.target.value} (C code, no Python line)"
+    return f"{short_path(site['file'])}:{site['line']}"

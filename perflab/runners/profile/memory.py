@@ -2,7 +2,8 @@
 
 Targets: a script (with args), a Python command (``python ...``: memray runs Python programs only) or a
 ``module:function`` callable run in a loop (``duration`` or ``iterations``). The target runs under
-``memray run --output capture.bin``; while it runs the process monitor streams its RSS (``proc.rss``,
+``memray run --output capture.bin``, a callable (with this interpreter's memray) under memray's Tracker from
+its import on (agents/memray_loop.py), so perflab's own imports are not counted; while it runs the process monitor streams its RSS (``proc.rss``,
 role target). At the end ``memray stats --json`` gives peak memory, total allocated, the allocation count and
 the top allocators, and ``memray flamegraph`` / ``memray flamegraph --leaks`` write the HTML reports
 (runners/framework/memray_capture.py).
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -34,8 +36,9 @@ from perflab.core.model import (
     SummaryTable,
     ToolError,
 )
+from perflab.runners.agents import wire
 from perflab.runners.framework.base import RunContext
-from perflab.runners.framework.child import child_env, short_path
+from perflab.runners.framework.child import child_env, short_path, target_config
 from perflab.runners.framework.memray_capture import location_label, memray_command, write_reports
 from perflab.runners.framework.output import last_line
 from perflab.runners.framework.process import Child
@@ -46,6 +49,9 @@ from perflab.runners.profile import profiled as pr
 FLAGS = {"native": "--native", "trace_python_allocators": "--trace-python-allocators",
          "follow_fork": "--follow-fork"}
 ALLOC_COLUMNS = ("location", "allocated", "allocations")
+PROFILER_IO = "memray writes its capture from the target's process"
+TRACKED_LOOP = "perflab.runners.agents.memray_loop"
+AGENTS = os.path.dirname(os.path.abspath(wire.__file__))
 LIVE_COLUMNS = ("location", "heap", "blocks")
 
 
@@ -80,6 +86,11 @@ class MemoryRunner:
         dest = ["--live-remote", "--live-port", str(port)] if live else ["--force", "--output", str(capture)]
         args = run_args(profile, ctx, duration if kind == "callable" else None, iterations)
         argv = [*memray, "run", "--quiet", *dest, *tool_options(p, FLAGS), *args]
+        if kind == "callable" and not live and memray == [sys.executable, "-m", "memray"]:
+            # tracked from the target's import on: perflab's own imports are not the target's allocations
+            config = {**target_config(profile, ctx), "duration": duration, "iterations": iterations,
+                      "memray": {"output": str(capture), **{k: bool(p.get(k)) for k in FLAGS}}}
+            argv = [sys.executable, "-m", TRACKED_LOOP, json.dumps(config)]
         workdir = pr.workdir_of(profile, ctx)
         env = child_env(workdir, profile.target.options.get("env") or {})
         calls = pr.LoopCalls()
@@ -169,6 +180,11 @@ def summarize_live(profile: Profile, st: memray_live.LiveHeap, elapsed: float,
     return Result(Status.PASSED, notes[0].text, tuple(metrics), {}, data, tables, tuple(notes))
 
 
+def _agent_line(location: str) -> bool:
+    """Whether memray's ``function:file:line`` is a line of perflab's agents."""
+    return os.path.dirname(location.partition(":")[2].rpartition(":")[0]) == AGENTS
+
+
 def summarize(profile: Profile, stats: dict[str, Any], elapsed: float, calls: pr.LoopCalls,
               top: int) -> Result:
     meta = stats.get("metadata") or {}
@@ -178,6 +194,9 @@ def summarize(profile: Profile, stats: dict[str, Any], elapsed: float, calls: pr
     counts = {a["location"]: a["count"] for a in stats.get("top_allocations_by_count") or []}
     allocators = [(a["location"], float(a["size"]), counts.get(a["location"]))
                   for a in (stats.get("top_allocations_by_size") or [])[:top]]
+    # the loop agent's own lines (a callable's calls and progress messages) are perflab's, not the target's
+    own = [a for a in allocators if _agent_line(a[0])]
+    allocators = [a for a in allocators if not _agent_line(a[0])]
     metrics = [Metric("peak_memory", peak, "B"), Metric("total_allocated", total, "B"),
                Metric("allocations", count, "count"), Metric("run_time", elapsed, "s", comparable=False)]
     notes = [Note(f"peak memory {units.size(peak)}; {units.size(total)} allocated in {count:,.0f} allocations")]
@@ -185,6 +204,11 @@ def summarize(profile: Profile, stats: dict[str, Any], elapsed: float, calls: pr
         loc, size, _ = allocators[0]
         notes.append(Note(f"top allocator: {location_label(loc)} ({units.size(size)}, "
                           f"{units.percent(size / total if total else 0)} of all bytes allocated)"))
+    own_count = sum(n for loc, n in counts.items() if _agent_line(loc))
+    if own or own_count:
+        notes.append(Note(f"perflab's loop agent lines (its calls of the target, its counter) made at least "
+                          f"{own_count:,} allocations, {units.size(sum(a[1] for a in own))}, counted in the totals "
+                          "and not listed among the top allocators"))
     cps = calls.rate()
     if cps is not None:
         metrics.append(Metric("calls_per_s", cps, "/s", comparable=False))
@@ -201,5 +225,7 @@ def summarize(profile: Profile, stats: dict[str, Any], elapsed: float, calls: pr
     )
     data = {"peak_memory": peak, "total_allocated": total, "allocations": count,
             "top_allocators": [{"location": loc, "size": size, "count": c} for loc, size, c in allocators],
-            "allocator_types": stats.get("allocator_type_distribution"), "elapsed": elapsed}
+            "allocator_types": stats.get("allocator_type_distribution"), "elapsed": elapsed,
+            # memray writes its capture from inside the target: core.bottleneck must not call that the target's I/O
+            "profiler_io": {"target": PROFILER_IO}}
     return Result(Status.PASSED, notes[0].text, tuple(metrics), {}, data, tables, tuple(notes))
