@@ -152,6 +152,9 @@ TEST_TYPES: dict[str, TestType] = {
                 "web_ui": Param(p.boolean, default=False, help="also serve Locust's web UI on 127.0.0.1"),
                 "web_port": Param(p.port, default=8089, help="port of Locust's web UI (web_ui = true)"),
                 "cpu_warn": Param(p.ratio, default=0.85, help="warn when a load generator's CPU exceeds this"),
+                "max_error_rate": Param(p.ratio, default=0.0,
+                                        help='share of failed requests a run may have and still pass, e.g. "1%" '
+                                             "(default 0: any failure fails the run, as in Locust)"),
                 "locust_args": Param(p.string_list, default=[], help="extra Locust command-line arguments"),
                 "profile_cpu": Param(p.boolean, default=False, help="py-spy the [serve] server under load"),
                 "profile_memory": Param(p.boolean, default=False, help="run the [serve] server under memray"),
