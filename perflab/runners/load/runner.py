@@ -23,10 +23,12 @@ returns what was measured, marked partial.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import json
 import os
 import re
+import signal
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -429,12 +431,20 @@ async def _flush_after_stop(session: LocustSession) -> int:
     task = asyncio.current_task()
     if task is not None:
         task.uncancel()  # this task goes on to return the partial result
-    if session.master is None:
+    master = session.master
+    if master is None:
         return -1
-    code = await session.master.stop(interrupt_grace=10.0, term_grace=3.0)
+    if master.returncode is None:  # not yet reaped, so the pid is still this Locust's
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(master.pid, signal.SIGINT)
+    try:
+        # wait(), not stop(): it reads the side channel to its end (stop() gives the readers only a second)
+        code = await master.wait(timeout=15.0)
+    except TimeoutError:  # wait() has stopped the tree (SIGINT, SIGTERM, SIGKILL)
+        code = master.returncode if master.returncode is not None else -1
     for worker in session.worker_children:
         await worker.stop(interrupt_grace=2.0, term_grace=2.0)
-    return code if code is not None else -1
+    return code
 
 
 def endpoint_metrics(name: str, lbl: tuple[tuple[str, str], ...], h: HdrHistogram, n: int, f: int,
