@@ -187,12 +187,15 @@ class Engine:
                 if timed_out:  # a hard limit, honoured within a second: no interactive grace periods
                     await ctx.halt(task)
                 task.cancel()
+                partial: Result | None = None
                 if not timed_out or task.done():
                     with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await task
+                        partial = await task  # a runner may answer a stop with what it measured so far
                 if self._stop_reason is not None:
-                    result = Result(Status.INTERRUPTED if self._stop_reason == Status.INTERRUPTED
-                                    else self._stop_reason, "stopped before the end")
+                    status = Status.INTERRUPTED if self._stop_reason == Status.INTERRUPTED else self._stop_reason
+                    result = Result(status, "stopped before the end")
+                    if isinstance(partial, Result):
+                        result = replace(partial, status=status, message="stopped before the end (partial results)")
                 else:
                     result = Result(Status.ERROR, f"timed out after {self.profile.timeout:g} s")
                     self.emit(Notice(self.now(), Level.ERROR, result.message, "run.timeout"))

@@ -265,10 +265,10 @@ class Note:
     * ``bottleneck`` (one per monitored role) and ``load.limit`` (core.bottleneck.annotate);
     * ``not_comparable`` (timings taken under a memory profiler), ``output.truncated`` (target output beyond
       the profile's log_limit), ``run.store`` (the store could not record the run);
-    * runners: ``generator.saturated``, ``load.worker_died``, ``load.model``, ``server.memory_missing``,
-      ``stress.breaking_point``, ``stress.knee``, ``stress.recovery``, ``leak.growth``, ``leak.site``,
-      ``sampling.errors``, ``sampling.garbled``, ``query.full_scan``, ``query.failed``, ``concurrency.failed``,
-      ``concurrency.skipped``, ``concurrency.blind_check``, ``concurrency.deadlock``.
+    * runners: ``generator.saturated``, ``load.worker_died``, ``load.model``, ``load.partial``,
+      ``server.memory_missing``, ``stress.breaking_point``, ``stress.knee``, ``stress.recovery``, ``leak.growth``,
+      ``leak.site``, ``sampling.errors``, ``sampling.garbled``, ``query.full_scan``, ``query.failed``,
+      ``concurrency.failed``, ``concurrency.skipped``, ``concurrency.blind_check``, ``concurrency.deadlock``.
     """
 
     text: str

@@ -152,6 +152,9 @@ TEST_TYPES: dict[str, TestType] = {
                 "web_ui": Param(p.boolean, default=False, help="also serve Locust's web UI on 127.0.0.1"),
                 "web_port": Param(p.port, default=8089, help="port of Locust's web UI (web_ui = true)"),
                 "cpu_warn": Param(p.ratio, default=0.85, help="warn when a load generator's CPU exceeds this"),
+                "max_error_rate": Param(p.ratio, default=0.0,
+                                        help='share of failed requests a run may have and still pass, e.g. "1%" '
+                                             "(default 0: any failure fails the run, as in Locust)"),
                 "locust_args": Param(p.string_list, default=[], help="extra Locust command-line arguments"),
                 "profile_cpu": Param(p.boolean, default=False, help="py-spy the [serve] server under load"),
                 "profile_memory": Param(p.boolean, default=False, help="run the [serve] server under memray"),
@@ -174,13 +177,15 @@ TEST_TYPES: dict[str, TestType] = {
                 "step_duration": Param(p.duration, default=5.0, help="measured time per step"),
                 "settle": Param(p.non_negative_number, default=1.0, help="seconds ignored after a change"),
                 "refine": Param(p.non_negative_int, default=2, help="bisection rounds after the first break"),
-                "recovery_users": Param(p.positive_int, help="load after the break (default start_users)"),
+                "recovery_users": Param(p.positive_int, help="load after the break when at most the highest "
+                                        "load that passed, else that load (default start_users)"),
                 "load": Param(p.choice("users", "arrival_rate"), default="users",
                               help="what the steps raise: users (closed model) or arrival rate (open model)"),
                 "start_rate": Param(p.positive_number, default=10.0, help="arrival_rate: first step, req/s"),
                 "step_rate": Param(p.positive_number, default=10.0, help="arrival_rate: req/s added per step"),
                 "max_rate": Param(p.positive_number, default=1000.0, help="arrival_rate: the search stops here"),
-                "recovery_rate": Param(p.positive_number, help="arrival_rate after the break (default start)"),
+                "recovery_rate": Param(p.positive_number, help="arrival_rate after the break, at most the highest "
+                                       "rate that passed (default start)"),
                 "arrival_users": Param(p.positive_int, default=4, help="arrival_rate: users that schedule "
                                        "the requests"),
                 "max_in_flight": Param(p.positive_int, default=500, help="arrival_rate: most requests at once"),

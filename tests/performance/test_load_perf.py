@@ -50,8 +50,9 @@ def demo_server():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    # its own session (and autogroup): neither perflab's parent process nor pytest shares the server's CPU share
     proc = subprocess.Popen([sys.executable, "-m", "perflab.demo.httpapp", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
@@ -71,10 +72,15 @@ def _full(request: pytest.FixtureRequest) -> bool:
 
 
 def _plain_locust(lf: Path, host: str, seconds: int, cwd: Path) -> int:
-    """Requests made by a plain headless Locust run (from its final summary)."""
+    """Requests made by a plain headless Locust run (from its final summary).
+
+    Started the way perflab starts its Locust: in a new session (so, on Linux, in its own scheduler autogroup,
+    which gets its own share of the CPU against the demo server's) and with the same ``--stop-timeout``.
+    Started in the test's session instead, plain Locust shares an autogroup with the server and pytest, and
+    the comparison measures the scheduler, not perflab."""
     out = subprocess.run([sys.executable, "-m", "locust", "-f", str(lf), "--headless", "-u", str(USERS), "-r",
-                          str(USERS), "-t", f"{seconds}s", "--host", host, "--only-summary", "--stop-timeout", "1"],
-                         cwd=cwd, capture_output=True, text=True, timeout=seconds + 60,
+                          str(USERS), "-t", f"{seconds}s", "--host", host, "--only-summary", "--stop-timeout", "0"],
+                         cwd=cwd, capture_output=True, text=True, timeout=seconds + 60, start_new_session=True,
                          env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
     for line in (out.stdout + out.stderr).splitlines():
         cells = line.split()

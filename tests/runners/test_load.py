@@ -194,6 +194,7 @@ locustfile = "lf.py"
 type = "load"
 users = 3
 duration = "2s"
+max_error_rate = 1
 """
     proc, doc = _run(tmp_path, store_dir, text)
     assert proc.returncode == 0, proc.stderr + proc.stdout
@@ -276,6 +277,7 @@ type = "load"
 users = 20
 duration = "4s"
 cpu_warn = 0.15
+max_error_rate = 1
 """
     proc, doc = _run(tmp_path, store_dir, text)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from perflab.core.model import PerflabError
-from perflab.runners.load.stress import knee, parse_slo
+from perflab.runners.load.stress import parse_slo
 from perflab.store.sessions import SessionStore
 from tests.conftest import run_cli
 
@@ -53,6 +53,9 @@ def test_stress_finds_breaking_point_and_recovery(tmp_path: Path, store_dir: Pat
     assert not by_users[first_break]["ok"] and "p95 < 150ms" in by_users[first_break]["broken"]
     assert data["failure_mode"] == "latency"
     assert data["recovery_from"] == first_break or data["recovery_from"] >= first_break
+    # recovery is measured at a load that was measured within the objectives, never at the one that broke
+    assert data["recovery_load"] == 1 and data["recovery_load"] <= bp
+    assert any(n["text"].startswith(f"recovery from {data['recovery_from']} users to 1 users") for n in run["result"]["notes"])
     assert data["recovery_time"] is not None and 0 <= data["recovery_time"] < 10
     metrics = {m["name"]: m["value"] for m in run["result"]["metrics"] if not m["labels"]}
     assert metrics["breaking_point"] == bp and "recovery_time" in metrics
@@ -74,12 +77,6 @@ def test_slo_parsing() -> None:
         parse_slo(["p95 < 1s", "latency is fine"])
     with pytest.raises(PerflabError, match="duration unit"):
         parse_slo(["p95 < 5%"])
-
-
-def test_knee_is_where_the_curve_bends() -> None:
-    flat_then_steep = [(5, 0.010), (10, 0.011), (15, 0.012), (20, 0.015), (25, 0.080), (30, 0.200)]
-    assert knee(flat_then_steep) == 20
-    assert knee([(5, 0.01), (10, 0.02)]) is None  # too few points
 
 
 @pytest.mark.slow
@@ -122,3 +119,39 @@ recovery_timeout = "15s"
     units = {m["name"]: m["unit"] for m in run["result"]["metrics"]}
     assert units["breaking_point"] == "/s"
     assert len(SessionStore(store_dir).samples(run["session"], "stress.rate")) == len(curve)
+
+
+@pytest.mark.slow
+def test_stress_that_breaks_at_the_first_step_fails(tmp_path: Path, store_dir: Path) -> None:
+    """/slow answers in 200 ms, so "p95 < 50ms" breaks at the lowest load: exit 1, no breaking point, no
+    recovery measured back to the load that broke, no bisection below the start."""
+    (tmp_path / "s.toml").write_text("""
+name = "stress-low"
+[serve]
+command = "demo"
+args = ["--slow-delay", "0.2"]
+[target]
+endpoints = [{ path = "/slow" }]
+[test]
+type = "stress"
+slo = ["p95 < 50ms"]
+start_users = 2
+step_users = 4
+max_users = 10
+step_duration = "1s"
+settle = 0.3
+refine = 2
+recovery_timeout = "5s"
+""")
+    out = tmp_path / "out.json"
+    proc = run_cli("--headless", "-q", str(tmp_path / "s.toml"), "--json", str(out), cwd=tmp_path,
+                   env={"PERFLAB_STORE": str(store_dir)}, timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    result = json.loads(out.read_text())["runs"][0]["result"]
+    assert result["status"] == "failed"
+    assert result["message"].startswith("the objective fails at the lowest load (2 users): p95 < 50ms")
+    data = result["data"]
+    assert data["broke_at_lowest"] and data["breaking_point"] is None
+    assert data["recovery_from"] is None and data["recovery_time"] is None
+    assert [c["users"] for c in data["curve"]] == [2]  # nothing measured below or after the start
+    assert "breaking_point" not in {m["name"] for m in result["metrics"]}

@@ -9,7 +9,8 @@ gevent and hdrhistogram. Every request's response time goes into an HDR histogra
   the interval's histogram (HDR-encoded, so the parent can merge intervals and processes exactly), plus the
   error kinds seen. A final tick is sent when the test stops.
 - worker: it adds its interval histograms to Locust's report to the master (every second instead of every
-  3 s); the master decodes and adds them. Percentiles are never averaged across processes.
+  3 s), and sends one last report when its users have stopped, so every request a worker completed reaches
+  the master; the master decodes and adds them. Percentiles are never averaged across processes.
 
 Configuration comes from ``PERFLAB_LOAD`` (JSON): ``interval`` (s), ``shape`` (``steps`` or ``control``),
 ``steps`` ([users, seconds] pairs), ``control`` (a file the parent rewrites with the wanted user count),
@@ -176,6 +177,17 @@ def on_init(environment: Any, **_: Any) -> None:
         @environment.events.report_to_master.add_listener
         def on_report(client_id: str, data: dict[str, Any]) -> None:
             data["perflab"] = _reset()
+
+        @environment.events.test_stop.add_listener
+        def on_worker_stop(**_: Any) -> None:
+            # Report as soon as the users have stopped. After a "stop" message Locust's worker sends
+            # "client_stopped" and no statistics, and the master may quit before the worker re-registers;
+            # sent here, the report travels on the same socket before "client_stopped". (After "quit" the
+            # master waits only 0.5 s for a last report: hence --stop-timeout 0, users stopped at once.)
+            runner = environment.runner
+            data: dict[str, Any] = {}
+            environment.events.report_to_master.fire(client_id=runner.client_id, data=data)
+            runner.send_message("stats", data)
         return
 
     if _is_master(environment):
@@ -199,6 +211,11 @@ def on_init(environment: Any, **_: Any) -> None:
 
     @environment.events.quitting.add_listener
     def on_quitting(**_: Any) -> None:
+        runner = environment.runner
+        if runner is not None and runner.state not in (locust.runners.STATE_STOPPED, locust.runners.STATE_INIT):
+            # Ctrl-C / SIGTERM: Locust fires "quitting" before it stops the users; stop them first (a master
+            # waits for its workers' last reports) so no request completes after the last tick.
+            runner.stop()
         greenlet.kill(block=False)
         _tick(environment, last)
         wire.channel().send(wire.LocustQuit())

@@ -11,15 +11,24 @@ Series (labels: ``endpoint`` = "METHOD name", or "all" for the aggregate): ``loa
 Metrics (aggregate unlabelled, then per endpoint): rps, p50, p90, p95, p99, max (s), error_rate (ratio),
 requests, failures (count). Percentiles come from the merged histogram of every request of the run, never
 from averaged percentiles.
+
+Invariants: every request a Locust process completed is counted once (workers send a last report when their
+users stop, agents/locust_plugin.py); ``--stop-timeout 0`` as in Locust's default: at the end users are
+stopped at once, and a request cut short is counted by neither Locust, perflab nor the locustfile. A run
+whose failed requests exceed ``test.max_error_rate`` (default 0) fails, as plain Locust exits 1 on any
+failure. A run stopped early (the app's stop, Ctrl-C, SIGTERM) lets Locust flush its last interval and
+returns what was measured, marked partial.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import json
 import os
 import re
+import signal
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -30,6 +39,7 @@ from typing import Any
 import psutil
 from hdrh.histogram import HdrHistogram
 
+from perflab.core import units
 from perflab.core.model import (
     Cell,
     ExitCode,
@@ -68,6 +78,7 @@ def plugin_path(name: str = "locust_plugin") -> str:
 
 LIMIT_MARGIN = 15.0  # s a Locust may outlive the profile's timeout before it stops itself
 WORKERS_WAIT = 60  # s the master waits for its workers (--expect-workers-max-wait)
+LEVEL_SECONDS = 1.5  # s of steady load a user level needs before it enters the load-limit label (two intervals)
 
 
 def time_limit(profile: Profile, run_time: float | None) -> float | None:
@@ -186,7 +197,7 @@ class LocustSession:
             self.env["PERFLAB_LOCUST_LIMIT"] = f"{cfg.limit:.0f}"
         argv = [sys.executable, "-m", "locust", "-f", files, "--csv", str(self.prefix), "--csv-full-history",
                 "--html", str(self.ctx.artifacts_dir / "locust-report.html"), "--exit-code-on-error", "0",
-                "--only-summary", "--stop-timeout", "1"]
+                "--only-summary", "--stop-timeout", "0"]
         if cfg.web_ui:
             served.check_port_free(cfg.web_port, "127.0.0.1", "test.web_port")
             argv += ["--web-host", "127.0.0.1", "--web-port", str(cfg.web_port), "--autostart", "--autoquit", "0"]
@@ -391,9 +402,14 @@ class LoadRunner:
         session.listeners.append(progress)
         ctx.phase("load", f"{shape}: {users} users for {duration:g} s" if shape != "arrival_rate"
                   else f"open model: {p['rate']:g} req/s for {duration:g} s", 0.0)
+        stopped_early = False
         try:
-            code = await session.run()
-            if server is not None and not server.alive():
+            try:
+                code = await session.run()
+            except asyncio.CancelledError:
+                stopped_early = True
+                code = await _flush_after_stop(session)
+            if server is not None and not server.alive() and not stopped_early:
                 raise ToolError(server.died_message())
         finally:
             session.keep_reports()
@@ -403,9 +419,35 @@ class LoadRunner:
                 await server.stop()
             if profiles_ is not None:
                 await profiles_.finish()
+        if stopped_early:
+            if not session.stats.total()[0]:
+                raise asyncio.CancelledError  # nothing was measured: the engine reports the stop alone
+            return summarize(profile, session, shape, planned=duration)
         session.check_exit(code)
         result = summarize(profile, session, shape)
         return profiles_.annotate(result) if profiles_ is not None else result
+
+
+async def _flush_after_stop(session: LocustSession) -> int:
+    """The run was cancelled (a stop or an interrupt): SIGINT lets Locust quit as on Ctrl-C, sending its last
+    interval on the side channel, so what was measured can still be summarised. Returns Locust's exit code."""
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()  # this task goes on to return the partial result
+    master = session.master
+    if master is None:
+        return -1
+    if master.returncode is None:  # not yet reaped, so the pid is still this Locust's
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(master.pid, signal.SIGINT)
+    try:
+        # wait(), not stop(): it reads the side channel to its end (stop() gives the readers only a second)
+        code = await master.wait(timeout=15.0)
+    except TimeoutError:  # wait() has stopped the tree (SIGINT, SIGTERM, SIGKILL)
+        code = master.returncode if master.returncode is not None else -1
+    for worker in session.worker_children:
+        await worker.stop(interrupt_grace=2.0, term_grace=2.0)
+    return code
 
 
 def endpoint_metrics(name: str, lbl: tuple[tuple[str, str], ...], h: HdrHistogram, n: int, f: int,
@@ -418,8 +460,11 @@ def endpoint_metrics(name: str, lbl: tuple[tuple[str, str], ...], h: HdrHistogra
     return out
 
 
-def summarize(profile: Profile, session: LocustSession, shape: str) -> Result:
+def summarize(profile: Profile, session: LocustSession, shape: str, planned: float | None = None) -> Result:
+    """The run's result. ``planned`` (s) is set for a run stopped early: its figures are partial, it is not
+    judged, and the table and a note say so."""
     stats = session.stats
+    partial = planned is not None
     n, f = stats.total()
     if n == 0:
         raise ToolError("Locust ran but no request was made (check the host and the user classes)")
@@ -432,13 +477,19 @@ def summarize(profile: Profile, session: LocustSession, shape: str) -> Result:
         metrics += endpoint_metrics(endpoint, labels(endpoint=endpoint), stats.hist[endpoint], c[0], c[1], elapsed)
         rows.append(_row(endpoint, stats.hist[endpoint], c[0], c[1], elapsed))
     tables = [SummaryTable(f"{profile.name}: {stats.peak_users} users peak, {elapsed:.0f} s "
-                           f"({'open model' if shape == 'arrival_rate' else 'closed model'})",
+                           f"({'open model' if shape == 'arrival_rate' else 'closed model'})"
+                           + (" - partial, stopped early" if partial else ""),
                            ("endpoint", "requests", "failures", "error rate", "rps", "p50", "p90", "p95", "p99",
                             "max"), tuple(rows))]
     if stats.errors:
         tables.append(SummaryTable("errors", ("kind", "count"),
                                    tuple((k, int(v)) for k, v in sorted(stats.errors.items(), key=lambda kv: -kv[1]))))
     notes = list(session.worker_notes)
+    if partial:
+        notes.insert(0, Note(f"Partial: stopped after {elapsed:.0f} s of load"
+                             + (f" of {planned:g} s planned" if planned else "")
+                             + "; the figures cover the requests completed until then.", Level.WARNING,
+                             "load.partial"))
     if shape != "arrival_rate":
         notes.append(Note("Closed model: each user waits for its answer, so a slow server also slows the arrivals; "
                           "latency percentiles under-report queueing (coordinated omission). Use "
@@ -451,11 +502,18 @@ def summarize(profile: Profile, session: LocustSession, shape: str) -> Result:
     data = {"requests": n, "failures": f, "elapsed": elapsed, "peak_users": stats.peak_users,
             "errors": dict(stats.errors), "endpoints": sorted(stats.hist), "shape": shape,
             "workers": session.config.workers + session.config.remote_workers,
-            "histogram": agg.encode().decode("ascii"),
-            # (users, requests/s, median latency s) per user level, for the latency-vs-throughput label
+            "histogram": agg.encode().decode("ascii"), "partial": partial,
+            # (users, requests/s, median latency s) per user level held steady for LEVEL_SECONDS at least
+            # (stats.py: ramp-up and shutdown intervals belong to no level), for the load-limit label
             "levels": [(u, lv[0] / lv[1], lv[2].get_value_at_percentile(50) / 1e6)
-                       for u, lv in sorted(stats.levels.items()) if lv[1] > 0]}
-    return Result(Status.PASSED, "", tuple(metrics), raw, data, tuple(tables), tuple(notes))
+                       for u, lv in sorted(stats.levels.items()) if lv[1] >= LEVEL_SECONDS]}
+    status, message = Status.PASSED, ""
+    allowed = float(profile.test.params.get("max_error_rate") or 0.0)
+    if not partial and n and f / n > allowed:
+        status = Status.FAILED
+        message = (f"{f:,} of {n:,} requests failed ({units.percent(f / n, 2)}), more than test.max_error_rate "
+                   f"allows ({units.percent(allowed, 2)})")
+    return Result(status, message, tuple(metrics), raw, data, tuple(tables), tuple(notes))
 
 
 def _row(name: str, h: HdrHistogram, n: int, f: int, elapsed: float) -> tuple[Cell, ...]:

@@ -4,6 +4,10 @@ Each tick carries, per endpoint, the interval's request and failure counts and i
 microseconds, 3 significant digits). ``add_tick`` adds them to the run's cumulative histograms and returns
 the interval merged over endpoints (``Window``), which the stress runner judges steps on; ``emit_tick`` turns
 a tick into the ``load.*`` samples. Percentiles are always read from merged histograms, never averaged.
+
+Per user level (``LoadStats.levels``) only steady intervals count: a full interval whose user count equals the
+previous interval's. An interval during which users were spawned or stopped (ramp-up, a step change, the
+shutdown) mixes loads, and its throughput and latency belong to no single level.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from hdrh.histogram import HdrHistogram
 from perflab.runners.agents.wire import Tick
 from perflab.runners.framework.base import RunContext
 
+STEADY_DT = 0.5  # s: a shorter interval is the final flush at a stop, not a full interval of load
 PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0))
 LOWEST_US, HIGHEST_US, DIGITS = 1, 3_600_000_000, 3  # as in runners/agents/locust_plugin.py
 
@@ -59,8 +64,10 @@ class LoadStats:
     peak_users: int = 0
     series_p95: list[float] = field(default_factory=list)  # per interval, for baselines' raw samples
     series_rps: list[float] = field(default_factory=list)
-    # per user level: [requests, seconds, histogram] -- core.bottleneck.load_limit reads it
+    # per user level, steady intervals only: [requests, seconds, histogram] -- core.bottleneck.load_limit
+    # reads it
     levels: dict[int, list[Any]] = field(default_factory=dict)
+    last_users: int = -1  # users of the previous tick
 
     def total(self) -> tuple[int, int]:
         return sum(c[0] for c in self.count.values()), sum(c[1] for c in self.count.values())
@@ -93,7 +100,9 @@ def add_tick(stats: LoadStats, tick: Tick, t: float) -> Window:
     stats.peak_users = max(stats.peak_users, window.users)
     if window.requests or window.users:
         stats.elapsed += window.dt
-    if window.users and window.requests:
+    steady = window.users == stats.last_users and window.dt >= STEADY_DT
+    stats.last_users = window.users
+    if steady and window.users and window.requests:
         level = stats.levels.setdefault(window.users, [0, 0.0, new_histogram()])
         level[0] += window.requests
         level[1] += window.dt

@@ -7,9 +7,14 @@ the server sees one continuous test (recovery is measured right after a real ove
 
 Each step: set the users, wait until Locust reports them plus ``settle`` seconds, then merge the HDR histograms
 of ``step_duration`` seconds of intervals and judge the objectives (``p95 < 500ms``, ``error_rate < 1%``, ...).
-Steps go up by ``step_users`` until one breaks (or ``max_users``); then the load drops to ``recovery_users`` and
-the recovery time is the time until one interval meets the objectives again; then ``refine`` bisection steps
+Steps go up by ``step_users`` until one breaks (or ``max_users``); then the load drops to a load known to pass
+(``recovery_users`` if it is at most the highest load measured within the objectives, else that load) and the
+recovery time is the time until one interval meets the objectives again; then ``refine`` bisection steps
 between the last good and the first bad load narrow the breaking point.
+
+Verdicts: objectives that break at the first step (the lowest load) fail the run: there is no breaking point
+to report, and nothing to recover to. A knee of the median latency curve is reported only when a bent line
+fits the steps significantly better than a straight one (runners/load/knee.py), with that evidence.
 
 ``load = "arrival_rate"`` (url/endpoints targets) steps the open model's arrival rate instead of the users:
 ``start_rate``, ``step_rate``, ``max_rate``, ``recovery_rate`` in requests/s, sent by ``arrival_users``
@@ -51,6 +56,7 @@ from perflab.core.model import (
 )
 from perflab.runners.framework.base import RunContext
 from perflab.runners.load import server as served
+from perflab.runners.load.knee import find_knee
 from perflab.runners.load.runner import LocustConfig, LocustSession, target_spec, time_limit
 from perflab.runners.load.stats import Window, new_histogram, percentiles
 
@@ -122,6 +128,7 @@ class Search:
     steps: list[Step] = field(default_factory=list)
     recovery_time: float | None = None
     recovery_from: float | None = None
+    recovery_load: float | None = None  # the load recovery was measured at: one measured within the objectives
 
 
 def measure_windows(windows: list[Window]) -> tuple[dict[str, float], dict[str, int]]:
@@ -152,24 +159,6 @@ def failure_mode(step: Step) -> str:
         if any(b.startswith("error_rate") for b in step.broken):
             return f"errors ({kind})"
     return "latency" if step.broken else "none"
-
-
-def knee(points: list[tuple[float, float]]) -> float | None:
-    """The load where the latency curve bends: the point farthest below the chord from first to last point
-    (Kneedle on a convex, increasing curve). None with fewer than 3 points or a flat curve."""
-    pts = sorted(set(points))
-    if len(pts) < 3:
-        return None
-    (x0, y0), (x1, y1) = pts[0], pts[-1]
-    if x1 == x0 or y1 <= y0:
-        return None
-    best, best_d = None, 0.0
-    for x, y in pts[1:-1]:
-        xn, yn = (x - x0) / (x1 - x0), (y - y0) / (y1 - y0)
-        d = xn - yn
-        if d > best_d:
-            best, best_d = x, d
-    return best
 
 
 class StressRunner:
@@ -313,12 +302,15 @@ class Prober:
                      + ("within objectives" if step.ok else "broke " + ", ".join(broken)), source="perflab")
         return step
 
-    async def recovery(self, search: Search, overload: float) -> None:
-        """Drop to the recovery load right after an overload; time until one interval meets the objectives."""
-        self.ctx.phase("recovery", f"back to {self.mode.show(self.recovery_load)} after {self.mode.show(overload)}")
+    async def recovery(self, search: Search, overload: float, known_good: float) -> None:
+        """Drop right after an overload to a load known to pass (``recovery_users``/``recovery_rate`` when it
+        is at most ``known_good``, the highest load measured within the objectives; else ``known_good``);
+        time until one interval meets the objectives again."""
+        load = self.recovery_load if 0 < self.recovery_load <= known_good else known_good
+        self.ctx.phase("recovery", f"back to {self.mode.show(load)} after {self.mode.show(overload)}")
         dropped = self.ctx.now()
-        _write(self.control, self._want(self.recovery_load, overload))
-        search.recovery_from = overload
+        _write(self.control, self._want(load, overload))
+        search.recovery_from, search.recovery_load = overload, load
         self._forget()
         seen = len(self.windows)
         while self.ctx.now() - dropped < self.recovery_timeout:
@@ -341,9 +333,9 @@ class Prober:
                 break
             last_good = load
             load += step
-        if first_bad is None:
-            return
-        await self.recovery(search, first_bad)
+        if first_bad is None or last_good <= 0:
+            return  # no break, or a break at the lowest load: no load is known to pass, nothing to refine
+        await self.recovery(search, first_bad, last_good)
         lo, hi = last_good, first_bad
         resolution = 1.0 if not self.mode.sched_users else max(step / 8, 0.5)
         for _ in range(self.refine):
@@ -383,7 +375,11 @@ def summarize(profile: Profile, search: Search, objectives: list[Objective], top
     first_bad = bad[0].users if bad else None
     good_below = [s for s in good if first_bad is None or s.users < first_bad]
     bp = good_below[-1] if good_below else None
-    kn = knee([(s.users, s.values["p95"]) for s in by_load])
+    broke_at_start = not search.steps[0].ok  # the first step is the lowest load
+    if broke_at_start:
+        bp = None
+    fit = find_knee([(s.users, s.values["p50"]) for s in by_load if s.values.get("requests")])
+    kn = fit.at if fit is not None else None
     how = failure_mode(bad[0]) if bad else "none"
     metrics: list[Metric] = []
     if bp is not None:
@@ -395,21 +391,30 @@ def summarize(profile: Profile, search: Search, objectives: list[Objective], top
         metrics.append(Metric("recovery_time", search.recovery_time, "s"))
     objective_text = ", ".join(o.text for o in objectives)
     limit = "test.max_users" if mode is USERS else "test.max_rate"
-    if bp is None and bad:
-        message_bp = f"the objectives ({objective_text}) already broke at {mode.show(by_load[0].users)}"
+    status, message = Status.PASSED, ""
+    if broke_at_start:
+        lowest = search.steps[0]
+        status = Status.FAILED
+        message = f"the objective fails at the lowest load ({mode.show(lowest.users)}): {', '.join(lowest.broken)}"
+        message_bp = (f"the objectives ({objective_text}) already fail at the lowest load, "
+                      f"{mode.show(lowest.users)}, by {failure_mode(lowest)}: no breaking point (lower "
+                      f"test.start_{'users' if mode is USERS else 'rate'} to find one)")
     elif bp is None or first_bad is None:
         message_bp = f"the objectives ({objective_text}) held up to {mode.show(top)} ({limit}): no break"
     else:
         message_bp = (f"breaking point: {mode.show(bp.users)} ({units.rate(bp.values['rps'])} within "
                       f"{objective_text}); broke at {mode.show(first_bad)} by {how}")
     notes = [Note(message_bp, Level.INFO, "stress.breaking_point")]
-    if kn is not None:
-        notes.append(Note(f"knee of the latency curve at {mode.show(kn)}", Level.INFO, "stress.knee"))
-    if search.recovery_from is not None:
+    if fit is not None:
+        notes.append(Note(f"knee of the median latency curve at {mode.show(fit.at)}: "
+                          + fit.describe(mode.unit.rstrip("s") if mode is USERS else mode.unit),
+                          Level.INFO, "stress.knee"))
+    if search.recovery_from is not None and search.recovery_load is not None:
         recovered = search.recovery_time is not None
-        notes.append(Note(f"recovery after {mode.show(search.recovery_from)}: "
-                          + (f"{units.duration(search.recovery_time)} until the objectives held again" if recovered
-                             else "did not recover within test.recovery_timeout"),
+        notes.append(Note(f"recovery from {mode.show(search.recovery_from)} to {mode.show(search.recovery_load)} "
+                          "(a load measured within the objectives): "
+                          + (f"{units.duration(search.recovery_time)} until the objectives held again"
+                             if recovered else "did not recover within test.recovery_timeout"),
                           Level.INFO if recovered else Level.WARNING, "stress.recovery"))
     rows = tuple(_curve_row(s) for s in by_load)
     title = f"{profile.name}: load vs latency and errors" + ("" if mode is USERS else " (open model)")
@@ -421,8 +426,12 @@ def summarize(profile: Profile, search: Search, objectives: list[Objective], top
     data = {"mode": mode.name, "curve": curve, "breaking_point": _num(bp.users) if bp else None,
             "first_break": _num(first_bad) if first_bad is not None else None,
             "knee": _num(kn) if kn is not None else None, "failure_mode": how,
+            "knee_fit": None if fit is None else {"f": fit.f, "p": fit.p, "slope_below": fit.slope_below,
+                                                  "slope_above": fit.slope_above, "steps": fit.n},
+            "broke_at_lowest": broke_at_start,
             "recovery_time": search.recovery_time,
             "recovery_from": _num(search.recovery_from) if search.recovery_from is not None else None,
+            "recovery_load": _num(search.recovery_load) if search.recovery_load is not None else None,
             "objectives": [o.text for o in objectives]}
     raw = {"p95": (tuple(s.values["p95"] for s in by_load),)}
-    return Result(Status.PASSED, "", tuple(metrics), raw, data, tables, tuple(notes))
+    return Result(status, message, tuple(metrics), raw, data, tables, tuple(notes))
