@@ -102,6 +102,28 @@ def top_table(snap: Snapshot, width: int, height: int) -> Table | None:
 
 TEXT_VIEWS = {"benchmark": distribution, "cpu": top_table}  # types whose main view is text, not a plot
 
+Line = tuple[list[float], list[float], str, str]  # x (s), y, legend, axis side
+
+
+def concurrency_lines(snap: Snapshot, width: int = 0) -> list[Line]:
+    """Throughput (calls/s, left axis) and p95 latency (ms, right axis) over time, one line per kind of worker
+    (threads, processes, asyncio): a quantity never shares an axis with another. Levels run one after the
+    other, so a kind's level series joined in time order are one line that steps at each level."""
+    out: list[Line] = []
+    for name, unit, scale, side in (("conc.throughput", "calls/s", 1.0, "left"),
+                                    ("conc.latency.p95", "p95 ms", 1e3, "right")):
+        kinds: dict[str, list[tuple[float, float]]] = {}
+        for s in snap.find(name):
+            kinds.setdefault(s.label("kind", "all"), []).extend(s.points)
+        for kind, pts in sorted(kinds.items()):
+            pts.sort()
+            if width and len(pts) > width:
+                k = -(-len(pts) // width)
+                pts = [(pts[i][0], sum(v for _, v in pts[i:i + k]) / len(pts[i:i + k]))
+                       for i in range(0, len(pts), k)]
+            out.append(([t for t, _ in pts], [v * scale for _, v in pts], f"{kind} {unit}", side))
+    return out
+
 
 class PlotBuilder:
     """Draws one snapshot with plotext into text. Pure and self-contained (its own plotext figure), so it
@@ -125,6 +147,7 @@ class PlotBuilder:
                 "stress": self._stress,
                 "memory": self._memory,
                 "leak": self._memory,
+                "concurrency": self._concurrency,
             }.get(self.test_type, self._generic)(snap)
             if not drew and not self._generic(snap):
                 plt.title(f"{self.test_type}: no chart data yet")
@@ -158,6 +181,15 @@ class PlotBuilder:
                 self.plt.title(f"p95 (ms) against load ({'users' if load[0].name == 'stress.users' else 'req/s'})")
                 return True
         return self._load(snap)
+
+    def _concurrency(self, snap: Snapshot) -> bool:
+        lines = concurrency_lines(snap, self.width)
+        for x, y, label, side in lines:
+            self.plt.plot(x, y, label=label, yside=side)
+        if lines:
+            self.plt.title("throughput calls/s (left) and p95 latency ms (right)")
+            self.plt.xlabel("s")
+        return bool(lines)
 
     def _memory(self, snap: Snapshot) -> bool:
         heap = snap.find("mem.heap") or snap.find("leak.rss") or snap.find("leak.heap")
