@@ -226,12 +226,17 @@ class PlotBuilder:
         return bool(lines)
 
     def _memory(self, snap: Snapshot) -> bool:
+        """The heap over time; without heap samples (memray's live mode off) the target's RSS, said so."""
         heap = snap.find("mem.heap") or snap.find("leak.rss") or snap.find("leak.heap")
+        title = "heap over time (MiB)"
+        if not heap:
+            heap = snap.find("proc.rss", role="target") or snap.find("proc.rss")
+            title = "RSS of the target over time (MiB; heap is sampled with live = true)"
         if not heap:
             return False
         x, y = _xy(heap[0], self.width)
         self.plt.plot(x, [v / 2**20 for v in y], label=heap[0].name)
-        self.plt.title("heap over time (MiB)")
+        self.plt.title(title)
         self.plt.xlabel("s")
         return True
 
