@@ -59,3 +59,29 @@ def test_the_load_run_screen_shows_the_endpoints(tmp_path: Path):
             assert "/fast" in shown and "req/s" in shown and "failures/s" in shown, shown
 
     asyncio.run(scenario())
+
+
+def test_the_process_panel_shows_the_served_process(tmp_path: Path):
+    """A load run's target is served: its process tree is role=server (the generator's is role=generator)."""
+    from perflab.widgets.panels import ProcessPanel
+
+    ev = _events()
+    for i in range(20):
+        for role, cpu in (("generator", 0.9), ("server", 0.4)):
+            lb = labels(role=role)
+            ev += [Sample(float(i), "proc.cpu", cpu, lb), Sample(float(i), "proc.rss", 50e6, lb),
+                   Sample(float(i), "proc.threads", 4, lb), Sample(float(i), "proc.fds", 12, lb)]
+
+    async def scenario() -> None:
+        app = PerflabApp(tmp_path, tmp_path / "store")
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = app.start_feed(FakeFeed([snapshot_of(sorted(ev, key=lambda e: e.t), 20.0)], test_type="load",
+                                             hold=True))
+            await wait_for(pilot, lambda: screen.snap is not None and screen.is_mounted)
+            await pilot.pause(0.1)
+            panel = screen.query_one(ProcessPanel)
+            assert panel.border_title == "process: server"
+            text = panel.render().plain
+            assert "40 %" in text and "-\n" not in text  # the server's CPU, not the generator's 90 %
+
+    asyncio.run(scenario())
