@@ -10,7 +10,7 @@ import asyncio
 import math
 import time
 
-from rich.console import RenderableType
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -26,6 +26,7 @@ from perflab.widgets.fit import middle
 
 MAX_LINES = 4  # more lines than this are unreadable at 80 columns
 MIN_INTERVAL = 0.25  # seconds between two chart redraws (panels still update at every snapshot)
+PLOT_MIN_HEIGHT = 6  # lines: a plot with fewer shows no trend
 SEEK_JUMP = 5.0  # seconds: a snapshot this far from the last drawn one is a seek, drawn at once
 
 
@@ -103,6 +104,61 @@ def top_table(snap: Snapshot, width: int, height: int) -> Table | None:
 
 TEXT_VIEWS = {"benchmark": distribution, "cpu": top_table}  # types whose main view is text, not a plot
 
+Line = tuple[list[float], list[float], str, str]  # x (s), y, legend, axis side
+
+
+def endpoint_table(snap: Snapshot, width: int, rows: int) -> Table | None:
+    """The load run's endpoints now (the latest interval): requests/s, p50, p95 and failures/s, busiest first,
+    at most ``rows`` endpoints, then all of them together. None before the first interval."""
+    found: dict[str, dict[str, float]] = {}
+    for name, col in (("load.rps", "rps"), ("load.latency.p50", "p50"), ("load.latency.p95", "p95"),
+                      ("load.failures", "fail")):
+        for s in snap.find(name):
+            found.setdefault(s.label("endpoint", "all"), {})[col] = s.last
+    total = found.pop("all", None)
+    if not found and total is None:
+        return None
+    name_w = max(8, width - 4 * 11)
+    table = Table(box=None, padding=(0, 1), header_style="bold", show_edge=False)
+    table.add_column("endpoint", no_wrap=True, max_width=name_w)
+    for col in ("req/s", "p50", "p95", "failures/s"):
+        table.add_column(col, justify="right", no_wrap=True)
+
+    def cells(v: dict[str, float]) -> list[str]:
+        return [units.rate(v["rps"]) if "rps" in v else "-",
+                units.duration(v["p50"]) if "p50" in v else "-",
+                units.duration(v["p95"]) if "p95" in v else "-",
+                f"{v['fail']:.3g}" if "fail" in v else "-"]
+
+    busiest = sorted(found.items(), key=lambda kv: -kv[1].get("rps", 0.0))
+    for name, v in busiest[:max(1, rows)]:
+        table.add_row(middle(name, name_w), *cells(v))
+    if len(busiest) > rows:
+        table.add_row(Text(f"... {len(busiest) - rows} more", style="dim"), "", "", "", "")
+    if total is not None:
+        table.add_row(Text("all", style="bold"), *cells(total), style="bold")
+    return table
+
+
+def concurrency_lines(snap: Snapshot, width: int = 0) -> list[Line]:
+    """Throughput (calls/s, left axis) and p95 latency (ms, right axis) over time, one line per kind of worker
+    (threads, processes, asyncio): a quantity never shares an axis with another. Levels run one after the
+    other, so a kind's level series joined in time order are one line that steps at each level."""
+    out: list[Line] = []
+    for name, unit, scale, side in (("conc.throughput", "calls/s", 1.0, "left"),
+                                    ("conc.latency.p95", "p95 ms", 1e3, "right")):
+        kinds: dict[str, list[tuple[float, float]]] = {}
+        for s in snap.find(name):
+            kinds.setdefault(s.label("kind", "all"), []).extend(s.points)
+        for kind, pts in sorted(kinds.items()):
+            pts.sort()
+            if width and len(pts) > width:
+                k = -(-len(pts) // width)
+                pts = [(pts[i][0], sum(v for _, v in pts[i:i + k]) / len(pts[i:i + k]))
+                       for i in range(0, len(pts), k)]
+            out.append(([t for t, _ in pts], [v * scale for _, v in pts], f"{kind} {unit}", side))
+    return out
+
 
 class PlotBuilder:
     """Draws one snapshot with plotext into text. Pure and self-contained (its own plotext figure), so it
@@ -126,6 +182,7 @@ class PlotBuilder:
                 "stress": self._stress,
                 "memory": self._memory,
                 "leak": self._memory,
+                "concurrency": self._concurrency,
             }.get(self.test_type, self._generic)(snap)
             if not drew and not self._generic(snap):
                 plt.title(f"{self.test_type}: no chart data yet")
@@ -160,13 +217,27 @@ class PlotBuilder:
                 return True
         return self._load(snap)
 
+    def _concurrency(self, snap: Snapshot) -> bool:
+        lines = concurrency_lines(snap, self.width)
+        for x, y, label, side in lines:
+            self.plt.plot(x, y, label=label, yside=side)
+        if lines:
+            self.plt.title("throughput calls/s (left) and p95 latency ms (right)")
+            self.plt.xlabel("s")
+        return bool(lines)
+
     def _memory(self, snap: Snapshot) -> bool:
+        """The heap over time; without heap samples (memray's live mode off) the target's RSS, said so."""
         heap = snap.find("mem.heap") or snap.find("leak.rss") or snap.find("leak.heap")
+        title = "heap over time (MiB)"
+        if not heap:
+            heap = snap.find("proc.rss", role="target") or snap.find("proc.rss")
+            title = "RSS of the target over time (MiB; heap is sampled with live = true)"
         if not heap:
             return False
         x, y = _xy(heap[0], self.width)
         self.plt.plot(x, [v / 2**20 for v in y], label=heap[0].name)
-        self.plt.title("heap over time (MiB)")
+        self.plt.title(title)
         self.plt.xlabel("s")
         return True
 
@@ -253,15 +324,26 @@ class MainChart(Widget):
                 self._view.show(view)
                 self.shown_t = snap.t
                 return
+        table = None
+        height = size.height
+        if self.test_type == "load":  # the endpoints table under the plot: the busiest rows that fit
+            names = {s.label("endpoint") for s in snap.find("load.rps")}
+            endpoints = len(names - {"all"})
+            rows = min(endpoints, max(1, size.height - PLOT_MIN_HEIGHT - 3))
+            table = endpoint_table(snap, size.width, rows)
+            if table is not None:  # header, the rows, "... more", the "all" row
+                height = size.height - (1 + rows + (endpoints > rows) + ("all" in names))
         self._building = True
-        self.run_worker(self._build(PlotBuilder(self.test_type, size.width, size.height), snap),
+        self.run_worker(self._build(PlotBuilder(self.test_type, size.width, height), snap, table),
                         group="chart", exit_on_error=False)
 
-    async def _build(self, builder: PlotBuilder, snap: Snapshot | None) -> None:
+    async def _build(self, builder: PlotBuilder, snap: Snapshot | None, table: Table | None = None) -> None:
         try:
             picture = await asyncio.to_thread(builder.build, snap)
         finally:
             self._building = False
         self.last_plot = picture
-        self._view.show(picture)
+        if table is not None:
+            picture.rstrip()  # no blank line between the plot and the table
+        self._view.show(Group(picture, table) if table is not None else picture)
         self.shown_t = snap.t if snap is not None else None

@@ -32,8 +32,20 @@ def sparkline(values: list[float], width: int) -> str:
     return "".join(BLOCKS[1 + int((v - lo) / span * (len(BLOCKS) - 2))] for v in values)
 
 
-def _target(snap: Snapshot, name: str) -> SeriesView | None:
-    found = snap.find(name, role="target") or snap.find(name)
+ROLES = ("target", "server")  # the measured process, else the served one (load, stress), else any
+
+
+def measured_role(snap: Snapshot) -> str | None:
+    """The role of the process tree the process panel shows: ``target``, else ``server``, else the first found."""
+    for role in ROLES:
+        if snap.find("proc.cpu", role=role) or snap.find("proc.rss", role=role):
+            return role
+    found = snap.find("proc.cpu") or snap.find("proc.rss")
+    return found[0].label("role") or None if found else None
+
+
+def _target(snap: Snapshot, name: str, role: str | None = None) -> SeriesView | None:
+    found = snap.find(name, role=role) if role else snap.find(name, role="target") or snap.find(name)
     return found[0] if found else None
 
 
@@ -72,9 +84,13 @@ class ProcessPanel(SnapshotPanel):
 
     def render_snapshot(self, snap: Snapshot) -> Text:
         width = max(8, self.content_size.width - 19)  # title 8, value 11
+        role = measured_role(snap)
+        title = "process" if role in (None, "target") else f"process: {role}"
+        if self.border_title != title:
+            self.border_title = title  # e.g. "process: server" in a load run, whose target is served
         out = Text()
         for series, title, fmt in PROC_SERIES:
-            s = _target(snap, series)
+            s = _target(snap, series, role)
             out.append(f"{title:<8}", style="bold")
             if s is None:
                 out.append("-\n", style="dim")
