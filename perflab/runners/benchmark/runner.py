@@ -56,6 +56,10 @@ class BenchmarkRunner:
         else:
             test_path = Path(target.value)
             extra = []
+        if p.get("measure") == "instructions":  # counted under callgrind instead of timed
+            from perflab.runners.benchmark import instructions
+
+            return await instructions.run(profile, ctx, test_path, extra, workdir, env)
         processes = int(p["processes"])
         runs: dict[str, dict[str, Any]] = {}  # benchmark name -> info and per-process rounds
         state = {"total": 0, "done": 0, "process": 0}
@@ -150,6 +154,7 @@ class BenchmarkRunner:
             "params": grid,
             "input": profile.target.options.get("input"),
             "args": list(profile.target.options.get("args") or []),
+            "warmup_call": p.get("measure") == "instructions",
         }
         (folder / "pytest.ini").write_text("[pytest]\naddopts =\n", encoding="utf-8")
         path = folder / "test_perflab_generated.py"
