@@ -79,17 +79,26 @@ def test_more_iterations_fail_the_gate_naming_the_benchmark_and_its_top_function
     code, out = _cli(lab, extra="0.015")  # 1.5 % more iterations of the loop
     assert code == 1, out
     assert "regression gate failed" in out and "slower: work (+1." in out
-    assert "top functions of work (self instructions): _PyEval_EvalFrameDefault" in out
+    assert "top functions of work (self instructions): " in out and "_PyEval_EvalFrameDefault" in out
 
 
 def test_a_pytest_folder_is_counted_per_benchmark(tmp_path: Path) -> None:
     (tmp_path / "benches").mkdir()
     (tmp_path / "benches" / "test_b.py").write_text(textwrap.dedent("""\
+        import threading
+
         import pytest
 
         @pytest.mark.parametrize("n", [1000, 4000])
         def test_loop(benchmark, n):
             benchmark(lambda: sum(i * i for i in range(n)))
+
+        def test_thread(benchmark):
+            def start_and_join():
+                t = threading.Thread(target=sum, args=([1, 2],))
+                t.start()
+                t.join()
+            benchmark(start_and_join)
 
         def test_not_a_benchmark():
             assert True
@@ -112,8 +121,11 @@ def test_a_pytest_folder_is_counted_per_benchmark(tmp_path: Path) -> None:
 
     result = json.loads((tmp_path / "out.json").read_text())["runs"][0]["result"]
     counted = {m["labels"]["benchmark"]: m["value"] for m in result["metrics"] if m["name"] == "instructions"}
-    assert set(counted) == {"test_loop[1000]", "test_loop[4000]"}
+    assert set(counted) == {"test_loop[1000]", "test_loop[4000]", "test_thread"}
     assert counted["test_loop[4000]"] > 3 * counted["test_loop[1000]"]  # four times the work
+    notes = " ".join(result["notes"])
+    assert "test_thread started a thread or process while counted" in notes
+    assert "test_loop[1000] started" not in notes and "test_loop[4000] started" not in notes
     assert not (tmp_path / ".codspeed").exists() and not (tmp_path / ".benchmarks").exists()
 
 

@@ -10,10 +10,11 @@ self cost of every function, so a result says where the instructions go.
 Invariants:
 
 - Counts do not depend on the machine's load or speed. What would make them vary is fixed or refused: the hash
-  seed (``PYTHONHASHSEED=0``), address-space randomization (off: ``setarch -R``, when util-linux is there), the argv and environment of every process (the same up to the process number's one
-  digit: agents/fixed_start.py passes only ``KEEP_ENV`` and the target's ``env``, and moves the side channel to
-  one descriptor number), garbage collection (pytest-codspeed collects before and disables it during the measured call),
-  ``random.seed(0)`` (pytest-codspeed), tracemalloc (``PYTHONTRACEMALLOC`` removed; memray options refused).
+  seed (``PYTHONHASHSEED=0``); the allocator (``PYTHONMALLOC=malloc``); address-space randomization (off with
+  ``setarch -R`` when util-linux is there); the environment and descriptors (agents/fixed_start.py passes only
+  ``KEEP_ENV`` and the target's ``env``, and moves the side channel to one descriptor number); garbage
+  collection (pytest-codspeed collects before the measured call and disables it during); ``random.seed(0)``
+  (pytest-codspeed); tracemalloc (``PYTHONTRACEMALLOC`` removed; memray options refused).
   Valgrind runs the guest's threads one at a time, so threads make counts depend on scheduling, and it does not
   follow subprocesses, so their work is not counted: a benchmark whose dump shows thread or process creation
   gets a note.
@@ -62,7 +63,7 @@ PLUGIN = "perflab.runners.agents.pytest_plugin"
 FIXED_START = "perflab.runners.agents.fixed_start"
 # What the benchmark sees of the environment (agents/fixed_start.py), besides the target's own ``env``
 KEEP_ENV = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV",
-            "PYTHONHASHSEED")
+            "PYTHONHASHSEED", "PYTHONMALLOC")
 TOP = 10  # functions kept per benchmark (by self instructions)
 INSTALL = "apt-get install valgrind"
 # Functions whose presence in a benchmark's dump means it started a thread or a process while counted.
@@ -170,7 +171,10 @@ async def run(profile: Profile, ctx: RunContext, test_path: Path, extra: list[st
     valgrind = check_tools(profile, env)
     processes = 2
     env = {k: v for k, v in env.items() if k not in ("PYTHONTRACEMALLOC", "PYTHONDEVMODE")}
-    env.update(PYTHONHASHSEED="0", CODSPEED_ENV="1",
+    # PYTHONMALLOC=malloc: pymalloc's pools and arenas make the cost of an allocation depend on everything
+    # allocated before (a +0.5 % code change counted -5 % in 2 of 4 runs); the system allocator's per-size caches
+    # do not (the same code gave the same count in every run)
+    env.update(PYTHONHASHSEED="0", CODSPEED_ENV="1", PYTHONMALLOC="malloc",
                PERFLAB_KEEP_ENV=",".join((*KEEP_ENV, *(profile.target.options.get("env") or {}))))
     # Address-space randomization moves the heap and mmaps: id()-hashed sets and dicts, and the allocators'
     # bookkeeping, then do different work (measured: counts of one benchmark 0.26 % apart with it, 0.003 % without)

@@ -12,6 +12,9 @@ p99, ops, rounds; for callables with comparisons, ``ratio`` = median of the targ
 reference loop is timed around every round, and ``relative`` (round / reference, unit "ref") gets raw
 samples per process. The regression gate judges ``relative`` where both sides have it (core.compare): it
 cancels the machine's speed drift (process-median CV 10.6 % in seconds, 2.2 % relative: README).
+
+``measure = "instructions"`` counts one call of each benchmark under valgrind instead (runners/benchmark/
+instructions.py): same targets, ``instructions`` per benchmark (unit count), judged by core.counts.
 """
 
 from __future__ import annotations
