@@ -137,3 +137,49 @@ def test_read_dump_skips_metadata_and_termination_dumps(tmp_path: Path) -> None:
     end = tmp_path / "cg.1.out"
     end.write_text("desc: Trigger: Program termination\ntotals: 0\n", encoding="utf-8")
     assert read_dump(meta) is None and read_dump(end) is None
+
+
+PROFILE = """\
+name = "p"
+{top}
+[target]
+callable = "json:dumps"
+args = [1]
+
+[test]
+type = "benchmark"
+{test}
+"""
+
+
+def test_the_instructions_measure_defaults_to_a_one_percent_tolerance_and_an_explicit_one_wins() -> None:
+    from perflab.core import profiles
+
+    assert profiles.parse(PROFILE.format(top="", test='measure = "instructions"')).tolerance == pytest.approx(0.01)
+    assert profiles.parse(PROFILE.format(top='tolerance = "3%"', test='measure = "instructions"')).tolerance \
+        == pytest.approx(0.03)
+    assert profiles.parse(PROFILE.format(top="", test="")).tolerance == pytest.approx(0.05)
+
+
+def test_a_wrong_measure_is_refused_naming_the_choices() -> None:
+    from perflab.core import profiles
+
+    with pytest.raises(profiles.ProfileError, match='one of "time", "instructions"'):
+        profiles.parse(PROFILE.format(top="", test='measure = "cycles"'))
+
+
+def test_memray_or_tracemalloc_are_never_combined_with_counting() -> None:
+    import shutil
+
+    from perflab.core import profiles
+    from perflab.core.model import ExitCode, PerflabError
+    from perflab.runners.benchmark.instructions import check_tools
+
+    if shutil.which("valgrind") is None:
+        pytest.skip("valgrind is not installed")
+    p = profiles.parse(PROFILE.format(top="", test='measure = "instructions"\npytest_args = ["--memray"]'))
+    with pytest.raises(PerflabError, match="cannot be combined with memray or tracemalloc") as e:
+        check_tools(p, {"PATH": "/usr/bin:/bin"})
+    assert e.value.exit_code == ExitCode.BAD_INPUT
+    with pytest.raises(PerflabError, match=r"apt-get install valgrind"):
+        check_tools(p, {"PATH": "/nonexistent"})
