@@ -241,8 +241,9 @@ def _check_exit(code: int, child: Any, test_path: Path, failures: list[str], col
     if collect_errors:
         raise ToolError("pytest could not collect " + collect_errors[0])
     if failures:
-        raise ToolError("benchmark test failed: " + failures[0]
-                        + (f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""))
+        unique = list(dict.fromkeys(failures))  # both processes report the same failure
+        raise ToolError("benchmark test failed: " + unique[0]
+                        + (f" (and {len(unique) - 1} more)" if len(unique) > 1 else ""))
     stderr = "\n".join(child.stderr_tail)
     if code != 0 and ("unhandled instruction" in stderr or "valgrind: " in stderr):
         raise ToolError(f"valgrind could not run the benchmark's code (exit code {code}): {tail}")

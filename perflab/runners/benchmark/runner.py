@@ -104,6 +104,9 @@ class BenchmarkRunner:
             argv = [
                 sys.executable, "-m", "pytest", str(test_path), *extra,
                 "-p", PLUGIN, "-p", "no:cacheprovider", "-q", "--no-header",
+                # pytest-codspeed (installed for measure = "instructions") would replace pytest-benchmark's
+                # fixture if CODSPEED_ENV happened to be set
+                "-p", "no:codspeed",
                 "--benchmark-only",
                 f"--benchmark-json={json_path}",
                 f"--benchmark-min-rounds={p['min_rounds']}",
