@@ -1,7 +1,8 @@
 """Candidate vs baseline: a verdict per metric (faster, slower, unchanged, unstable) and the gate's outcome.
 
 Only metrics with raw samples on both sides are judged (``Result.raw`` keys); each judgement is
-``stats.compare_samples`` on the raw samples per process. Metrics measured under memray or tracemalloc
+``stats.compare_samples`` on the raw samples per process, except counts (unit "count", e.g. instructions),
+which are deterministic and judged by ``counts.compare_counts``. Metrics measured under memray or tracemalloc
 (``comparable=False``) are listed but never judged. A baseline taken on another machine (different
 fingerprint) is reported loudly; the caller decides whether that is an error (``--strict-machine``).
 """
@@ -12,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from perflab.core import counts, stats
 from perflab.core import machine as machine_mod
-from perflab.core import stats
 from perflab.core.model import Level, Metric, Note
 from perflab.core.stats import GateSettings, SampleComparison, Verdict
 
@@ -119,6 +120,8 @@ def compare(base_raw: Raw, cand_raw: Raw, *, base_metrics: Sequence[Metric] = ()
             b, c = stats.center(base_raw[key]), stats.center(cand_raw[key])
             res = SampleComparison(Verdict.UNSTABLE, c / b if b else float("nan"), float("nan"), float("nan"),
                                    None, b, c, "measured under a memory profiler: not comparable, never gated")
+        elif counts.is_count(unit):  # a deterministic count (instructions): no significance test needed
+            res = counts.compare_counts(base_raw[key], cand_raw[key], s)
         else:
             side = s
             if baseline_summary_only:  # one median per process: the rounds rule cannot apply to the baseline

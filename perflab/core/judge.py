@@ -14,9 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
+from perflab.core import counts
 from perflab.core.compare import Comparison, compare
 from perflab.core.model import Metric, Profile, Result, Status
-from perflab.core.stats import GateSettings
+from perflab.core.stats import GateSettings, Verdict
 
 
 class BaselineLike(Protocol):
@@ -49,7 +50,9 @@ def judge(profile: Profile, result: Result, base: BaselineLike, candidate_label:
     status, message = result.status, result.message
     if c.failed:
         status, message = Status.FAILED, "regression: " + c.summary()
-    gated = replace(result, status=status, message=message, notes=(*result.notes, *c.notes()),
+    where = counts.where_notes([r.subject for r in c.by_verdict(Verdict.SLOWER) if counts.is_count(r.unit)],
+                               result.data)
+    gated = replace(result, status=status, message=message, notes=(*result.notes, *c.notes(), *where),
                     data={**result.data, "comparison": comparison_dict(c)})
     return gated, c
 

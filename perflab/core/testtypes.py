@@ -67,6 +67,9 @@ BENCH_PARAMS: dict[str, Param] = {
     "calibrate": Param(p.boolean, default=True,
                        help="time a reference loop around every round; the gate compares round / reference"),
     "pytest_args": Param(p.string_list, default=[], help="extra pytest arguments (pytest targets)"),
+    "measure": Param(p.choice("time", "instructions"), default="time",
+                     help='"time": pytest-benchmark rounds; "instructions": one call per benchmark counted under '
+                          "valgrind's callgrind (deterministic; needs valgrind; gate tolerance 1 % by default)"),
 }
 
 # Profiling runners (cpu, memory): how long the target runs when perflab starts it.
@@ -124,7 +127,8 @@ TEST_TYPES: dict[str, TestType] = {
             target_kinds=("callable", "pytest"),
             params=BENCH_PARAMS,
             target_options=CALLABLE_OPTIONS,
-            metrics=frozenset({"min", "max", "mean", "median", "stdev", "p95", "p99", "ops", "rounds", "ratio"}),
+            metrics=frozenset({"min", "max", "mean", "median", "stdev", "p95", "p99", "ops", "rounds", "ratio",
+                               "instructions"}),
         ),
         TestType(
             name="load",

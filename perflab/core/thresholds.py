@@ -4,7 +4,7 @@ Grammar (spaces optional)::
 
     threshold := metric [ "(" arg ")" ] [ "{" label "=" value ("," label "=" value)* "}" ] op number [unit]
     op        := "<" | "<=" | ">" | ">="
-    unit      := ns us µs ms s m min h | B kB KB MB GB KiB MiB GiB | % | /s   (core.units, as in profiles)
+    unit      := ns us µs ms s m min h | B kB KB MB GB KiB MiB GiB | % | /s | k M G   (core.units, as in profiles)
 
 Predicates stand alone, without an operator: ``no_full_scan`` means ``full_scans < 1`` and
 ``uses_index("idx_orders_customer")`` means ``uses_index(idx_orders_customer) >= 1``; a predicate whose
@@ -53,6 +53,7 @@ METRIC_KINDS: dict[str, Kind] = {
                               "rss_growth_per_iter")},
     **{m: Kind.RATIO for m in ("error_rate", "ratio", "cpu", "efficiency")},
     **{m: Kind.RATE for m in ("ops", "rps", "throughput")},
+    "instructions": Kind.COUNT,
 }
 
 OPS: dict[str, Callable[[float, float], bool]] = {

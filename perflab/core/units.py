@@ -2,7 +2,7 @@
 units, and formatting SI values for people. Profiles (core.params), thresholds (core.thresholds) and every display
 use this one vocabulary, so a unit a profile accepts is a unit a threshold accepts and the other way round.
 
-SI base units: seconds, bytes, a ratio (1.0 = 100 %), per second.
+SI base units: seconds, bytes, a ratio (1.0 = 100 %), per second, a plain count (instructions: "2M").
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ UNITS: dict[str, tuple[float, Kind]] = {
     "GB": (1e9, Kind.SIZE), "KiB": (1024.0, Kind.SIZE), "MiB": (1024.0**2, Kind.SIZE),
     "GiB": (1024.0**3, Kind.SIZE),
     "%": (0.01, Kind.RATIO), "/s": (1.0, Kind.RATE),
+    # counts (instructions): decimal multiples; "m" is minutes and "B" bytes, so only k, M, G
+    "k": (1e3, Kind.COUNT), "M": (1e6, Kind.COUNT), "G": (1e9, Kind.COUNT),
 }
 
 # A unit as a token: longest first, so "ms" is not read as "m" and "min" not as "m" + "in".

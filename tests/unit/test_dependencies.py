@@ -14,9 +14,9 @@ from tests.conftest import REPO
 
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
 # Tools perflab starts as programs or with `python -m` rather than importing: their distributions.
-LAUNCHED = {"py-spy", "memray", "locust", "pytest", "pytest-benchmark", "uvicorn"}
+LAUNCHED = {"py-spy", "memray", "locust", "pytest", "pytest-benchmark", "pytest-codspeed", "uvicorn"}
 # perflab parses these tools' output or uses their internals: a new major version may break it.
-BOUNDED = {"pytest-benchmark", "locust", "memray", "textual", "textual-plotext", "py-spy", "hdrhistogram"}
+BOUNDED = {"pytest-benchmark", "pytest-codspeed", "locust", "memray", "textual", "textual-plotext", "py-spy", "hdrhistogram"}
 
 
 def norm(name: str) -> str:

@@ -12,6 +12,9 @@ p99, ops, rounds; for callables with comparisons, ``ratio`` = median of the targ
 reference loop is timed around every round, and ``relative`` (round / reference, unit "ref") gets raw
 samples per process. The regression gate judges ``relative`` where both sides have it (core.compare): it
 cancels the machine's speed drift (process-median CV 10.6 % in seconds, 2.2 % relative: README).
+
+``measure = "instructions"`` counts one call of each benchmark under valgrind instead (runners/benchmark/
+instructions.py): same targets, ``instructions`` per benchmark (unit count), judged by core.counts.
 """
 
 from __future__ import annotations
@@ -59,6 +62,10 @@ class BenchmarkRunner:
         else:
             test_path = Path(target.value)
             extra = []
+        if p.get("measure") == "instructions":  # counted under callgrind instead of timed
+            from perflab.runners.benchmark import instructions
+
+            return await instructions.run(profile, ctx, test_path, extra, workdir, env)
         processes = int(p["processes"])
         runs: dict[str, dict[str, Any]] = {}  # benchmark name -> info and per-process rounds
         state = {"total": 0, "done": 0, "process": 0}
@@ -100,6 +107,9 @@ class BenchmarkRunner:
             argv = [
                 sys.executable, "-m", "pytest", str(test_path), *extra,
                 "-p", PLUGIN, "-p", "no:cacheprovider", "-q", "--no-header",
+                # pytest-codspeed (installed for measure = "instructions") would replace pytest-benchmark's
+                # fixture if CODSPEED_ENV happened to be set
+                "-p", "no:codspeed",
                 "--benchmark-only",
                 f"--benchmark-json={json_path}",
                 f"--benchmark-min-rounds={p['min_rounds']}",
@@ -153,6 +163,7 @@ class BenchmarkRunner:
             "params": grid,
             "input": profile.target.options.get("input"),
             "args": list(profile.target.options.get("args") or []),
+            "warmup_call": p.get("measure") == "instructions",
         }
         (folder / "pytest.ini").write_text("[pytest]\naddopts =\n", encoding="utf-8")
         path = folder / "test_perflab_generated.py"
