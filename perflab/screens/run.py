@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import time
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
+from textual.timer import Timer
 
 from perflab.core.aggregate import RunState, Snapshot
 from perflab.core.replay import PlayState, speed_name
 from perflab.lab.feeds import Feed
 from perflab.messages import RunEnded, SnapshotReady
-from perflab.widgets.chart import MainChart
+from perflab.widgets.chart import SEEK_JUMP, MainChart
 from perflab.widgets.fit import middle
 from perflab.widgets.panels import LogPanel, ProcessPanel, StatusLine, ThresholdsPanel
 
 LIVE_ONLY = {"stop", "baseline"}
 REPLAY_ONLY = {"pause", "back10", "fwd10", "start", "end", "speed"}
+FRAME = 0.2  # seconds: the widgets get at most one snapshot per frame, whatever rate snapshots arrive at
 
 
 class RunScreen(Screen[None]):
@@ -41,6 +45,9 @@ class RunScreen(Screen[None]):
         self.outcome: object = None
         self.error = ""
         self._mounted = False
+        self._applied_at = -FRAME  # monotonic time (s) the widgets last got a snapshot
+        self._applied_t: float | None = None  # run time (s) of that snapshot
+        self._frame: Timer | None = None  # the pending frame, which applies the newest snapshot
 
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status")
@@ -84,11 +91,31 @@ class RunScreen(Screen[None]):
         was_finished = self._finished()
         self.snap = message.snapshot
         if self._mounted:  # a snapshot can arrive before the panels exist; on_mount shows it then
-            self._apply(self.snap)
+            self._next_frame()
         if self._finished() != was_finished:
             self.refresh_bindings()
 
+    def _next_frame(self) -> None:
+        """Show the newest snapshot now if a frame is due, else once the frame is over: snapshots arriving in
+        between replace each other, so the widgets' work per second is bounded by FRAME, not by the rate of
+        snapshots or samples. The final snapshot and a seek (a jump in time) are shown at once."""
+        snap = self.snap
+        if snap is None:
+            return
+        wait = FRAME - (time.monotonic() - self._applied_at)
+        jump = self._applied_t is not None and abs(snap.t - self._applied_t) > SEEK_JUMP
+        if wait > 0 and not jump and snap.state != RunState.FINISHED:
+            if self._frame is None:
+                self._frame = self.set_timer(wait, self._frame_due)
+            return
+        self._apply(snap)
+
+    def _frame_due(self) -> None:
+        self._frame = None
+        self._next_frame()
+
     def _apply(self, snap: Snapshot) -> None:
+        self._applied_at, self._applied_t = time.monotonic(), snap.t
         chart = self.query_one(MainChart)
         chart.test_type = self.feed.test_type
         with self.app.batch_update():

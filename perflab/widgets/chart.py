@@ -25,7 +25,7 @@ from perflab.report import values
 from perflab.widgets.fit import middle
 
 MAX_LINES = 4  # more lines than this are unreadable at 80 columns
-MIN_INTERVAL = 0.25  # seconds between two chart redraws (panels still update at every snapshot)
+MIN_INTERVAL = 0.5  # seconds between two chart redraws: a picture is the costliest thing on the screen to paint
 PLOT_MIN_HEIGHT = 6  # lines: a plot with fewer shows no trend
 SEEK_JUMP = 5.0  # seconds: a snapshot this far from the last drawn one is a seek, drawn at once
 
@@ -259,6 +259,7 @@ class View(Widget):
     """Shows a prebuilt renderable; a new one repaints without a relayout (the chart's size is fixed)."""
 
     DEFAULT_CSS = "View { height: 1fr; }"
+    auto_links = False  # a plot has no links: spares Textual a pass over each of its thousands of segments
 
     def __init__(self, **kw: object) -> None:
         super().__init__(**kw)  # type: ignore[arg-type]
@@ -342,8 +343,10 @@ class MainChart(Widget):
             picture = await asyncio.to_thread(builder.build, snap)
         finally:
             self._building = False
+        self.shown_t = snap.t if snap is not None else None
+        if table is None and picture == self._view.content:
+            return  # nothing new to paint (a paused replay, series that did not move): the same picture stays
         self.last_plot = picture
         if table is not None:
             picture.rstrip()  # no blank line between the plot and the table
         self._view.show(Group(picture, table) if table is not None else picture)
-        self.shown_t = snap.t if snap is not None else None

@@ -65,13 +65,28 @@ def format_metric(metric: str, value: float) -> str:
 
 class SnapshotPanel(Widget):
     """Renders its snapshot; a new one repaints the panel without a relayout (its size never depends on the
-    data, unlike Static.update which asks for a layout of the whole screen 10 times a second)."""
+    data, unlike Static.update which asks for a layout of the whole screen 10 times a second), and only when
+    the text it shows changed: turning a panel into lines is most of a frame's cost, and many snapshots
+    change nothing a panel shows (no new log line, the same threshold states)."""
 
-    snapshot: reactive[Snapshot | None] = reactive(None, always_update=True, layout=False)
+    snapshot: reactive[Snapshot | None] = reactive(None, always_update=True, layout=False, repaint=False)
+    auto_links = False  # no links in a panel: spares Textual a pass over every segment of every line
+
+    def __init__(self, *args: object, **kw: object) -> None:
+        super().__init__(*args, **kw)  # type: ignore[arg-type]
+        self._shown: RenderResult | None = None  # what render() returned last
+
+    def watch_snapshot(self, snap: Snapshot | None) -> None:
+        if snap is None or self._shown is None or not isinstance(self._shown, Text):
+            self.refresh()
+            return
+        if self.render_snapshot(snap) != self._shown:  # rich Text compares its characters and styles
+            self.refresh()
 
     def render(self) -> RenderResult:
         snap = self.snapshot
-        return self.render_snapshot(snap) if snap is not None else Text("waiting", style="dim")
+        self._shown = self.render_snapshot(snap) if snap is not None else Text("waiting", style="dim")
+        return self._shown
 
     def render_snapshot(self, snap: Snapshot) -> Text | Table:
         raise NotImplementedError
