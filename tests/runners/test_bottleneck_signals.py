@@ -8,6 +8,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
@@ -94,15 +95,22 @@ def test_rss_of_a_process_that_exited_is_its_last_valid_sample() -> None:
 
     async def go() -> None:
         mon = ProcessMonitor(lambda e: None, hz=10.0)
-        child = _python("""
-            import time
-            import os
+        go_file = Path(tempfile.mkdtemp()) / "go"
+        child = _python(f"""
+            import os, time
+            while not os.path.exists({str(go_file)!r}):  # grow only once the monitor has a first sample
+                time.sleep(0.01)
             keep = bytearray(200 * 1024 * 1024)
             time.sleep(1.0)
             os._exit(0)
         """)
         mon.watch(child.pid, "target")
         task = asyncio.create_task(mon.run())
+        for _ in range(1000):  # at most 10 s
+            if mon.trees[child.pid].first_rss is not None:
+                break
+            await asyncio.sleep(0.01)
+        go_file.touch()
         await asyncio.to_thread(_until_zombie, child.pid)  # not reaped: the monitor keeps reading it
         await asyncio.sleep(0.4)
         task.cancel()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -26,13 +27,32 @@ def spawn(code: str) -> subprocess.Popen[bytes]:
 
 
 def kill_tree(child: subprocess.Popen[bytes]) -> None:
-    """Kill the child and everything below it, and reap the child."""
+    """Kill the child and everything below it, and reap them all. Once an in-process run has made this pytest
+    process a subreaper, the killed descendants are re-parented here: unreaped, they would stay as zombie
+    children of the test process, and later tests that check it has no children would see them."""
+    below: list[psutil.Process] = []
     with contextlib.suppress(psutil.Error):
-        for p in psutil.Process(child.pid).children(recursive=True):
-            with contextlib.suppress(psutil.Error):
-                p.kill()
+        below = psutil.Process(child.pid).children(recursive=True)
+    for p in below:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
     child.kill()
     child.wait()
+    deadline = time.monotonic() + 5.0
+    pending = {p.pid for p in below}
+    while pending and time.monotonic() < deadline:
+        for pid in list(pending):
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                    pending.discard(pid)
+            except ChildProcessError:  # not (yet) ours: wait while it still hangs below the killed tree
+                try:
+                    mine = psutil.Process(pid).ppid() in (os.getpid(), child.pid)
+                except psutil.Error:
+                    mine = False
+                if not mine:
+                    pending.discard(pid)
+        time.sleep(0.01)
 
 
 def run_monitor(pid: int, seconds: float, hz: float = 10.0) -> tuple[list[Sample], ProcessMonitor]:
