@@ -122,3 +122,18 @@ def test_gate_failure_headless_and_app_path(root: tuple[Path, dict[str, str]],
     with SessionStore(folder / "store", readonly=True) as st:
         row = st.get(outcome.session_id)
     assert row.status == Status.FAILED and row.exit_code == 1
+
+
+def test_an_output_file_that_cannot_be_written_is_one_line_and_exit_3(root: tuple[Path, dict[str, str]]) -> None:
+    """The run is stored as it ended; only the requested file is missing, and that is said, never swallowed."""
+    folder, env = root
+    bad = folder / "not-a-folder"
+    bad.write_text("a file where a folder is needed\n")
+    r = run_cli("--headless", _profile(folder, "out"), "--json", str(bad / "out.json"), cwd=folder, env=env)
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and "could not be written" in lines[0] and "out.json" in lines[0], r.stderr
+    sid = re.findall(r"^session (\S+)$", r.stdout, re.M)[-1]
+    with SessionStore(Path(env["PERFLAB_STORE"]), readonly=True) as st:
+        assert st.get(sid).status == Status.PASSED
