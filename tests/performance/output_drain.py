@@ -5,7 +5,10 @@ file, so only its printing is timed, not interpreter start-up or perflab's. Each
 
 - ``devnull``: alone, stdout to /dev/null (no reader at all: the floor no pipe can reach);
 - ``pipe``: alone, stdout and stderr into a pipe drained by ``cat`` (the same work perflab's reading has to do);
-- ``perflab``: as a script target of a ``--type`` profile through ``perflab --headless`` (default: cpu).
+- ``file``: alone, stdout and stderr into a file in the temporary folder (where perflab's spool files go);
+- ``perflab``: as a script target of a ``--type`` profile through ``perflab --headless`` (default: cpu);
+- ``quiet``: the same run under perflab with the target printing into /dev/null itself: what running under
+  perflab (profiler and monitor included) costs the target without any output.
 
 Every arm runs with the environment a user's shell has, less ``PYTHONUNBUFFERED`` (which makes every ``print``
 a write system call: into any pipe that alone costs a chatty writer about 2x).
@@ -32,6 +35,8 @@ REPO = Path(__file__).resolve().parents[2]
 TARGET = """
 import sys, time
 out, mb, width, linger = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+if sys.argv[5:] == ["quiet"]:  # the same prints, into /dev/null: what running under perflab costs without output
+    sys.stdout = open("/dev/null", "w")
 line = "x" * (width - 1)
 t = time.perf_counter()
 for _ in range(int(mb * 1e6 / width)):
@@ -53,6 +58,9 @@ def alone(folder: Path, mb: float, width: int, how: str) -> float:
     argv = [sys.executable, str(script), str(out), str(mb), str(width), "0"]
     if how == "devnull":
         subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, timeout=120)
+    elif how == "file":
+        with tempfile.TemporaryFile() as sink:
+            subprocess.run(argv, stdout=sink, stderr=sink, check=True, timeout=120)
     else:
         reader = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
         subprocess.run(argv, stdout=reader.stdin, stderr=reader.stdin, check=True, timeout=120)
@@ -62,16 +70,16 @@ def alone(folder: Path, mb: float, width: int, how: str) -> float:
     return _took(out)
 
 
-def under_perflab(folder: Path, mb: float, width: int, test_type: str, n: int) -> dict[str, Any]:
-    out = folder / "took-perflab"
-    store = folder / f"store-{n}"
+def under_perflab(folder: Path, mb: float, width: int, test_type: str, n: int, quiet: bool = False) -> dict[str, Any]:
+    out = folder / ("took-quiet" if quiet else "took-perflab")
+    store = folder / f"store-{n}{'-quiet' if quiet else ''}"
     prof = folder / f"chatty-{test_type}.toml"
     prof.write_text(textwrap.dedent(f"""
         name = "chatty"
         timeout = "2m"
         [target]
         script = "chatty.py"
-        args = ["{out}", "{mb}", "{width}", "1.0"]
+        args = ["{out}", "{mb}", "{width}", "1.0"{', "quiet"' if quiet else ''}]
         [test]
         type = "{test_type}"
     """), encoding="utf-8")
@@ -93,13 +101,17 @@ def measure(rounds: int = 5, mb: float = 50.0, width: int = 1000, test_type: str
         rows = []
         for n in range(rounds):
             row: dict[str, Any] = {"devnull": alone(folder, mb, width, "devnull"),
-                                   "pipe": alone(folder, mb, width, "pipe")}
+                                   "pipe": alone(folder, mb, width, "pipe"),
+                                   "file": alone(folder, mb, width, "file")}
             row.update(under_perflab(folder, mb, width, test_type, n))
+            row["quiet"] = under_perflab(folder, mb, width, test_type, n, quiet=True)["took"]
             rows.append(row)
-    med = {k: statistics.median(r[k] for r in rows) for k in ("devnull", "pipe", "took", "store_bytes")}
+    med = {k: statistics.median(r[k] for r in rows) for k in ("devnull", "pipe", "file", "took", "quiet", "store_bytes")}
     return {"rounds": rows, "median": med,
             "ratio_vs_pipe": statistics.median(r["took"] / r["pipe"] for r in rows),
             "ratio_vs_devnull": statistics.median(r["took"] / r["devnull"] for r in rows),
+            "ratio_vs_file": statistics.median(r["took"] / r["file"] for r in rows),
+            "quiet_vs_devnull": statistics.median(r["quiet"] / r["devnull"] for r in rows),
             "note": rows[-1]["note"], "mb": mb, "width": width, "type": test_type}
 
 
@@ -117,13 +129,15 @@ def main() -> None:
         os.environ.pop("PYTHONUNBUFFERED", None)
     res = measure(a.rounds, a.mb, a.line, a.type)
     for r in res["rounds"]:
-        print(f"devnull {r['devnull']:.3f} s  pipe {r['pipe']:.3f} s  perflab {r['took']:.3f} s  "
+        print(f"devnull {r['devnull']:.3f} s  pipe {r['pipe']:.3f} s  file {r['file']:.3f} s  perflab {r['took']:.3f} s  "
+              f"perflab quiet {r['quiet']:.3f} s  "
               f"(exit {r['exit']}, store {r['store_bytes'] / 1e6:.1f} MB)")
     m = res["median"]
     print(f"{res['mb']:g} MB in {res['width']}-byte lines, {res['type']} profile, median of {len(res['rounds'])}: "
-          f"alone {m['devnull']:.3f} s to /dev/null, {m['pipe']:.3f} s to a pipe; under perflab {m['took']:.3f} s: "
-          f"{res['ratio_vs_pipe']:.2f}x the pipe, {res['ratio_vs_devnull']:.2f}x /dev/null; "
-          f"store {m['store_bytes'] / 1e6:.1f} MB")
+          f"alone {m['devnull']:.3f} s to /dev/null, {m['pipe']:.3f} s to a pipe, {m['file']:.3f} s to a file; "
+          f"under perflab {m['took']:.3f} s: {res['ratio_vs_pipe']:.2f}x the pipe, {res['ratio_vs_file']:.2f}x the "
+          f"file, {res['ratio_vs_devnull']:.2f}x /dev/null (printing into /dev/null under perflab: "
+          f"{res['quiet_vs_devnull']:.2f}x); store {m['store_bytes'] / 1e6:.1f} MB")
     print(res["note"])
 
 

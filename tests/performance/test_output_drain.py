@@ -10,6 +10,6 @@ def test_output_drain_smoke(benchmark) -> None:  # type: ignore[no-untyped-def]
     res = benchmark.pedantic(measure, kwargs={"rounds": 1, "mb": 8.0}, rounds=1, iterations=1)
     row = res["rounds"][0]
     assert row["exit"] == 0
-    assert all(row[k] > 0 for k in ("devnull", "pipe", "took"))
+    assert all(row[k] > 0 for k in ("devnull", "pipe", "file", "took", "quiet"))
     assert "log lines" in res["note"] and "not stored" in res["note"]  # 8 MB is over the 4 MiB budget
     assert row["store_bytes"] < 16e6

@@ -85,6 +85,7 @@ def test_side_channel_records_survive_garbage_on_stdout() -> None:
                 sys.stdout.write('{"k": "fake", "i": %d}\\n' % i)   # looks like a record, is not one
                 sys.stdout.buffer.write(b"\\xff\\xfe garbage \\x00\\n")
                 ch.send("bench", i=i, data=[i * 0.5] * 50, text="quote \\" and newline \\n inside")
+            sys.stdout.flush()  # buffered lines first, whatever PYTHONUNBUFFERED says
             os.write(1, b"no newline at the end")
         """), on_record=records.append, on_line=lambda s, line: lines.append(line)).start()
         return await child.wait(timeout=30)

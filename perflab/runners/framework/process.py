@@ -7,10 +7,12 @@
   environment, the way Jenkins' ProcessTreeKiller finds build processes);
 - the child dies with perflab, even by SIGKILL: PR_SET_PDEATHSIG before exec, and the watchdog, subreaper and
   sweep of framework/reaper.py for what it starts in turn;
-- stdout and stderr are drained in large blocks as fast as the pipe delivers (a chatty child writes as fast as
-  into a pipe read by ``cat``: tests/performance/output_drain.py): complete lines go to ``on_output`` a block
-  at a time (framework/output.py bounds what a session keeps), or to ``on_line`` one by one; the last lines of
-  each stream are kept for error messages;
+- stdout and stderr go to spool files (framework/spool.py) where perflab only collects the lines: the child
+  writes at the page cache's speed whatever perflab's event loop is doing (a chatty target under perflab is
+  measured against the same one into a pipe read by ``cat``: tests/performance/output_drain.py); children
+  whose lines are awaited as they come (a server's readiness, ``on_line``) keep pipes, drained in large
+  blocks. Complete lines go to ``on_output`` a block at a time (framework/output.py bounds what a session
+  keeps), or to ``on_line`` one by one; the last lines of each stream are kept for error messages;
 - a side channel (an inherited pipe, see runners/agents/wire.py) carries structured records to ``on_record``;
 - the child's PATH starts with this interpreter's scripts folders (framework/tools.py), so a child, and what
   it starts, finds the same py-spy, memray, locust, pytest as perflab does, activated virtualenv or not.
@@ -35,7 +37,7 @@ import psutil
 from perflab.core.model import ToolError
 from perflab.core.monitor import descendants
 from perflab.runners.agents import lifeline, wire
-from perflab.runners.framework import reaper
+from perflab.runners.framework import reaper, spool
 from perflab.runners.framework.output import MAX_LINE, decode, pieces
 from perflab.runners.framework.tools import child_path
 
@@ -173,6 +175,7 @@ class Child:
             pass_fds = (w_fd,)
         reaper.guard()  # the watchdog runs before the first child does
         loop = asyncio.get_running_loop()
+        spools = self._spools()
         try:
             transport, protocol = await loop.subprocess_exec(
                 lambda: _Pipes(self, loop),
@@ -180,30 +183,54 @@ class Child:
                 cwd=self.cwd,
                 env=env,
                 stdin=asyncio.subprocess.DEVNULL if self.stdin_devnull else None,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
+                stdout=spools["stdout"].fd if spools else asyncio.subprocess.PIPE,
+                stderr=spools["stderr"].fd if spools else asyncio.subprocess.PIPE,
                 start_new_session=True,
                 pass_fds=pass_fds,
                 preexec_fn=lifeline.preexec_hook(),
             )
             self.proc = asyncio.subprocess.Process(transport, protocol, loop)
         except FileNotFoundError:
-            self._close_fds(r_fd, w_fd)
+            self._close_fds(r_fd, w_fd, *(x.fd for x in spools.values()))
             raise ToolError(f"cannot run {self.argv[0]}: command not found") from None
         except PermissionError:
-            self._close_fds(r_fd, w_fd)
+            self._close_fds(r_fd, w_fd, *(x.fd for x in spools.values()))
             raise ToolError(f"cannot run {self.argv[0]}: permission denied") from None
         except NotADirectoryError:
-            self._close_fds(r_fd, w_fd)
+            self._close_fds(r_fd, w_fd, *(x.fd for x in spools.values()))
             raise ToolError(f"cannot run {self.argv[0]}: working directory {self.cwd} is not a folder") from None
         if w_fd >= 0:
             os.close(w_fd)
         _LIVE.add(self)
         reaper.announce(self.token, self.proc.pid)
-        self._readers.extend(asyncio.ensure_future(f) for f in protocol.ended.values())
+        if spools:
+            self._readers.append(asyncio.create_task(self._pump(spools, protocol.exited)))
+        else:
+            self._readers.extend(asyncio.ensure_future(f) for f in protocol.ended.values())
         if r_fd >= 0:
             self._readers.append(asyncio.create_task(self._read_channel(r_fd)))
         return self
+
+    def _spools(self) -> dict[str, spool.Spool]:
+        """Files for stdout and stderr where the lines are only collected (a session's output), so that a
+        chatty child never waits for perflab; {} keeps pipes: lines awaited as they come (a server's
+        readiness, ``on_line``), or no spool possible here."""
+        if self.on_output is None or self.unbuffered:
+            return {}
+        made = {name: spool.create() for name in ("stdout", "stderr")}
+        if all(made.values()):
+            return {name: s for name, s in made.items() if s is not None}
+        for s in made.values():
+            if s is not None:
+                s.close()
+        return {}
+
+    async def _pump(self, spools: dict[str, spool.Spool], exited: asyncio.Event) -> None:
+        try:
+            await spool.pump(spools, self._receive, exited, self._tree_alive)
+        finally:
+            for name in spools:
+                self._receive_end(name)
 
     @staticmethod
     def _close_fds(*fds: int) -> None:
@@ -412,6 +439,7 @@ class _Pipes(asyncio.SubprocessProtocol):
         self.stdin = self.stdout = self.stderr = None  # what asyncio.subprocess.Process reads off its protocol
         self.transport: asyncio.SubprocessTransport | None = None
         self.ended: dict[int, asyncio.Future[None]] = {1: loop.create_future(), 2: loop.create_future()}
+        self.exited = asyncio.Event()  # the child itself has ended (its output may still be read)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.SubprocessTransport)
@@ -436,7 +464,7 @@ class _Pipes(asyncio.SubprocessProtocol):
             self.ended[fd].set_result(None)
 
     def process_exited(self) -> None:
-        pass
+        self.exited.set()
 
 
 def python_argv(*args: str) -> list[str]:
