@@ -10,7 +10,9 @@ file, so only its printing is timed, not interpreter start-up or perflab's. Each
 - ``quiet``: the same run under perflab with the target printing into /dev/null itself: what running under
   perflab (profiler and monitor included) costs the target without any output.
 
-Every arm runs with the environment a user's shell has, less ``PYTHONUNBUFFERED`` (which makes every ``print``
+Every process of the alone arms starts in a new session, as perflab starts a target: with Linux's scheduler
+autogroups a new session is a new group with its own fair share of the CPU, which on a busy machine would
+otherwise favour the arm under perflab. Every arm runs with the environment a user's shell has, less ``PYTHONUNBUFFERED`` (which makes every ``print``
 a write system call: into any pipe that alone costs a chatty writer about 2x).
 
 Ratios are taken per round (the arms ran seconds apart on the same machine) and their median reported, with the
@@ -57,13 +59,15 @@ def alone(folder: Path, mb: float, width: int, how: str) -> float:
     script, out = folder / "chatty.py", folder / f"took-{how}"
     argv = [sys.executable, str(script), str(out), str(mb), str(width), "0"]
     if how == "devnull":
-        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, timeout=120)
+        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, timeout=120,
+                       start_new_session=True)
     elif how == "file":
         with tempfile.TemporaryFile() as sink:
-            subprocess.run(argv, stdout=sink, stderr=sink, check=True, timeout=120)
+            subprocess.run(argv, stdout=sink, stderr=sink, check=True, timeout=120, start_new_session=True)
     else:
-        reader = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
-        subprocess.run(argv, stdout=reader.stdin, stderr=reader.stdin, check=True, timeout=120)
+        reader = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, start_new_session=True)
+        subprocess.run(argv, stdout=reader.stdin, stderr=reader.stdin, check=True, timeout=120,
+                       start_new_session=True)
         assert reader.stdin is not None
         reader.stdin.close()
         reader.wait(timeout=60)
