@@ -16,11 +16,13 @@ was spent waiting for one, and at least ``STARVED_CORES`` cores' worth, was star
 oversubscribed, and its timings say more about the machine than about the code.
 
 For load runs, :func:`load_limit` tells a latency limit (each request is slow, throughput scales with users)
-from a throughput limit (throughput plateaus and latency grows with users: requests queue).
+from a throughput limit (throughput plateaus and latency grows with users: requests queue), and says when neither
+holds (throughput plateaus while latency does not grow: the limit is before the server).
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -57,6 +59,7 @@ class Bottleneck(StrEnum):
 class LoadLimit(StrEnum):
     LATENCY = "latency"  # each request is slow; more users give proportionally more throughput
     THROUGHPUT = "throughput"  # throughput plateaus and latency grows with users: queueing
+    CLIENT = "client"  # throughput plateaus and latency does not grow: the users sent no more requests
     UNKNOWN = "unknown"
 
 
@@ -158,19 +161,58 @@ def classify_result(data: Mapping[str, object], role: str = "target") -> Classif
     return classify(monitor[role], shares if isinstance(shares, Mapping) else None, profiler_io=what)
 
 
+SAME = 0.1  # a ratio strictly within 1 +- SAME (rounded to what is printed) reads "about the same"
+SCALES = 0.5  # share of the added users that must turn into added throughput for "throughput still grows"
+
+
+def _shown(x: float) -> float:
+    """``x`` rounded to the two significant digits the note prints; words are decided on this value."""
+    if x <= 0 or not math.isfinite(x):
+        return x
+    return round(x, max(0, 1 - math.floor(math.log10(x))))
+
+
+def _trend(shown: float) -> int:
+    """+1 grew, 0 about the same, -1 fell: of a printed ratio (high level / low level)."""
+    return 1 if shown >= 1 + SAME else -1 if shown <= 1 - SAME else 0
+
+
 @dataclass(frozen=True)
 class LoadClassification:
+    """``evidence``: users_ratio, rps_ratio, latency_ratio (high level / low level, rounded to the two significant
+    digits printed) and scaling ((rps_ratio - 1) / (users_ratio - 1)). :meth:`describe` reads only these
+    figures, through the same :func:`_trend` as :func:`load_limit`, so its words never contradict its numbers."""
+
     limit: LoadLimit
     evidence: Mapping[str, float]
 
     def describe(self) -> str:
         e = self.evidence
         if self.limit is LoadLimit.UNKNOWN:
-            return "load limit: unknown (needs at least two user levels)"
-        what = ("latency: each request is slow, throughput still grows with users"
-                if self.limit is LoadLimit.LATENCY else "throughput: requests queue, latency grows with users")
-        return (f"load limit: {what} (users x{e['users_ratio']:.2g} gave throughput x{e['rps_ratio']:.2g} and "
-                f"median latency x{e['latency_ratio']:.2g})")
+            return "load limit: unknown (needs two user levels at least 10 % apart)"
+        rps, lat = _trend(e["rps_ratio"]), _trend(e["latency_ratio"])
+        throughput = ("throughput still grows with users" if e["scaling"] >= SCALES else
+                      "throughput grows less than users" if rps > 0 else
+                      "throughput stays flat" if rps == 0 else "throughput falls")
+        latency = {1: "latency grows with users", 0: "latency stays about the same",
+                   -1: "latency falls"}[lat]
+        if self.limit is LoadLimit.LATENCY:
+            what = f"latency: each request is slow, {throughput}, {latency}"
+        elif self.limit is LoadLimit.THROUGHPUT:
+            what = f"throughput: requests queue, {latency}, {throughput}"
+        else:  # CLIENT: by Little's law users = throughput x (latency + think time), neither term grew
+            what = (f"not the server: {throughput} while {latency}, so the added users sent no more requests "
+                    "(think time, pacing or a saturated load generator)")
+        return (f"load limit: {what} (users x{_num(e['users_ratio'])} gave throughput x{_num(e['rps_ratio'])} "
+                f"and median latency x{_num(e['latency_ratio'])})")
+
+
+def _num(shown: float) -> str:
+    """A rounded ratio as plain digits: x8, x1.1, x0.86, x120 (never x1.2e+02)."""
+    if shown <= 0 or not math.isfinite(shown):
+        return f"{shown:g}"
+    text = f"{shown:.{max(0, 1 - math.floor(math.log10(shown)))}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def load_limit(levels: Sequence[tuple[float, float, float]]) -> LoadClassification:
@@ -178,18 +220,27 @@ def load_limit(levels: Sequence[tuple[float, float, float]]) -> LoadClassificati
 
     Closed-loop load obeys Little's law (users = throughput x (latency + think time)): if throughput grows
     in step with users, latency is the limit of each request; if it stops growing while latency grows,
-    the server is saturated and requests queue.
+    the server is saturated and requests queue. If throughput stops growing and latency does not grow either,
+    the added users did not send more requests: the limit is before the server. The ratios are rounded to
+    what the note prints before any word is chosen.
     """
     pts = sorted((u, r, lat) for u, r, lat in levels if u > 0 and r > 0 and lat > 0)
     if len(pts) < 2 or pts[-1][0] <= pts[0][0]:
         return LoadClassification(LoadLimit.UNKNOWN, {})
     (u0, r0, l0), (u1, r1, l1) = pts[0], pts[-1]
-    users_ratio, rps_ratio, lat_ratio = u1 / u0, r1 / r0, l1 / l0
-    evidence = {"users_ratio": users_ratio, "rps_ratio": rps_ratio, "latency_ratio": lat_ratio}
+    users_ratio, rps_ratio, lat_ratio = _shown(u1 / u0), _shown(r1 / r0), _shown(l1 / l0)
+    if _trend(users_ratio) <= 0:  # too few added users for any ratio to mean something
+        return LoadClassification(LoadLimit.UNKNOWN, {})
     # scaling efficiency: share of the added users that turned into added throughput
     scaling = (rps_ratio - 1) / (users_ratio - 1)
-    evidence["scaling"] = scaling
-    limit = LoadLimit.LATENCY if scaling >= 0.5 else LoadLimit.THROUGHPUT
+    evidence = {"users_ratio": users_ratio, "rps_ratio": rps_ratio, "latency_ratio": lat_ratio,
+                "scaling": scaling}
+    if scaling >= SCALES:
+        limit = LoadLimit.LATENCY
+    elif _trend(lat_ratio) > 0:
+        limit = LoadLimit.THROUGHPUT
+    else:
+        limit = LoadLimit.CLIENT
     return LoadClassification(limit, evidence)
 
 
