@@ -5,8 +5,8 @@ wall in seconds over the same window, read/write bytes, context switches, first/
 and from schedstat run_time and run_delay in seconds) and, where a CPU profile ran, py-spy's thread shares
 (``idle_share``: idle thread samples / all thread samples; ``gil_share``: samples holding the GIL / active
 samples; ``active_threads``: active samples per tick). A runner whose profiler does storage I/O from the
-target's own process names that role in ``result.data["profiler_io"]`` (role -> what), and its writes are left
-out. The label always travels with the figures that led to it, so a person can disagree with the rule and
+target's own process names that role in ``result.data["profiler_io"]``: role -> what (its writes are all left
+out), or role -> {"what": ..., "write_bytes": bytes the profiler wrote} (those bytes are subtracted). The label always travels with the figures that led to it, so a person can disagree with the rule and
 still use the numbers.
 
 CPU starvation is run-queue delay (core.schedstat): time the target was runnable and did not get a core. It is
@@ -90,10 +90,11 @@ class Classification:
 
 
 def classify(monitor: Mapping[str, float] | None, shares: Mapping[str, float] | None = None, *,
-             profiler_io: str = "", cores: int | None = None) -> Classification:
+             profiler_io: str = "", profiler_bytes: float | None = None, cores: int | None = None) -> Classification:
     """Label one role's run from its monitor totals (and py-spy shares when present).
 
-    ``profiler_io``: what else writes from the target's process (its writes are then not counted);
+    ``profiler_io``: what else writes from the target's process; ``profiler_bytes``: how many bytes it wrote,
+    subtracted from the role's writes (None: none of the role's writes are counted);
     ``cores``: CPUs of the machine (default: this one's), the most CPU a run can have had.
     """
     m = dict(monitor or {})
@@ -103,7 +104,14 @@ def classify(monitor: Mapping[str, float] | None, shares: Mapping[str, float] | 
         return Classification(Bottleneck.UNKNOWN, {"wall": wall}, "fewer than two monitor samples")
     # CPU time and wall come from one window; clock-tick rounding of short runs must still not exceed the machine
     cpu = min(float(m.get("cpu_time", 0.0)) / wall, float(cores or os.cpu_count() or 1))
-    writes = 0.0 if profiler_io else float(m.get("write_bytes", 0.0))
+    writes = float(m.get("write_bytes", 0.0))
+    note = ""
+    if profiler_io and profiler_bytes is None:
+        writes, note = 0.0, f"; storage writes not counted: {profiler_io}"
+    elif profiler_io and profiler_bytes is not None:
+        # the monitor's last sample may come before the profiler's last writes: never below zero
+        note = f"; {units.size(min(writes, profiler_bytes))} of storage writes not counted: {profiler_io}"
+        writes = max(0.0, writes - profiler_bytes)
     io_rate = (float(m.get("read_bytes", 0.0)) + writes) / wall
     switch_rate = float(m.get("ctx_switches", 0.0)) / wall
     first = float(m.get("first_rss", 0.0))
@@ -116,7 +124,6 @@ def classify(monitor: Mapping[str, float] | None, shares: Mapping[str, float] | 
         evidence["wait_cores"] = float(delay) / wall
         evidence["run_delay_share"] = float(delay) / (float(delay) + float(run)) if delay + run > 0 else 0.0
     gil = s.get("gil_share")
-    note = f"; storage writes not counted: {profiler_io}" if profiler_io else ""
 
     # at its peak: a process that frees its data before it exits (interpreter shutdown) still needed it
     grew = max(growth, float(m.get("peak_rss", 0.0)) - first)
@@ -157,8 +164,12 @@ def classify_result(data: Mapping[str, object], role: str = "target") -> Classif
         return None
     shares = data.get("threads")
     profiler_io = data.get("profiler_io")
-    what = str(profiler_io.get(role) or "") if isinstance(profiler_io, Mapping) else ""
-    return classify(monitor[role], shares if isinstance(shares, Mapping) else None, profiler_io=what)
+    entry = profiler_io.get(role) if isinstance(profiler_io, Mapping) else None
+    what, written = str(entry or ""), None
+    if isinstance(entry, Mapping):
+        what, written = str(entry.get("what") or "a profiler"), float(entry.get("write_bytes") or 0.0)
+    return classify(monitor[role], shares if isinstance(shares, Mapping) else None, profiler_io=what,
+                    profiler_bytes=written)
 
 
 SAME = 0.1  # a ratio strictly within 1 +- SAME (rounded to what is printed) reads "about the same"
