@@ -46,7 +46,7 @@ def slowing():
 
 
 def _efficiency_notes(result: dict[str, Any]) -> list[str]:
-    return [n["text"] for n in result["notes"] if n["kind"] == "concurrency.efficiency"]
+    return [n["text"] for n in result["notes"] if " efficiency " in n["text"] and " at level " in n["text"]]
 
 
 def _every_efficiency_above_one_is_explained(result: dict[str, Any]) -> None:
