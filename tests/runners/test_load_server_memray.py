@@ -16,16 +16,16 @@ from tests.runners.profiling_helpers import run_profile
 
 pytestmark = pytest.mark.slow
 
-# Every request makes 2,000 allocations of 2 KiB (above pymalloc's limit, so memray records each one): at a
-# few hundred requests/s memray writes megabytes of capture per second from the server's process.
+# Every request makes 5,000 allocations of 2 KiB (above pymalloc's limit, so memray records each one): at a
+# few dozen requests/s memray writes megabytes of capture per second from the server's process.
 SERVER = '''
 import sys, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
-        junk = [bytearray(2048) for _ in range(2000)]
-        time.sleep(0.004)
+        junk = [bytearray(2048) for _ in range(5000)]
+        time.sleep(0.002)
         body = str(len(junk)).encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
@@ -60,9 +60,13 @@ def test_memray_capture_writes_are_not_the_servers_io(tmp_path: Path) -> None:
     capture = (tmp_path / "artifacts").rglob("server-memray.bin")
     written = r.data["profiler_io"]["server"]["write_bytes"]
     assert written >= max(p.stat().st_size for p in capture) > 0  # the capture (plus any compressed copy)
-    assert mon["write_bytes"] / mon["wall"] >= IO_RATE, mon  # memray did write, from the server's process
-    assert mon["write_bytes"] <= 1.2 * written, (mon, written)  # ... and nearly all the server's writes were its
+    # memray did write megabytes from the server's process, and they were nearly all the server's writes (how
+    # many per second depends on how much CPU the server got on this machine: not asserted)
+    assert mon["write_bytes"] >= 1024 * 1024, mon
+    assert mon["write_bytes"] <= 1.2 * written, (mon, written)
     b = r.data["bottleneck"]["server"]
+    counted = b["evidence"]["io_rate"] * mon["wall"]
+    assert counted <= mon["read_bytes"] + 0.2 * mon["write_bytes"], (b["text"], mon)  # memray's writes are out
     assert b["evidence"]["io_rate"] < IO_RATE / 4, b["text"]
     assert b["label"] != Bottleneck.IO.value, b["text"]
     assert "of storage writes not counted: memray's capture, written from the server's process" in b["text"]
