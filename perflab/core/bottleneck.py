@@ -5,8 +5,8 @@ wall in seconds over the same window, read/write bytes, context switches, first/
 and from schedstat run_time and run_delay in seconds) and, where a CPU profile ran, py-spy's thread shares
 (``idle_share``: idle thread samples / all thread samples; ``gil_share``: samples holding the GIL / active
 samples; ``active_threads``: active samples per tick). A runner whose profiler does storage I/O from the
-target's own process names that role in ``result.data["profiler_io"]`` (role -> what), and its writes are left
-out. The label always travels with the figures that led to it, so a person can disagree with the rule and
+target's own process names that role in ``result.data["profiler_io"]``: role -> what (its writes are all left
+out), or role -> {"what": ..., "write_bytes": bytes the profiler wrote} (those bytes are subtracted). The label always travels with the figures that led to it, so a person can disagree with the rule and
 still use the numbers.
 
 CPU starvation is run-queue delay (core.schedstat): time the target was runnable and did not get a core. It is
@@ -16,11 +16,13 @@ was spent waiting for one, and at least ``STARVED_CORES`` cores' worth, was star
 oversubscribed, and its timings say more about the machine than about the code.
 
 For load runs, :func:`load_limit` tells a latency limit (each request is slow, throughput scales with users)
-from a throughput limit (throughput plateaus and latency grows with users: requests queue).
+from a throughput limit (throughput plateaus and latency grows with users: requests queue), and says when neither
+holds (throughput plateaus while latency does not grow: the limit is before the server).
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -57,6 +59,7 @@ class Bottleneck(StrEnum):
 class LoadLimit(StrEnum):
     LATENCY = "latency"  # each request is slow; more users give proportionally more throughput
     THROUGHPUT = "throughput"  # throughput plateaus and latency grows with users: queueing
+    CLIENT = "client"  # throughput plateaus and latency does not grow: the users sent no more requests
     UNKNOWN = "unknown"
 
 
@@ -87,10 +90,11 @@ class Classification:
 
 
 def classify(monitor: Mapping[str, float] | None, shares: Mapping[str, float] | None = None, *,
-             profiler_io: str = "", cores: int | None = None) -> Classification:
+             profiler_io: str = "", profiler_bytes: float | None = None, cores: int | None = None) -> Classification:
     """Label one role's run from its monitor totals (and py-spy shares when present).
 
-    ``profiler_io``: what else writes from the target's process (its writes are then not counted);
+    ``profiler_io``: what else writes from the target's process; ``profiler_bytes``: how many bytes it wrote,
+    subtracted from the role's writes (None: none of the role's writes are counted);
     ``cores``: CPUs of the machine (default: this one's), the most CPU a run can have had.
     """
     m = dict(monitor or {})
@@ -100,7 +104,14 @@ def classify(monitor: Mapping[str, float] | None, shares: Mapping[str, float] | 
         return Classification(Bottleneck.UNKNOWN, {"wall": wall}, "fewer than two monitor samples")
     # CPU time and wall come from one window; clock-tick rounding of short runs must still not exceed the machine
     cpu = min(float(m.get("cpu_time", 0.0)) / wall, float(cores or os.cpu_count() or 1))
-    writes = 0.0 if profiler_io else float(m.get("write_bytes", 0.0))
+    writes = float(m.get("write_bytes", 0.0))
+    note = ""
+    if profiler_io and profiler_bytes is None:
+        writes, note = 0.0, f"; storage writes not counted: {profiler_io}"
+    elif profiler_io and profiler_bytes is not None:
+        # the monitor's last sample may come before the profiler's last writes: never below zero
+        note = f"; {units.size(min(writes, profiler_bytes))} of storage writes not counted: {profiler_io}"
+        writes = max(0.0, writes - profiler_bytes)
     io_rate = (float(m.get("read_bytes", 0.0)) + writes) / wall
     switch_rate = float(m.get("ctx_switches", 0.0)) / wall
     first = float(m.get("first_rss", 0.0))
@@ -113,7 +124,6 @@ def classify(monitor: Mapping[str, float] | None, shares: Mapping[str, float] | 
         evidence["wait_cores"] = float(delay) / wall
         evidence["run_delay_share"] = float(delay) / (float(delay) + float(run)) if delay + run > 0 else 0.0
     gil = s.get("gil_share")
-    note = f"; storage writes not counted: {profiler_io}" if profiler_io else ""
 
     # at its peak: a process that frees its data before it exits (interpreter shutdown) still needed it
     grew = max(growth, float(m.get("peak_rss", 0.0)) - first)
@@ -154,23 +164,66 @@ def classify_result(data: Mapping[str, object], role: str = "target") -> Classif
         return None
     shares = data.get("threads")
     profiler_io = data.get("profiler_io")
-    what = str(profiler_io.get(role) or "") if isinstance(profiler_io, Mapping) else ""
-    return classify(monitor[role], shares if isinstance(shares, Mapping) else None, profiler_io=what)
+    entry = profiler_io.get(role) if isinstance(profiler_io, Mapping) else None
+    what, written = str(entry or ""), None
+    if isinstance(entry, Mapping):
+        what, written = str(entry.get("what") or "a profiler"), float(entry.get("write_bytes") or 0.0)
+    return classify(monitor[role], shares if isinstance(shares, Mapping) else None, profiler_io=what,
+                    profiler_bytes=written)
+
+
+SAME = 0.1  # a ratio strictly within 1 +- SAME (rounded to what is printed) reads "about the same"
+SCALES = 0.5  # share of the added users that must turn into added throughput for "throughput still grows"
+
+
+def _shown(x: float) -> float:
+    """``x`` rounded to the two significant digits the note prints; words are decided on this value."""
+    if x <= 0 or not math.isfinite(x):
+        return x
+    return round(x, max(0, 1 - math.floor(math.log10(x))))
+
+
+def _trend(shown: float) -> int:
+    """+1 grew, 0 about the same, -1 fell: of a printed ratio (high level / low level)."""
+    return 1 if shown >= 1 + SAME else -1 if shown <= 1 - SAME else 0
 
 
 @dataclass(frozen=True)
 class LoadClassification:
+    """``evidence``: users_ratio, rps_ratio, latency_ratio (high level / low level, rounded to the two significant
+    digits printed) and scaling ((rps_ratio - 1) / (users_ratio - 1)). :meth:`describe` reads only these
+    figures, through the same :func:`_trend` as :func:`load_limit`, so its words never contradict its numbers."""
+
     limit: LoadLimit
     evidence: Mapping[str, float]
 
     def describe(self) -> str:
         e = self.evidence
         if self.limit is LoadLimit.UNKNOWN:
-            return "load limit: unknown (needs at least two user levels)"
-        what = ("latency: each request is slow, throughput still grows with users"
-                if self.limit is LoadLimit.LATENCY else "throughput: requests queue, latency grows with users")
-        return (f"load limit: {what} (users x{e['users_ratio']:.2g} gave throughput x{e['rps_ratio']:.2g} and "
-                f"median latency x{e['latency_ratio']:.2g})")
+            return "load limit: unknown (needs two user levels at least 10 % apart)"
+        rps, lat = _trend(e["rps_ratio"]), _trend(e["latency_ratio"])
+        throughput = ("throughput still grows with users" if e["scaling"] >= SCALES else
+                      "throughput grows less than users" if rps > 0 else
+                      "throughput stays flat" if rps == 0 else "throughput falls")
+        latency = {1: "latency grows with users", 0: "latency stays about the same",
+                   -1: "latency falls"}[lat]
+        if self.limit is LoadLimit.LATENCY:
+            what = f"latency: each request is slow, {throughput}, {latency}"
+        elif self.limit is LoadLimit.THROUGHPUT:
+            what = f"throughput: requests queue, {latency}, {throughput}"
+        else:  # CLIENT: by Little's law users = throughput x (latency + think time), neither term grew
+            what = (f"not the server: {throughput} while {latency}, so the added users sent no more requests "
+                    "(think time, pacing or a saturated load generator)")
+        return (f"load limit: {what} (users x{_num(e['users_ratio'])} gave throughput x{_num(e['rps_ratio'])} "
+                f"and median latency x{_num(e['latency_ratio'])})")
+
+
+def _num(shown: float) -> str:
+    """A rounded ratio as plain digits: x8, x1.1, x0.86, x120 (never x1.2e+02)."""
+    if shown <= 0 or not math.isfinite(shown):
+        return f"{shown:g}"
+    text = f"{shown:.{max(0, 1 - math.floor(math.log10(shown)))}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def load_limit(levels: Sequence[tuple[float, float, float]]) -> LoadClassification:
@@ -178,18 +231,27 @@ def load_limit(levels: Sequence[tuple[float, float, float]]) -> LoadClassificati
 
     Closed-loop load obeys Little's law (users = throughput x (latency + think time)): if throughput grows
     in step with users, latency is the limit of each request; if it stops growing while latency grows,
-    the server is saturated and requests queue.
+    the server is saturated and requests queue. If throughput stops growing and latency does not grow either,
+    the added users did not send more requests: the limit is before the server. The ratios are rounded to
+    what the note prints before any word is chosen.
     """
     pts = sorted((u, r, lat) for u, r, lat in levels if u > 0 and r > 0 and lat > 0)
     if len(pts) < 2 or pts[-1][0] <= pts[0][0]:
         return LoadClassification(LoadLimit.UNKNOWN, {})
     (u0, r0, l0), (u1, r1, l1) = pts[0], pts[-1]
-    users_ratio, rps_ratio, lat_ratio = u1 / u0, r1 / r0, l1 / l0
-    evidence = {"users_ratio": users_ratio, "rps_ratio": rps_ratio, "latency_ratio": lat_ratio}
+    users_ratio, rps_ratio, lat_ratio = _shown(u1 / u0), _shown(r1 / r0), _shown(l1 / l0)
+    if _trend(users_ratio) <= 0:  # too few added users for any ratio to mean something
+        return LoadClassification(LoadLimit.UNKNOWN, {})
     # scaling efficiency: share of the added users that turned into added throughput
     scaling = (rps_ratio - 1) / (users_ratio - 1)
-    evidence["scaling"] = scaling
-    limit = LoadLimit.LATENCY if scaling >= 0.5 else LoadLimit.THROUGHPUT
+    evidence = {"users_ratio": users_ratio, "rps_ratio": rps_ratio, "latency_ratio": lat_ratio,
+                "scaling": scaling}
+    if scaling >= SCALES:
+        limit = LoadLimit.LATENCY
+    elif _trend(lat_ratio) > 0:
+        limit = LoadLimit.THROUGHPUT
+    else:
+        limit = LoadLimit.CLIENT
     return LoadClassification(limit, evidence)
 
 

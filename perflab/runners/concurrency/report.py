@@ -26,6 +26,7 @@ from perflab.core.model import (
     SummaryTable,
     labels,
 )
+from perflab.runners.concurrency.scaling import combine
 from perflab.runners.framework.base import RunContext
 from perflab.runners.framework.process import Child
 
@@ -122,15 +123,15 @@ def summarize(profile: Profile, trials: list[dict[str, Any]], hello: dict[str, A
     failures: list[str] = []
     sat_levels: dict[str, int] = {}
     kinds = list(dict.fromkeys(tr["worker"] for tr in trials))
+    combined: list[dict[str, Any]] = []
     for kind in kinds:
-        ts = sorted((tr for tr in trials if tr["worker"] == kind), key=lambda tr: tr["level"])
-        base = ts[0]
-        per_worker = base["throughput"] / base["level"] if base["level"] else 0.0
+        # the base level ran several times, interleaved with the others (scaling.schedule): one row from them
+        ts, efficiency_notes = combine(kind, [tr for tr in trials if tr["worker"] == kind])
+        combined += ts
+        notes += efficiency_notes
         for tr in ts:
             lb = labels(kind=kind, level=tr["level"])
-            speedup = tr["throughput"] / base["throughput"] if base["throughput"] else 0.0
-            eff = tr["throughput"] / (per_worker * tr["level"]) if per_worker else 0.0
-            tr["speedup"], tr["efficiency"] = speedup, eff
+            speedup, eff = tr["speedup"], tr["efficiency"]
             metrics.append(Metric("throughput", tr["throughput"], "/s", lb))
             metrics.append(Metric("efficiency", eff, "ratio", lb))
             for q in ("p50", "p95", "p99"):
@@ -165,7 +166,7 @@ def summarize(profile: Profile, trials: list[dict[str, Any]], hello: dict[str, A
                                   f"({units.rate(best['throughput'])}; level {top['level']} gives "
                                   f"{units.ratio(top['throughput'] / best['throughput'])} of that)."))
     metrics.append(Metric("check_failures", len(failures), "count"))
-    if any(tr.get("blind_check") for tr in trials):
+    if any(tr.get("blind_check") for tr in combined):
         notes.append(Note("the callable returns None, so comparing its results with a serial run can only catch "
                           "exceptions: name target.invariant (and target.setup) to check its shared state.",
                           Level.WARNING, "concurrency.blind_check"))
@@ -175,7 +176,7 @@ def summarize(profile: Profile, trials: list[dict[str, Any]], hello: dict[str, A
     title = f"{profile.name}: scaling of {profile.target.value}"
     tables = (SummaryTable(title, ("workers", "level", "calls", "throughput", "speedup", "efficiency", "p50",
                                    "p95", "p99", "GIL wait", "check"), tuple(rows)),)
-    data = {"trials": trials, "interpreter": hello, "saturation": sat_levels, "failures": failures}
+    data = {"trials": combined, "interpreter": hello, "saturation": sat_levels, "failures": failures}
     status = Status.FAILED if failures else Status.PASSED
     return Result(status, failures[0] if failures else "", tuple(metrics), raw, data, tables, tuple(notes))
 

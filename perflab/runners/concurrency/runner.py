@@ -3,7 +3,8 @@
 The measuring happens in a child (runners/agents/concurrency_harness.py, started through ``ctx.spawn`` with
 the side channel), so a deadlocked or runaway target can always be killed and the engine's loop stays free.
 For each worker kind and level the harness reports throughput (calls/s), latency percentiles (s) and a
-correctness verdict (serial comparison or the profile's invariant). A watchdog here turns silence into a
+correctness verdict (serial comparison or the profile's invariant). The lowest level runs before, between and
+after the others (scaling.schedule), so the efficiencies carry the drift of the base rate. A watchdog here turns silence into a
 deadlock suspicion naming the level and worker kind; before killing the harness it takes a ``py-spy dump`` so
 the report shows where the threads were stuck. During thread trials py-spy samples the harness twice, once
 with ``--gil``, to estimate how much of the worker threads' time is spent without the GIL.
@@ -28,6 +29,7 @@ from typing import Any
 from perflab.core.model import Level, Metric, Note, PerflabError, Profile, Result, Status, ToolError, labels
 from perflab.runners.agents import wire
 from perflab.runners.concurrency.report import WORKER_FRAME, GilSampler, summarize
+from perflab.runners.concurrency.scaling import schedule
 from perflab.runners.framework.base import RunContext
 from perflab.runners.framework.child import child_env
 from perflab.runners.framework.process import Child
@@ -74,7 +76,8 @@ class ConcurrencyRunner:
         cfg = {
             "callable": t.value, "args": list(t.options.get("args") or []), "input": t.options.get("input"),
             "setup": t.options.get("setup"), "invariant": t.options.get("invariant"), "check": check,
-            "levels": sorted(set(p["levels"])), "workers": list(dict.fromkeys(p["workers"])),
+            # the lowest level runs before, between and after the others: its drift bounds each efficiency
+            "levels": schedule(p["levels"]), "workers": list(dict.fromkeys(p["workers"])),
             "duration": float(p["duration"]), "max_calls": int(p["max_calls"]),
         }
         cfg_path = ctx.artifacts_dir / "concurrency.json"

@@ -6,6 +6,11 @@ the flamegraph, speedscope and folded artifacts are written when the load ends (
 Memory: the server is started under ``memray run --output server-memray.bin`` (a Python server command only);
 after it stops, memray's stats and flamegraphs become artifacts and the load result gains the server's peak
 memory and top allocators. Latency measured with memray on is slower than without: the note says so.
+
+memray writes its capture from the server's own process, so the server's storage writes include it. The bytes
+it wrote are recorded in ``data["profiler_io"]["server"]`` and subtracted by the bottleneck label: the raw
+capture's size just before the server is stopped, plus the compressed file memray writes at exit (the raw one
+is then deleted, but /proc/<pid>/io had already counted its pages as written).
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ class ServerProfiles:
         self.sampler: Sampler | None = None
         self.task: asyncio.Future[None] | None = None
         self.memray_outputs: dict[str, Path] = {}
+        self.capture_before_stop = 0  # bytes of the raw memray capture just before the server was stopped
 
     async def start(self) -> ServerProfiles:
         if self.profile.test.params.get("profile_cpu"):
@@ -58,12 +64,16 @@ class ServerProfiles:
         return self
 
     async def stop_sampling(self) -> None:
-        """Before the server stops: close the open py-spy window and write the CPU artifacts."""
+        """Before the server stops: close the open py-spy window and write the CPU artifacts; note the size of
+        memray's raw capture."""
         if self.task is not None and self.sampler is not None:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self.task
             await self.sampler.finish()
+        if self.profile.test.params.get("profile_memory"):
+            with contextlib.suppress(OSError):
+                self.capture_before_stop = (self.ctx.artifacts_dir / MEMRAY_CAPTURE).stat().st_size
 
     async def finish(self) -> None:
         """After the server stopped: memray reports from its capture."""
@@ -71,8 +81,21 @@ class ServerProfiles:
             self.memray_outputs = await write_reports(self.ctx, memray_command({}),
                                                       self.ctx.artifacts_dir / MEMRAY_CAPTURE, 10)
 
+    def memray_written(self) -> int:
+        """Bytes memray wrote to storage from the server: the raw capture, and the compressed copy memray makes
+        at exit when there is one (a smaller file than the raw one seen before the stop)."""
+        try:
+            final = (self.ctx.artifacts_dir / MEMRAY_CAPTURE).stat().st_size
+        except OSError:
+            final = 0
+        return self.capture_before_stop + final if final < self.capture_before_stop else final
+
     def annotate(self, result: Result) -> Result:
         notes, tables, data = list(result.notes), list(result.tables), dict(result.data)
+        if self.profile.test.params.get("profile_memory"):  # core.bottleneck leaves these writes out
+            data["profiler_io"] = {**dict(data.get("profiler_io") or {}),
+                                   "server": {"what": "memray's capture, written from the server's process",
+                                              "write_bytes": self.memray_written()}}
         s = self.sampler
         if s is not None and s.total:
             top = flame.top_functions(s.stacks, 10)
