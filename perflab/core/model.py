@@ -270,6 +270,7 @@ class Note:
       ``server.memory_missing``, ``stress.breaking_point``, ``stress.knee``, ``stress.recovery``, ``leak.growth``,
       ``leak.site``, ``sampling.errors``, ``sampling.garbled``, ``query.full_scan``, ``query.failed``,
       ``concurrency.failed``, ``concurrency.skipped``, ``concurrency.blind_check``, ``concurrency.deadlock``,
+      ``concurrency.efficiency`` (an efficiency above 100 % explained),
       ``instructions.aslr``, ``instructions.spawned``, ``instructions.partial``.
     """
 

@@ -33,6 +33,11 @@ def flaky():
 def returns_nothing():
     pass
 
+def doze():
+    """I/O-like and the same in a serial re-run: its re-run takes as long as the trial did."""
+    time.sleep(0.002)
+    return 1
+
 def spin():
     """CPU-bound: holds the GIL all the time."""
     x = 0
@@ -205,6 +210,27 @@ def test_gil_wait_grows_with_cpu_bound_threads(tmp_path: Path) -> None:
     assert one < 0.35
     assert four > 0.5
     assert four > one
+
+
+def test_a_process_trial_times_the_calls_not_the_serial_check(tmp_path: Path) -> None:
+    """Each worker re-runs its calls serially after the trial (about as long as the trial again for this
+    target): that check, and the transfer of the reports, must not count as time under load."""
+    proc, result = run_profile(tmp_path, """
+        name = "doze"
+        [target]
+        callable = "usercode:doze"
+        [test]
+        type = "concurrency"
+        levels = [1, 2]
+        workers = ["processes"]
+        duration = "0.5s"
+        check = "serial"
+        gil = false
+    """, module=TARGET_MODULE)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    trials = result["data"]["trials"]
+    assert trials and all(t["calls"] > 50 for t in trials)
+    assert all(0.5 <= t["elapsed"] < 0.75 for t in trials), [t["elapsed"] for t in trials]
 
 
 def test_async_callable_runs_with_every_worker_kind(tmp_path: Path) -> None:

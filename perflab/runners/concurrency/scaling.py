@@ -77,7 +77,7 @@ def combine(kind: str, trials: list[dict[str, Any]]) -> tuple[list[dict[str, Any
         if lo <= 1.0:
             notes.append(Note(f"{where} ({spread}) is within the drift of the level-{base_level} rate during the "
                               f"run (other load on the machine, CPU clock, warm-up): read it as about linear "
-                              "scaling, not better.", Level.INFO))
+                              "scaling, not better.", Level.INFO, "concurrency.efficiency"))
         else:
             means = [float(r["mean"]) for r in reps if r.get("mean")]
             cost = (f": a call took {units.duration(float(tr['mean']))} on average against "
@@ -86,5 +86,5 @@ def combine(kind: str, trials: list[dict[str, Any]]) -> tuple[list[dict[str, Any
             notes.append(Note(f"{where} ({spread}) is superlinear{cost}. Calls got cheaper with more workers "
                               "(a cache the workers warm for each other, batching, wake-ups between workers, or "
                               "a CPU kept out of idle states), which more parallelism alone cannot give.",
-                              Level.INFO))
+                              Level.INFO, "concurrency.efficiency"))
     return out, notes
