@@ -19,6 +19,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -105,11 +106,18 @@ class MemoryRunner:
                                             alive=lambda: child.returncode is None)
             reader_task = asyncio.ensure_future(reader.run())
         stopped = False
+        cancelled = False  # the run was stopped (the app's stop, Ctrl-C): what was captured is the result
         code: int | None = None
         outputs: dict[str, Path] = {}
         try:
             limit = duration + 30.0 if (kind == "callable" and duration) else duration
             code, stopped = await _wait(child, limit, reader_task)
+        except asyncio.CancelledError:
+            cancelled = True
+            ctx.phase("stop", "stopping the target; memray reports on what it captured")
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()  # this task goes on to summarise the capture (a second cancel still ends it)
         finally:
             elapsed = time.monotonic() - started
             if child.returncode is None:
@@ -121,6 +129,13 @@ class MemoryRunner:
             else:
                 # written even after Ctrl-C or a crash: whatever memray captured becomes a report
                 outputs = await write_reports(ctx, memray, capture, p["top"])
+        if cancelled:
+            if reader is not None and reader.state.snapshots:
+                return stopped_early(summarize_live(profile, reader.state, elapsed, calls), elapsed, duration)
+            if reader is None and "stats" in outputs:
+                stats = json.loads(outputs["stats"].read_text(encoding="utf-8"))
+                return stopped_early(summarize(profile, stats, elapsed, calls, int(p["top"])), elapsed, duration)
+            raise asyncio.CancelledError  # nothing was captured: the engine reports the stop alone
         if not stopped and code != 0:
             raise pr.target_failure(code, child.stderr_tail, elapsed)
         if reader is not None:
@@ -132,6 +147,15 @@ class MemoryRunner:
             raise ToolError(f"memray wrote no usable capture ({last_line(child.stderr_tail)})")
         stats = json.loads(outputs["stats"].read_text(encoding="utf-8"))
         return summarize(profile, stats, elapsed, calls, int(p["top"]))
+
+
+def stopped_early(result: Result, elapsed: float, planned: float | None) -> Result:
+    """``result`` of a run stopped before its end: partial (``data["partial"]``, a ``run.partial`` note), its
+    figures those of the capture until the stop."""
+    of = f" of {units.duration(planned)} planned" if planned else ""
+    note = Note(f"Partial: stopped after {units.duration(elapsed)}{of}; the figures cover what memray captured "
+                "until then.", Level.WARNING, "run.partial")
+    return replace(result, data={**result.data, "partial": True}, notes=(note, *result.notes))
 
 
 async def _wait(child: Child, limit: float | None,
