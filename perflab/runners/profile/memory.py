@@ -4,7 +4,8 @@ Targets: a script (with args), a Python command (``python ...``: memray runs Pyt
 ``module:function`` callable run in a loop (``duration`` or ``iterations``). The target runs under
 ``memray run --output capture.bin``, a callable (with this interpreter's memray) under memray's Tracker from
 its import on (agents/memray_loop.py), so perflab's own imports are not counted; while it runs the process monitor streams its RSS (``proc.rss``,
-role target). At the end ``memray stats --json`` gives peak memory, total allocated, the allocation count and
+role target) and the heap over time (``mem.heap``, bytes) is read from the capture (runners/profile/heap_series.py);
+``live = true`` streams it from memray's live mode instead, with the top allocators, but writes no capture. At the end ``memray stats --json`` gives peak memory, total allocated, the allocation count and
 the top allocators, and ``memray flamegraph`` / ``memray flamegraph --leaks`` write the HTML reports
 (runners/framework/memray_capture.py).
 
@@ -46,6 +47,7 @@ from perflab.runners.framework.process import Child
 from perflab.runners.framework.tools import tool_options
 from perflab.runners.profile import memray_live
 from perflab.runners.profile import profiled as pr
+from perflab.runners.profile.heap_series import HeapSeries
 
 FLAGS = {"native": "--native", "trace_python_allocators": "--trace-python-allocators",
          "follow_fork": "--follow-fork"}
@@ -100,6 +102,7 @@ class MemoryRunner:
         started = time.monotonic()
         child = await ctx.spawn(argv, source="target", cwd=workdir, env=env, on_record=calls.on_record)
         reader, reader_task = None, None
+        heap = None if live else await HeapSeries(ctx).start(capture)  # live mode streams its own heap
         if live:
             reader = memray_live.LiveReader(port, float(p["interval"]), int(p["top"]),
                                             lambda heap, top: _live_event(ctx, heap, top),
@@ -127,8 +130,10 @@ class MemoryRunner:
                 reader.stop()
                 await asyncio.wait({reader_task}, timeout=5.0)
             else:
-                # written even after Ctrl-C or a crash: whatever memray captured becomes a report
-                outputs = await write_reports(ctx, memray, capture, p["top"])
+                # written even after Ctrl-C or a crash: whatever memray captured becomes a report; the heap
+                # reader's last read of the same capture goes on beside them
+                outputs, _ = await asyncio.gather(write_reports(ctx, memray, capture, p["top"]),
+                                                  heap.finish() if heap is not None else asyncio.sleep(0))
         if cancelled:
             if reader is not None and reader.state.snapshots:
                 return stopped_early(summarize_live(profile, reader.state, elapsed, calls), elapsed, duration)
