@@ -13,7 +13,8 @@ and file format:
   last, min, mean, max, in the series' unit), so the results show what was measured, not an empty page.
 
 :class:`Measured` is the sink that folds those series while the run goes: bounded memory (one accumulator
-per labelled series, the latest table per name), nothing kept per sample.
+per labelled series up to MAX_SETS per series name, then one more for the rest; the latest table per name),
+nothing kept per sample.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from perflab.core.model import Event, Labels, Level, Note, Quantity, Result, Sam
 PARTIAL_MESSAGE = "stopped before the end (partial results)"
 MAX_LABEL_VALUES = 16  # a label key with more values than this (a leak run's ``iteration``) is merged away
 MAX_ROWS = 24  # rows of the series table; the rest are counted in its title
+MAX_SETS = 256  # label sets kept apart per series name (a leak run labels every iteration): the rest share one
 MONITOR_SHOWN = ("proc.cpu", "proc.rss")
 SKIPPED = ("bench.median",)  # a summary of bench.round, which is listed
 COLUMNS = ("series", "samples", "first", "last", "min", "mean", "max")
@@ -70,6 +72,7 @@ class Measured:
 
     def __init__(self) -> None:
         self.series: dict[tuple[str, Labels], _Acc] = {}
+        self.sets: dict[str, int] = {}  # label sets kept per series name
         self.tables: dict[str, Table] = {}
         self.t = 0.0  # s: the time of the latest event
 
@@ -79,7 +82,13 @@ class Measured:
             key = (event.series, event.labels)
             acc = self.series.get(key)
             if acc is None:
-                acc = self.series[key] = _Acc()
+                n = self.sets.get(event.series, 0)
+                if n >= MAX_SETS:
+                    key = (event.series, ())  # the rest, merged: rows() merges these labels away anyway
+                    acc = self.series.get(key)
+                if acc is None:
+                    self.sets[event.series] = n + 1
+                    acc = self.series[key] = _Acc()
             acc.add(event.t, event.value)
         elif isinstance(event, Table):
             self.tables[event.name] = event
