@@ -4,7 +4,7 @@ memray records the heap (bytes allocated and not yet freed) every ~10 ms in the 
 agents/memray_heap.py, a child of its own, reads those snapshots while the target runs and sends one point per
 0.1 s (the largest heap of each tenth of a second). Each becomes a ``mem.heap`` sample (bytes) stamped with the
 time memray took it, so the live chart, the stored session and its replay draw the same heap curve; the points
-arrive up to a read interval (1 s, longer for a large capture: the agent spends at most a fifth of a core)
+arrive up to a read interval (1 s, longer for a large capture: the agent spends at most a tenth of a core)
 after they were taken. :meth:`HeapSeries.finish` makes the agent read the whole capture one last time, so the
 curve ends where the target ended (or was stopped).
 
@@ -48,7 +48,7 @@ class HeapSeries:
         if importlib.util.find_spec("memray") is None:
             return self
         config = {"capture": str(capture), "t0": time.time() - self.ctx.now(), "bucket": 0.1, "interval": 1.0,
-                  "budget": 0.2}
+                  "budget": 0.1}
         self.child = await self.ctx.spawn([sys.executable, "-m", AGENT, json.dumps(config)], source="memray-heap",
                                           role="tool", monitor=False, on_record=self.on_record)
         return self
