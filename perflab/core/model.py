@@ -265,7 +265,8 @@ class Note:
       core.counts.where_notes);
     * ``bottleneck`` (one per monitored role) and ``load.limit`` (core.bottleneck.annotate);
     * ``not_comparable`` (timings taken under a memory profiler), ``output.truncated`` (target output beyond
-      the profile's log_limit), ``run.store`` (the store could not record the run);
+      the profile's log_limit), ``run.store`` (the store could not record the run), ``run.partial`` (a stopped
+      run's figures cover only the time until the stop; lab.partial);
     * runners: ``generator.saturated``, ``load.worker_died``, ``load.model``, ``load.partial``,
       ``server.memory_missing``, ``stress.breaking_point``, ``stress.knee``, ``stress.recovery``, ``leak.growth``,
       ``leak.site``, ``sampling.errors``, ``sampling.garbled``, ``query.full_scan``, ``query.failed``,

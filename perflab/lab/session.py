@@ -25,6 +25,7 @@ from perflab.core.engine import Engine, Outcome, Sink, apply_thresholds
 from perflab.core.model import Artifact, ExitCode, Level, Note, Notice, PerflabError, Profile, Result, Status
 from perflab.core.replay import Column, ReplayIndex
 from perflab.core.stats import Verdict
+from perflab.lab import partial
 from perflab.lab.baselines import BaselinePolicy, Baselines
 from perflab.store.sessions import Recorder, SessionRow, SessionStore, StoreError, default_root
 
@@ -183,7 +184,8 @@ async def run_session(profile: Profile, root: Path | None, sinks: Iterable[Sink]
     The store failing during the run is shown to the sinks (an error Notice, code ``store.write``) while the run
     goes on and the recorder retries; if the events still cannot be stored at the end, the outcome is an error
     (exit 3) whose message says so, and the session is marked ``error`` when that row can still be written.
-    The stored counts go into the result (``data["recorded"]``: samples, logs, events)."""
+    The stored counts go into the result (``data["recorded"]``: samples, logs, events). A run that was stopped
+    (interrupted) is marked partial, with what it measured until the stop (lab.partial)."""
     from perflab.core.judge import judge
     from perflab.report import compare as compare_report
     from perflab.runners.framework import base as runner_base  # loaded when a run starts, not with the lab
@@ -203,6 +205,8 @@ async def run_session(profile: Profile, root: Path | None, sinks: Iterable[Sink]
         recorder.on_error = lambda e: engine.sink_failed(recorder, e)
 
         def finalize(p: Profile, r: Result) -> Result:
+            if r.status == Status.INTERRUPTED:  # stopped: what was measured until then, said to be partial
+                r = partial.mark(r, measured, engine.now())
             if r.status not in (Status.PASSED, Status.FAILED):  # nothing to judge; the policy still reports
                 decision = plan.after(p, r, None, sid, git)
                 if decision is not None:
@@ -224,7 +228,8 @@ async def run_session(profile: Profile, root: Path | None, sinks: Iterable[Sink]
                     r = replace(r, status=Status.ERROR, message=decision.message)
             return r
 
-        engine = Engine(profile, [recorder, *sinks], runner_for=runner_base.runner_for,
+        measured = partial.Measured()
+        engine = Engine(profile, [recorder, measured, *sinks], runner_for=runner_base.runner_for,
                         context=runner_base.RunContext, session_id=sid, artifacts_dir=st.artifacts_dir(sid),
                         workdir=workdir, finalize=finalize)
         if on_engine is not None:
@@ -235,7 +240,8 @@ async def run_session(profile: Profile, root: Path | None, sinks: Iterable[Sink]
             if isinstance(e, Exception):  # an internal error (it keeps its traceback)
                 ended = Result(Status.ERROR, f"internal error: {type(e).__name__}"), ExitCode.INTERNAL_ERROR
             else:  # cancelled, or Ctrl-C before the engine's own signal handling was in place
-                ended = Result(Status.INTERRUPTED, "interrupted"), ExitCode.INTERRUPTED
+                ended = partial.mark(Result(Status.INTERRUPTED, "interrupted"), measured, engine.now()), \
+                    ExitCode.INTERRUPTED
             with contextlib.suppress(StoreError):  # the original exception is the one to surface
                 _store_outcome(st, recorder, Outcome(sid, ended[0], ended[1], engine.now()), secrets)
             redact.redact_tree(st.artifacts_dir(sid))

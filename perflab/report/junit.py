@@ -32,7 +32,9 @@ def build(reports: Sequence[ProfileReport]) -> ET.Element:
         counts["tests"] += 1
         status = r.result.status.value
         if status not in ("passed", "failed"):
-            ET.SubElement(run, "error", message=r.result.message or status, type=status).text = r.result.message
+            partial = [n.text for n in r.result.notes if n.kind.endswith(".partial")]  # a stopped run's figures
+            ET.SubElement(run, "error", message=r.result.message or status, type=status).text = \
+                "\n".join([r.result.message, *partial]).strip()
             counts["errors"] += 1
         bench_names = [str(b.get("name")) for b in (r.result.data.get("benchmarks") or [])]
         compared = {row.subject: row for row in (r.comparison.rows if r.comparison else ())}

@@ -57,7 +57,8 @@ def render(reports: Sequence[ProfileReport]) -> str:
                 out += [table(compare_report.table(c)), ""]
         for t in r.result.tables[:1]:
             out += [f"<details><summary>{_escape(t.title)}</summary>", "", table(t), "", "</details>", ""]
-        notes = [n for n in r.result.notes if n.kind.startswith("threshold.")]
+        # the verdict's reasons, and that a stopped run's figures are partial
+        notes = [n for n in r.result.notes if n.kind.startswith("threshold.") or n.kind.endswith(".partial")]
         if notes:
             out += [f"- {_escape(n.text)}" for n in notes] + [""]
         out += [f"<sub>session {r.session}, {r.duration:.1f} s, exit code {r.exit_code}</sub>", ""]

@@ -3,7 +3,10 @@ value, one field for every target option and every test parameter of the chosen 
 
 The fields are generated from the test type's schema (core.testtypes: ``target_options``, ``params``, each with
 its help phrase as the placeholder), so the form offers exactly what a profile accepts. A field holds a TOML value
-(``[100, 1000]``, ``3``, ``true``) or plain text (``perflab.demo.sorting:random_ints``, ``5s``). The form is turned
+(``[100, 1000]``, ``3``, ``true``) or plain text (``perflab.demo.sorting:random_ints``, ``5s``); a list also
+without brackets (sizes ``100, 1000``), command-line arguments as a shell splits them (``--port 8000``).
+Endpoints and SQL targets get one row of fields per endpoint (method, path, weight, body, name) or statement
+(SQL, name) instead of a line of TOML (screens/target_rows.py; ``ctrl+n`` adds a row). The form is turned
 into profile text and validated by core.profiles as you type (the validator's own messages), the profile it would
 save is previewed, callable references complete from ``module:function`` names found in the working folder, and
 what was typed is remembered for the next time the form opens.
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +33,19 @@ from textual.widgets.option_list import Option
 from perflab.core import params as p
 from perflab.core import profiles, testtypes
 from perflab.core.model import TARGET_KINDS, PerflabError, Profile
+from perflab.core.profiles import ARGV_KINDS
 from perflab.lab import discover
 from perflab.lab import session as lab
 from perflab.messages import Loaded
+from perflab.screens.target_rows import (
+    ADD_KEY,
+    HEADERS,
+    ROW_KINDS,
+    coerce,
+    field_value,
+    row_widgets,
+    rows_value,
+)
 
 KIND_HINT = {
     "callable": "module:function", "pytest": "tests/ folder or file", "script": "path/to/script.py",
@@ -41,22 +55,22 @@ KIND_HINT = {
 SKIPPED = {"cwd", "env"}  # kept to profile files: a form field for a table of variables helps nobody
 
 
-def field_value(text: str) -> Any:
-    """A field's text as a value: TOML when it parses as a TOML value, else the text itself."""
-    try:
-        return tomllib.loads("x = " + text)["x"]
-    except tomllib.TOMLDecodeError:
-        return text
-
-
 def form_to_data(name: str, kind: str, value: str, test_type: str, params: str, thresholds: str,
-                 options: dict[str, str] | None = None, test_fields: dict[str, str] | None = None) -> dict[str, Any]:
+                 options: dict[str, str] | None = None, test_fields: dict[str, str] | None = None, *,
+                 rows: Sequence[Mapping[str, str]] | None = None) -> dict[str, Any]:
     """The profile as a dict. ``params`` is more test keys as inline TOML (``n = [100, 1000], processes = 1``);
-    ``options`` and ``test_fields`` are the per-key fields (text, see field_value); empty fields are left out."""
-    target: dict[str, Any] = {kind: field_value(value) if kind in ("pid", "endpoints", "sql") else value}
-    target.update({k: field_value(v) for k, v in (options or {}).items() if v.strip()})
+    ``options`` and ``test_fields`` are the per-key fields (text, see target_rows.coerce); empty fields are left
+    out. ``rows``: the endpoint or statement rows of an endpoints or sql target (target_rows.rows_value); when
+    none is filled in, ``value`` is read as a TOML list."""
+    tt = testtypes.TEST_TYPES.get(test_type)
+    table = {"endpoints": testtypes.ENDPOINT, "sql": testtypes.STATEMENT}.get(kind, {})
+    built = rows_value(kind, rows, table) if rows and kind in ROW_KINDS else []
+    target: dict[str, Any] = {kind: built or (field_value(value) if kind in ("pid", "endpoints", "sql") else value)}
+    opts = tt.target_options if tt else {}
+    target.update({k: coerce(v, opts.get(k), argv=k == "args" and kind in ARGV_KINDS)
+                   for k, v in (options or {}).items() if v.strip()})
     test: dict[str, Any] = {"type": test_type}
-    test.update({k: field_value(v) for k, v in (test_fields or {}).items() if v.strip()})
+    test.update({k: coerce(v, tt.params.get(k) if tt else None) for k, v in (test_fields or {}).items() if v.strip()})
     if params.strip():
         test.update(tomllib.loads("x = {" + params + "}")["x"])
     data: dict[str, Any] = {"name": name or "adhoc"}
@@ -76,6 +90,7 @@ class AdhocScreen(Screen[None]):
     BINDINGS = [
         Binding("ctrl+r", "run", "Run"),
         Binding("ctrl+s", "save", "Save profile"),
+        Binding(ADD_KEY, "add_row", "Add row"),
         Binding("escape", "back", "Back"),
     ]
     DEFAULT_CSS = """
@@ -86,7 +101,13 @@ class AdhocScreen(Screen[None]):
     AdhocScreen Select { width: 20; }
     AdhocScreen OptionList { height: 6; }
     AdhocScreen .section { padding: 1 1 0 1; text-style: bold; }
-    AdhocScreen #target-options, AdhocScreen #test-fields { height: auto; }
+    AdhocScreen #target-options, AdhocScreen #test-fields, AdhocScreen #rows { height: auto; }
+    AdhocScreen .target-row { padding-left: 1; }
+    AdhocScreen .target-row > * { margin-right: 1; }
+    AdhocScreen .rows-hint { padding: 0 1; color: $text-muted; }
+    AdhocScreen .target-row Select.method { width: 11; }
+    AdhocScreen .target-row .row-weight { width: 11; }
+    AdhocScreen .target-row .row-path, AdhocScreen .target-row .row-sql { width: 2fr; }
     AdhocScreen #preview { height: auto; border: round $primary; padding: 0 1; margin-top: 1; }
     AdhocScreen #problems { height: auto; max-height: 4; padding: 0 1; }
     """
@@ -98,6 +119,7 @@ class AdhocScreen(Screen[None]):
         self.text = ""
         self.names: list[str] = []  # module:function names found in the working folder
         self.shown_type = ""  # the type whose fields are mounted
+        self.rows_kind = ""  # the target kind whose rows are mounted
 
     @property
     def memory(self) -> dict[str, str]:
@@ -116,6 +138,7 @@ class AdhocScreen(Screen[None]):
                 yield Select([(k, k) for k in TARGET_KINDS], value="callable", allow_blank=False, id="kind",
                              compact=True)
                 yield Input(placeholder="e.g. module:function", id="value", compact=True)
+            yield Vertical(id="rows")
             yield Vertical(id="target-options")
             yield Static("test parameters", classes="section")
             yield Vertical(id="test-fields")
@@ -165,7 +188,7 @@ class AdhocScreen(Screen[None]):
         suggester = SuggestFromList(self.names, case_sensitive=True) if self.names else None
         tt = testtypes.TEST_TYPES.get(self.chosen_type())
         value = self.query_one("#value", Input)
-        value.suggester = suggester if str(self.query_one(Select).value) == "callable" else None
+        value.suggester = suggester if str(self.query_one("#kind", Select).value) == "callable" else None
         for key, param in (tt.target_options if tt else {}).items():
             if _is_callable_ref(param) and key not in SKIPPED:
                 for field in self.query(f"#opt-{key}").results(Input):
@@ -189,8 +212,8 @@ class AdhocScreen(Screen[None]):
             return
         self.shown_type = name
         self.memory["type"] = name
-        kind = self.query_one(Select)
-        current = str(kind.value)
+        kind = self.query_one("#kind", Select)
+        current = self.memory.get("kind") or str(kind.value)
         kind.set_options([(k, k) for k in tt.target_kinds])
         kind.value = current if current in tt.target_kinds else tt.target_kinds[0]
         await self._mount_fields("#target-options", "opt", {k: v for k, v in tt.target_options.items()
@@ -216,16 +239,74 @@ class AdhocScreen(Screen[None]):
 
     @on(Input.Changed)
     def _remember(self, event: Input.Changed) -> None:
-        if event.input.id:
-            self.memory[event.input.id] = event.value
+        fid = event.input.id
+        if fid:
+            self.memory[f"{self.kind()}:{fid}" if fid.startswith("row-") else fid] = event.value
         self.validate()
 
-    @on(Select.Changed)
-    def _kind_changed(self) -> None:
+    @on(Select.Changed, "#kind")
+    async def _kind_changed(self) -> None:
         value = self.query_one("#value", Input)
-        value.placeholder = "e.g. " + KIND_HINT.get(str(self.query_one(Select).value), "")
+        value.placeholder = "e.g. " + KIND_HINT.get(self.kind(), "")
+        self.memory["kind"] = self.kind()
+        await self._show_rows()
         self._suggest()
         self.validate()
+
+    @on(Select.Changed, ".method")
+    def _method_changed(self, event: Select.Changed) -> None:
+        if event.select.id:
+            self.memory[f"{self.kind()}:{event.select.id}"] = str(event.value)
+        self.validate()
+
+    def kind(self) -> str:
+        return str(self.query_one("#kind", Select).value)
+
+    async def _show_rows(self, more: int = 0) -> None:
+        """The rows of an endpoints or sql target in place of its value field (as many as were filled in last
+        time, at least one; ``more`` added)."""
+        kind = self.kind()
+        box = self.query_one("#rows", Vertical)
+        self.query_one("#value", Input).display = kind not in ROW_KINDS
+        if kind not in ROW_KINDS:
+            self.rows_kind = ""
+            await box.remove_children()
+            return
+        count = max(1, int(self.memory.get(f"rows-{kind}", "1") or 1)) + more
+        self.memory[f"rows-{kind}"] = str(count)
+        if self.rows_kind != kind:
+            await box.remove_children()
+            await box.mount(Static(f"{HEADERS[kind]} ({ADD_KEY} adds a row)", classes="rows-hint"))
+        self.rows_kind = kind
+        shown = len(box.query(".target-row"))
+        # another kind's rows share the field ids: what they held is kept per kind in the memory
+        await box.mount_all([row_widgets(kind, i, self._kind_memory(kind)) for i in range(shown, count)])
+
+    def _kind_memory(self, kind: str) -> dict[str, str]:
+        prefix = f"{kind}:"
+        return {k[len(prefix):]: v for k, v in self.memory.items() if k.startswith(prefix)}
+
+    def rows(self) -> list[dict[str, str]]:
+        """The texts of the target rows shown, one dict per row (key -> text)."""
+        out = []
+        for row in self.query_one("#rows", Vertical).query(".target-row"):
+            fields: dict[str, str] = {}
+            for w in row.children:
+                key = (w.id or "").split("-", 2)[-1]
+                fields[key] = str(w.value) if isinstance(w, Select) else w.value  # type: ignore[attr-defined]
+            out.append(fields)
+        return out
+
+    async def action_add_row(self) -> None:
+        await self._show_rows(more=1)
+        rows = self.query_one("#rows", Vertical).query(".target-row")
+        if rows:
+            rows[-1].children[0 if self.kind() == "sql" else 1].focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "add_row":
+            return self.kind() in ROW_KINDS
+        return True
 
     def validate(self) -> None:
         """Rebuild the profile from the form and show its problems (one per line) or that it is ready."""
@@ -233,11 +314,11 @@ class AdhocScreen(Screen[None]):
         preview = self.query_one("#preview", Static)
         self.profile = None
         try:
-            data = form_to_data(self.query_one("#name", Input).value, str(self.query_one(Select).value),
+            data = form_to_data(self.query_one("#name", Input).value, str(self.query_one("#kind", Select).value),
                                 self.query_one("#value", Input).value.strip(), self.chosen_type(),
                                 self.query_one("#params", Input).value,
                                 self.query_one("#thresholds", Input).value,
-                                self._fields("opt"), self._fields("param"))
+                                self._fields("opt"), self._fields("param"), rows=self.rows())
         except tomllib.TOMLDecodeError as e:
             problems.update(f"[red]more: not valid TOML: {str(e).split(' (at')[0]}[/]")
             return

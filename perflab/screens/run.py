@@ -149,6 +149,7 @@ class RunScreen(Screen[None]):
     # -- live ---------------------------------------------------------------------------
     def action_stop(self) -> None:
         self.feed.stop()
+        self.query_one(StatusLine).stopping = True
         self.notify("stopping the run…")
 
     def action_baseline(self) -> None:

@@ -227,12 +227,13 @@ class PlotBuilder:
         return bool(lines)
 
     def _memory(self, snap: Snapshot) -> bool:
-        """The heap over time; without heap samples (memray's live mode off) the target's RSS, said so."""
+        """The heap over time (memray's, read from its capture or its live mode); without heap samples (none read
+        yet, or memray not importable here) the target's RSS, said so."""
         heap = snap.find("mem.heap") or snap.find("leak.rss") or snap.find("leak.heap")
         title = "heap over time (MiB)"
         if not heap:
             heap = snap.find("proc.rss", role="target") or snap.find("proc.rss")
-            title = "RSS of the target over time (MiB; heap is sampled with live = true)"
+            title = "RSS of the target over time (MiB; no heap from memray yet)"
         if not heap:
             return False
         x, y = _xy(heap[0], self.width)

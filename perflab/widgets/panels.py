@@ -158,20 +158,28 @@ STATE_STYLE = {Status.PASSED: "bold green", Status.FAILED: "bold red", Status.ER
 
 
 class StatusLine(SnapshotPanel):
-    """Elapsed time, state, phase and progress on one line."""
+    """Elapsed time, state, phase and progress on one line. After a stop was asked for it says "stopping" until
+    the run ends; a run that ended stopped says how far it got ("INTERRUPTED at 58%"), never a bare percentage
+    that reads as a frozen progress bar."""
 
     DEFAULT_CSS = "StatusLine { height: 1; padding: 0 1; background: $boost; }"
     extra: reactive[str] = reactive("", layout=False)
-
+    stopping: reactive[bool] = reactive(False, layout=False)
 
     def render_snapshot(self, snap: Snapshot) -> Text:
         out = Text(no_wrap=True, overflow="ellipsis")
         out.append(f"{units.duration(snap.t) if snap.t else '0 s':>8} ", style="bold")
-        if snap.state == RunState.FINISHED and snap.status is not None:
-            out.append(snap.status.value.upper(), style=STATE_STYLE.get(snap.status, ""))
+        status = snap.status if snap.state == RunState.FINISHED else None
+        if status is not None:
+            out.append(status.value.upper(), style=STATE_STYLE.get(status, ""))
+        elif self.stopping:
+            out.append("stopping", style="bold yellow")
         else:
             out.append(snap.state.value, style="cyan")
-        if snap.progress is not None:
+        if status == Status.INTERRUPTED:
+            if snap.progress is not None:
+                out.append(f" at {snap.progress * 100:.0f}%")
+        elif snap.progress is not None:
             out.append(f" {snap.progress * 100:3.0f}%")
         if self.extra:
             out.append(f"  {self.extra}", style="magenta")

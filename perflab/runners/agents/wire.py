@@ -7,7 +7,7 @@ Every record is a typed :class:`Message`: a frozen dataclass whose class attribu
 field ``k`` and whose fields are the record's other fields (JSON values; nested objects stay dicts and lists).
 An agent sends messages (``channel().send(Phase(name=...))``); the parent's runner reads each decoded record
 back as the message of its agent's vocabulary (:func:`parse` with ``LOOP``, ``BENCH``, ``LOAD``, ``LEAK``,
-``CONCURRENCY`` or ``QUERY``). Kinds are names within one agent's vocabulary: ``progress`` is calls and
+``CONCURRENCY``, ``QUERY`` or ``HEAP``). Kinds are names within one agent's vocabulary: ``progress`` is calls and
 seconds from the loop agent but a call count from the concurrency harness. Times are not sent unless a field
 says so: the parent stamps records when they arrive. Stdlib only: the agents import nothing else of perflab.
 """
@@ -484,3 +484,19 @@ class QueryError(Message):
 
 QUERY = vocabulary(QueryConnected, QueryIndexes, Phase, QueryPlan, QueryLatencies, QueryStatement, QueryError,
                    Done)
+
+
+# -- memray_heap: the heap over time, read from a memray capture while it is written
+
+
+@dataclass(frozen=True, kw_only=True)
+class HeapPoint(Message):
+    """memray's heap (bytes allocated and not yet freed) at ``t``: the largest of one bucket of memray's own
+    memory snapshots."""
+
+    kind: ClassVar[str] = "heap"
+    t: float  # s since the session started (memray's wall-clock time of the snapshot)
+    heap: float  # B
+
+
+HEAP = vocabulary(HeapPoint)

@@ -437,6 +437,7 @@ async def _flush_after_stop(session: LocustSession) -> int:
     master = session.master
     if master is None:
         return -1
+    session.ctx.phase("stop", "stopping Locust (it reports its last interval), then the server")
     if master.returncode is None:  # not yet reaped, so the pid is still this Locust's
         with contextlib.suppress(ProcessLookupError):
             os.kill(master.pid, signal.SIGINT)

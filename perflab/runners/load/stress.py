@@ -35,7 +35,7 @@ import operator
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -204,9 +204,16 @@ class StressRunner:
         session.listeners.append(windows.append)
         task = asyncio.create_task(session.run())
         search = Search()
+        cancelled = False  # stopped (the app's stop, Ctrl-C): the steps measured so far are the result
         try:
             prober = Prober(ctx, session, task, windows, control, objectives, p, mode, top, recovery)
             await prober.search(start, step, top, search)
+        except asyncio.CancelledError:
+            cancelled = True
+            ctx.phase("stop", "stopping Locust, then the server")
+            me = asyncio.current_task()
+            if me is not None:
+                me.uncancel()  # this task goes on to stop Locust, then the server, and to summarise
         finally:
             _write(control, {"stop": True})
             with contextlib.suppress(Exception):
@@ -218,6 +225,17 @@ class StressRunner:
             session.keep_reports()
             if server is not None and server.alive():
                 await server.stop()
+        if cancelled:
+            if not search.steps:
+                raise asyncio.CancelledError  # nothing was measured: the engine reports the stop alone
+            highest = max(st.users for st in search.steps)
+            result = summarize(profile, search, objectives, highest, mode)
+            note = Note(f"Partial: stopped after {len(search.steps)} measured step(s), the highest at "
+                        f"{mode.show(highest)}; the search did not finish, so a breaking point found is at most a "
+                        "lower bound.", Level.WARNING, "run.partial")
+            notes = [n for n in result.notes if not (n.kind == "stress.breaking_point"
+                                                      and result.data.get("first_break") is None)]
+            return replace(result, data={**result.data, "partial": True}, notes=(note, *notes))
         if task.done() and not task.cancelled() and task.exception() is not None:
             raise task.exception()  # type: ignore[misc]
         return summarize(profile, search, objectives, top, mode)

@@ -4,7 +4,8 @@ Targets: a script (with args), a Python command (``python ...``: memray runs Pyt
 ``module:function`` callable run in a loop (``duration`` or ``iterations``). The target runs under
 ``memray run --output capture.bin``, a callable (with this interpreter's memray) under memray's Tracker from
 its import on (agents/memray_loop.py), so perflab's own imports are not counted; while it runs the process monitor streams its RSS (``proc.rss``,
-role target). At the end ``memray stats --json`` gives peak memory, total allocated, the allocation count and
+role target) and the heap over time (``mem.heap``, bytes) is read from the capture (runners/profile/heap_series.py);
+``live = true`` streams it from memray's live mode instead, with the top allocators, but writes no capture. At the end ``memray stats --json`` gives peak memory, total allocated, the allocation count and
 the top allocators, and ``memray flamegraph`` / ``memray flamegraph --leaks`` write the HTML reports
 (runners/framework/memray_capture.py).
 
@@ -19,6 +20,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,7 @@ from perflab.runners.framework.process import Child
 from perflab.runners.framework.tools import tool_options
 from perflab.runners.profile import memray_live
 from perflab.runners.profile import profiled as pr
+from perflab.runners.profile.heap_series import HeapSeries
 
 FLAGS = {"native": "--native", "trace_python_allocators": "--trace-python-allocators",
          "follow_fork": "--follow-fork"}
@@ -99,17 +102,25 @@ class MemoryRunner:
         started = time.monotonic()
         child = await ctx.spawn(argv, source="target", cwd=workdir, env=env, on_record=calls.on_record)
         reader, reader_task = None, None
+        heap = None if live else await HeapSeries(ctx).start(capture)  # live mode streams its own heap
         if live:
             reader = memray_live.LiveReader(port, float(p["interval"]), int(p["top"]),
                                             lambda heap, top: _live_event(ctx, heap, top),
                                             alive=lambda: child.returncode is None)
             reader_task = asyncio.ensure_future(reader.run())
         stopped = False
+        cancelled = False  # the run was stopped (the app's stop, Ctrl-C): what was captured is the result
         code: int | None = None
         outputs: dict[str, Path] = {}
         try:
             limit = duration + 30.0 if (kind == "callable" and duration) else duration
             code, stopped = await _wait(child, limit, reader_task)
+        except asyncio.CancelledError:
+            cancelled = True
+            ctx.phase("stop", "stopping the target; memray reports on what it captured")
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()  # this task goes on to summarise the capture (a second cancel still ends it)
         finally:
             elapsed = time.monotonic() - started
             if child.returncode is None:
@@ -119,8 +130,17 @@ class MemoryRunner:
                 reader.stop()
                 await asyncio.wait({reader_task}, timeout=5.0)
             else:
-                # written even after Ctrl-C or a crash: whatever memray captured becomes a report
-                outputs = await write_reports(ctx, memray, capture, p["top"])
+                # written even after Ctrl-C or a crash: whatever memray captured becomes a report; the heap
+                # reader's last read of the same capture goes on beside them
+                outputs, _ = await asyncio.gather(write_reports(ctx, memray, capture, p["top"]),
+                                                  heap.finish() if heap is not None else asyncio.sleep(0))
+        if cancelled:
+            if reader is not None and reader.state.snapshots:
+                return stopped_early(summarize_live(profile, reader.state, elapsed, calls), elapsed, duration)
+            if reader is None and "stats" in outputs:
+                stats = json.loads(outputs["stats"].read_text(encoding="utf-8"))
+                return stopped_early(summarize(profile, stats, elapsed, calls, int(p["top"])), elapsed, duration)
+            raise asyncio.CancelledError  # nothing was captured: the engine reports the stop alone
         if not stopped and code != 0:
             raise pr.target_failure(code, child.stderr_tail, elapsed)
         if reader is not None:
@@ -132,6 +152,15 @@ class MemoryRunner:
             raise ToolError(f"memray wrote no usable capture ({last_line(child.stderr_tail)})")
         stats = json.loads(outputs["stats"].read_text(encoding="utf-8"))
         return summarize(profile, stats, elapsed, calls, int(p["top"]))
+
+
+def stopped_early(result: Result, elapsed: float, planned: float | None) -> Result:
+    """``result`` of a run stopped before its end: partial (``data["partial"]``, a ``run.partial`` note), its
+    figures those of the capture until the stop."""
+    of = f" of {units.duration(planned)} planned" if planned else ""
+    note = Note(f"Partial: stopped after {units.duration(elapsed)}{of}; the figures cover what memray captured "
+                "until then.", Level.WARNING, "run.partial")
+    return replace(result, data={**result.data, "partial": True}, notes=(note, *result.notes))
 
 
 async def _wait(child: Child, limit: float | None,
