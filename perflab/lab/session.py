@@ -11,6 +11,7 @@ import itertools
 import json
 import math
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -277,7 +278,10 @@ def _store_outcome(st: SessionStore, recorder: Recorder, outcome: Outcome, secre
 
 def profile_to_toml(data: dict[str, Any]) -> str:
     """A small TOML writer for the ad-hoc form (strings, numbers, booleans, lists, inline tables, one level of
-    tables)."""
+    tables). Keys are bare where TOML allows it (``path = "/echo"``), quoted otherwise."""
+    def key(k: Any) -> str:
+        return str(k) if re.fullmatch(r"[A-Za-z0-9_-]+", str(k)) else json.dumps(str(k))
+
     def val(v: Any) -> str:
         if isinstance(v, bool):
             return "true" if v else "false"
@@ -286,14 +290,14 @@ def profile_to_toml(data: dict[str, Any]) -> str:
         if isinstance(v, list | tuple):
             return "[" + ", ".join(val(x) for x in v) + "]"
         if isinstance(v, dict):  # an inline table (endpoints, env, params)
-            return "{ " + ", ".join(f"{json.dumps(str(k))} = {val(x)}" for k, x in v.items()) + " }" if v else "{}"
+            return "{ " + ", ".join(f"{key(k)} = {val(x)}" for k, x in v.items()) + " }" if v else "{}"
         return json.dumps(str(v))
 
-    top = [f"{k} = {val(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    top = [f"{key(k)} = {val(v)}" for k, v in data.items() if not isinstance(v, dict)]
     parts = ["\n".join(top)] if top else []
     for k, v in data.items():
         if isinstance(v, dict):
-            parts.append(f"[{k}]\n" + "\n".join(f"{kk} = {val(vv)}" for kk, vv in v.items()))
+            parts.append(f"[{key(k)}]\n" + "\n".join(f"{key(kk)} = {val(vv)}" for kk, vv in v.items()))
     return "\n\n".join(parts) + "\n"
 
 

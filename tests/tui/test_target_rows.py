@@ -96,7 +96,7 @@ def test_endpoint_rows_validated_previewed_and_remembered(lab_dir: Path) -> None
             assert form.profile.target.value == [{"method": "GET", "path": "/fast"},
                                                  {"method": "POST", "path": "/echo", "json": {"a": 1}}]
             preview = str(form.query_one("#preview").content)
-            assert '"path" = "/echo"' in preview and 'auth_env = "API_TOKEN"' in preview
+            assert 'path = "/echo"' in preview and 'auth_env = "API_TOKEN"' in preview
             await pilot.press("escape")
             await pilot.press("n")  # opened again: the rows are still there
             again = app.screen
