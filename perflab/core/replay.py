@@ -17,9 +17,8 @@ ladder, same tails, the same sums taken in the same order, hence the same floats
 A frame therefore costs the same at minute 1 and hour 10: its cost follows the number of series and of their
 chart points (at most ``max_points + 1`` each), not the samples before ``t``. Between frames a series whose
 sample count at ``t`` has not changed keeps its view (one vectorised test over all series), so playing at 1x
-recomputes only the series that got a sample since the previous frame; a seek makes a new view of every series.
-A view (core.replay_view) computes its points, min, max and mean when first read: a screen reads them for the
-few series it shows, so a seek costs a binary search per series plus the shown series' figures.
+recomputes only the series that got a sample since the previous frame; a seek makes a new view of every series,
+whose points, min, max and mean are computed when read (core.replay_view): a screen reads a few series' only.
 
 ``extend`` appends samples loaded later (in chunks, off the UI thread) and keeps every part of the index exact.
 It is the only writer; ``snapshot_at`` may run at the same time on another thread and sees, per series, the state
@@ -216,8 +215,7 @@ class _Track:
         return _State(n1, tb, vb, cmin, cmax, csum, tuple(levels), st.epoch)
 
     def view(self, st: _State, n: int, k: int, width: float) -> SeriesView:
-        """The series over its first ``n`` samples (n >= 1) at ladder step ``k`` (``width`` seconds); its points,
-        min, max and mean are computed when first read (core.replay_view)."""
+        """The series over its first ``n`` samples (n >= 1) at ladder step ``k`` (``width`` seconds), lazily."""
         return LazyView(self, st, n, float(st.v[n - 1]), k, width)
 
     def figures(self, st: _State, n: int) -> tuple[float, float, float]:
