@@ -17,7 +17,8 @@ ladder, same tails, the same sums taken in the same order, hence the same floats
 A frame therefore costs the same at minute 1 and hour 10: its cost follows the number of series and of their
 chart points (at most ``max_points + 1`` each), not the samples before ``t``. Between frames a series whose
 sample count at ``t`` has not changed keeps its view (one vectorised test over all series), so playing at 1x
-recomputes only the series that got a sample since the previous frame; a seek recomputes them all.
+recomputes only the series that got a sample since the previous frame; a seek makes a new view of every series,
+whose points, min, max and mean are computed when read (core.replay_view): a screen reads a few series' only.
 
 ``extend`` appends samples loaded later (in chunks, off the UI thread) and keeps every part of the index exact.
 It is the only writer; ``snapshot_at`` may run at the same time on another thread and sees, per series, the state
@@ -56,6 +57,7 @@ from perflab.core.aggregate import (
     series_key,
 )
 from perflab.core.model import Artifact, Event, Finished, Labels, Log, Notice, Phase, Sample, Table
+from perflab.core.replay_view import LazyView
 
 SPEEDS = (1.0, 2.0, 10.0, math.inf)  # inf: as fast as possible
 CHECKPOINT = 64  # samples between two checkpoints of the running min, max and sum
@@ -213,7 +215,11 @@ class _Track:
         return _State(n1, tb, vb, cmin, cmax, csum, tuple(levels), st.epoch)
 
     def view(self, st: _State, n: int, k: int, width: float) -> SeriesView:
-        """The series over its first ``n`` samples (n >= 1) at ladder step ``k`` (``width`` seconds)."""
+        """The series over its first ``n`` samples (n >= 1) at ladder step ``k`` (``width`` seconds), lazily."""
+        return LazyView(self, st, n, float(st.v[n - 1]), k, width)
+
+    def figures(self, st: _State, n: int) -> tuple[float, float, float]:
+        """Min, max and mean of the first ``n`` samples (n >= 1)."""
         b = n // CHECKPOINT
         seg = st.v[b * CHECKPOINT:n]
         low = float(np.minimum.reduce(seg, initial=st.cmin[b]))  # NaN-propagating, as np.minimum.accumulate
@@ -221,10 +227,10 @@ class _Track:
         total = float(st.csum[b])
         for x in seg.tolist():  # left to right, as the live aggregator and np.cumsum add
             total += x
-        return SeriesView(self.name, self.labels, self._points(st, n, k, width), float(st.v[n - 1]), low, high,
-                          total / n, n)
+        return low, high, total / n
 
-    def _points(self, st: _State, n: int, k: int, width: float) -> Points:
+    def points(self, st: _State, n: int, k: int, width: float) -> Points:
+        """Chart points of the first ``n`` samples (n >= 1) at ladder step ``k`` (``width`` seconds)."""
         level = st.levels[k] if k < len(st.levels) else None
         if level is None or level.m < n:  # a width beyond the ladder the index was built for: fold the prefix
             _, xs, means = _buckets(st.t, st.v, 0, n, width)

@@ -15,7 +15,7 @@ from perflab.core.aggregate import RunState, Snapshot
 from perflab.core.replay import PlayState, speed_name
 from perflab.lab.feeds import Feed
 from perflab.messages import RunEnded, SnapshotReady
-from perflab.widgets.chart import SEEK_JUMP, MainChart
+from perflab.widgets.chart import REPLAY_INTERVAL, SEEK_JUMP, MainChart
 from perflab.widgets.fit import middle
 from perflab.widgets.panels import LogPanel, ProcessPanel, StatusLine, ThresholdsPanel
 
@@ -65,6 +65,8 @@ class RunScreen(Screen[None]):
         self.query_one(ProcessPanel).border_title = "process"
         self.query_one(ThresholdsPanel).border_title = "thresholds"
         self.query_one(LogPanel).border_title = "log"
+        if self.feed.is_replay:  # a replay's picture moves slowly; seeks are drawn at once whatever the interval
+            self.query_one(MainChart).min_interval = REPLAY_INTERVAL
         self._mounted = True
         if self.snap is not None:
             self._apply(self.snap)

@@ -26,6 +26,7 @@ from perflab.widgets.fit import middle
 
 MAX_LINES = 4  # more lines than this are unreadable at 80 columns
 MIN_INTERVAL = 0.5  # seconds between two chart redraws: a picture is the costliest thing on the screen to paint
+REPLAY_INTERVAL = 1.0  # seconds between two redraws of a replay playing: at 1x a bucket spans seconds to minutes
 PLOT_MIN_HEIGHT = 6  # lines: a plot with fewer shows no trend
 SEEK_JUMP = 5.0  # seconds: a snapshot this far from the last drawn one is a seek, drawn at once
 
@@ -107,14 +108,25 @@ TEXT_VIEWS = {"benchmark": distribution, "cpu": top_table}  # types whose main v
 Line = tuple[list[float], list[float], str, str]  # x (s), y, legend, axis side
 
 
-def endpoint_table(snap: Snapshot, width: int, rows: int) -> Table | None:
-    """The load run's endpoints now (the latest interval): requests/s, p50, p95 and failures/s, busiest first,
-    at most ``rows`` endpoints, then all of them together. None before the first interval."""
+ENDPOINT_COLUMNS = {"load.rps": "rps", "load.latency.p50": "p50", "load.latency.p95": "p95", "load.failures": "fail"}
+
+
+def endpoints(snap: Snapshot) -> dict[str, dict[str, float]]:
+    """Endpoint -> column -> latest value, over the load series (one pass: a run can have hundreds of endpoints)."""
     found: dict[str, dict[str, float]] = {}
-    for name, col in (("load.rps", "rps"), ("load.latency.p50", "p50"), ("load.latency.p95", "p95"),
-                      ("load.failures", "fail")):
-        for s in snap.find(name):
-            found.setdefault(s.label("endpoint", "all"), {})[col] = s.last
+    for s in snap.series.values():
+        col = ENDPOINT_COLUMNS.get(s.name)
+        if col is not None:
+            found.setdefault(dict(s.labels).get("endpoint", "all"), {})[col] = s.last
+    return found
+
+
+def endpoint_table(snap: Snapshot, width: int, rows: int, found: dict[str, dict[str, float]] | None = None
+                   ) -> Table | None:
+    """The load run's endpoints now (the latest interval): requests/s, p50, p95 and failures/s, busiest first
+    (ties by name), at most ``rows`` endpoints, then all of them together. None before the first interval.
+    ``found``: ``endpoints(snap)`` when the caller has it already."""
+    found = dict(found if found is not None else endpoints(snap))
     total = found.pop("all", None)
     if not found and total is None:
         return None
@@ -130,7 +142,7 @@ def endpoint_table(snap: Snapshot, width: int, rows: int) -> Table | None:
                 units.duration(v["p95"]) if "p95" in v else "-",
                 f"{v['fail']:.3g}" if "fail" in v else "-"]
 
-    busiest = sorted(found.items(), key=lambda kv: -kv[1].get("rps", 0.0))
+    busiest = sorted(found.items(), key=lambda kv: (-kv[1].get("rps", 0.0), kv[0]))
     for name, v in busiest[:max(1, rows)]:
         table.add_row(middle(name, name_w), *cells(v))
     if len(busiest) > rows:
@@ -256,6 +268,20 @@ class PlotBuilder:
         return self._over_time([(s, label(s), 1.0, "left") for s in own[:MAX_LINES]])
 
 
+def draw(test_type: str, snap: Snapshot, width: int, height: int) -> tuple[Text, Table | None]:
+    """The plot and, for a load run, the endpoints table under it (the busiest rows that fit), for a chart of
+    ``width`` x ``height`` cells. Pure: runs in a thread."""
+    table = None
+    if test_type == "load":
+        found = endpoints(snap)
+        count = len(found.keys() - {"all"})
+        rows = min(count, max(1, height - PLOT_MIN_HEIGHT - 3))
+        table = endpoint_table(snap, width, rows, found)
+        if table is not None:  # header, the rows, "... more", the "all" row
+            height -= 1 + rows + (count > rows) + ("all" in found)
+    return PlotBuilder(test_type, width, height).build(snap), table
+
+
 class View(Widget):
     """Shows a prebuilt renderable; a new one repaints without a relayout (the chart's size is fixed)."""
 
@@ -281,14 +307,19 @@ class MainChart(Widget):
     MainChart { height: 1fr; min-height: 8; padding: 0 1; }
     """
 
-    snapshot: reactive[Snapshot | None] = reactive(None, always_update=True, layout=False, init=False)
+    # repaint=False: the chart paints nothing itself (its View does, when a new picture is ready); a repaint
+    # per snapshot would have the whole chart area composed again every frame
+    snapshot: reactive[Snapshot | None] = reactive(None, always_update=True, layout=False, repaint=False,
+                                                   init=False)
 
     def __init__(self, test_type: str, **kw: object) -> None:
         super().__init__(**kw)  # type: ignore[arg-type]
         self.test_type = test_type
+        self.min_interval = MIN_INTERVAL  # seconds between two redraws (the screen sets it); a seek draws at once
         self._drawn = 0.0
         self._pending: Timer | None = None
         self._building = False
+        self._stale = False  # a snapshot arrived while a build was in progress
         self._view = View()
         self.last_plot: Text | None = None  # the latest plotext picture (tests read it)
         self.shown_t: float | None = None  # time (s) of the snapshot the picture on screen shows
@@ -298,14 +329,18 @@ class MainChart(Widget):
         yield self._view
 
     def watch_snapshot(self, snap: Snapshot | None) -> None:
-        # a plot costs tens of ms to build: at most one every MIN_INTERVAL seconds, one at a time, and the
-        # newest snapshot is drawn when the interval is over, so the last one is never lost
-        wait = MIN_INTERVAL - (time.monotonic() - self._drawn)
+        # a plot costs milliseconds to build: at most one every min_interval seconds and one at a time. The
+        # newest snapshot is drawn when the interval is over, or as soon as the build in progress ends, so the
+        # last one is never lost and a burst of snapshots (seek keys held down) costs one build after the current
+        if self._building:
+            self._stale = True  # _build draws the newest snapshot when it ends
+            return
+        wait = self.min_interval - (time.monotonic() - self._drawn)
         if snap is not None and self._last_t is not None and abs(snap.t - self._last_t) > SEEK_JUMP:
             wait = 0.0  # a seek: the person is waiting for this picture, not for the next interval
-        if (wait > 0 or self._building) and snap is not None and snap.state != RunState.FINISHED:
+        if wait > 0 and snap is not None and snap.state != RunState.FINISHED:
             if self._pending is None:
-                self._pending = self.set_timer(max(wait, 0.02), self._draw_latest)
+                self._pending = self.set_timer(wait, self._draw_latest)
             return
         self._draw(snap)
 
@@ -314,6 +349,9 @@ class MainChart(Widget):
         self.watch_snapshot(self.snapshot)
 
     def _draw(self, snap: Snapshot | None) -> None:
+        if self._pending is not None:  # drawn now: the timer would draw the same snapshot again
+            self._pending.stop()
+            self._pending = None
         self._drawn = time.monotonic()
         self._last_t = snap.t if snap is not None else None
         size = self._view.size
@@ -326,24 +364,18 @@ class MainChart(Widget):
                 self._view.show(view)
                 self.shown_t = snap.t
                 return
-        table = None
-        height = size.height
-        if self.test_type == "load":  # the endpoints table under the plot: the busiest rows that fit
-            names = {s.label("endpoint") for s in snap.find("load.rps")}
-            endpoints = len(names - {"all"})
-            rows = min(endpoints, max(1, size.height - PLOT_MIN_HEIGHT - 3))
-            table = endpoint_table(snap, size.width, rows)
-            if table is not None:  # header, the rows, "... more", the "all" row
-                height = size.height - (1 + rows + (endpoints > rows) + ("all" in names))
         self._building = True
-        self.run_worker(self._build(PlotBuilder(self.test_type, size.width, height), snap, table),
-                        group="chart", exit_on_error=False)
+        self.run_worker(self._build(self.test_type, snap, size.width, size.height), group="chart",
+                        exit_on_error=False)
 
-    async def _build(self, builder: PlotBuilder, snap: Snapshot | None, table: Table | None = None) -> None:
+    async def _build(self, test_type: str, snap: Snapshot, width: int, height: int) -> None:
         try:
-            picture = await asyncio.to_thread(builder.build, snap)
+            picture, table = await asyncio.to_thread(draw, test_type, snap, width, height)
         finally:
             self._building = False
+            if self._stale:  # snapshots came during the build: the newest is due (at once if a seek or the end)
+                self._stale = False
+                self.call_later(self._draw_latest)
         self.shown_t = snap.t if snap is not None else None
         if table is None and picture == self._view.content:
             return  # nothing new to paint (a paused replay, series that did not move): the same picture stays

@@ -75,17 +75,32 @@ class SnapshotPanel(Widget):
     def __init__(self, *args: object, **kw: object) -> None:
         super().__init__(*args, **kw)  # type: ignore[arg-type]
         self._shown: RenderResult | None = None  # what render() returned last
+        # the text watch_snapshot made to compare, for render() to reuse: (snapshot, size, extra, text)
+        self._made: tuple[Snapshot, object, str, Text | Table] | None = None
+
+    def _key(self) -> tuple[object, str]:
+        """What a render depends on besides the snapshot: the size, and the status line's extra text."""
+        return self.size, getattr(self, "extra", "")
 
     def watch_snapshot(self, snap: Snapshot | None) -> None:
         if snap is None or self._shown is None or not isinstance(self._shown, Text):
             self.refresh()
             return
-        if self.render_snapshot(snap) != self._shown:  # rich Text compares its characters and styles
+        text = self.render_snapshot(snap)
+        self._made = (snap, *self._key(), text)
+        if text != self._shown:  # rich Text compares its characters and styles
             self.refresh()
 
     def render(self) -> RenderResult:
         snap = self.snapshot
-        self._shown = self.render_snapshot(snap) if snap is not None else Text("waiting", style="dim")
+        made = self._made
+        if snap is None:
+            self._shown = Text("waiting", style="dim")
+        elif made is not None and made[0] is snap and made[1:3] == self._key():
+            self._shown = made[3]
+        else:
+            self._shown = self.render_snapshot(snap)
+        self._made = None
         return self._shown
 
     def render_snapshot(self, snap: Snapshot) -> Text | Table:

@@ -22,6 +22,7 @@ from perflab.screens.home import HomeScreen
 from perflab.screens.results import ResultsScreen
 from perflab.screens.sessions import SessionsScreen
 from perflab.store.sessions import SessionStore
+from perflab.widgets.chart import REPLAY_INTERVAL
 from tests.tui.fakes import RESULT, FakeFeed, bench_events, snapshot_of
 from tests.unit.test_compare_sessions import _rounds, _store
 
@@ -141,7 +142,7 @@ def test_replay(lab_dir: Path, snap_compare, size):
         await pilot.press("space", "right")  # paused at 10 s
         await until(pilot, lambda: screen.snap is not None and abs(screen.snap.t - 10.0) < 1e-9)
         await until(pilot, lambda: screen.feed.index.loaded >= 1.0)  # no "loading N %" left in the status line
-        await pilot.pause(0.6)  # the chart redraws at most 4 times a second
+        await pilot.pause(REPLAY_INTERVAL + 0.1)  # a replay's chart redraws at most once per REPLAY_INTERVAL
 
     assert snap_compare(app, terminal_size=size, run_before=play)
 
