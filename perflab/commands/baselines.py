@@ -208,4 +208,7 @@ def ci_github(profiles: str, python: str | None, install: str | None, branch: st
     warning = workflow.local_warning(requirement)
     if warning:  # the workflow is still printed: right for this machine, only not for a hosted runner
         print(warning, file=sys.stderr)
+    note = workflow.timed_note(workflow.timed_benchmarks(Path.cwd(), profiles))
+    if note:
+        print(note, file=sys.stderr)
     return 0
