@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from perflab.core import machine
+from perflab.core import machine, runplan
 from perflab.core.compare import Comparison
 from perflab.core.model import Level, PerflabError, Profile, Result, Status
 from perflab.core.stats import Verdict
@@ -104,7 +104,13 @@ class Baselines:
         return out
 
     def baseline_for(self, profile: Profile) -> Baseline | None:
-        return self.by_profile.get(profile.name)
+        """The baseline ``profile``'s run is judged against; called right before the run, it also tells the
+        runner (core.runplan) that baseline and whether the run will be saved, so a timed benchmark can choose
+        its number of processes."""
+        b = self.by_profile.get(profile.name)
+        runplan.offer(profile.name, runplan.RunPlan(b.raw if b is not None else None, self.policy.writes,
+                                                    b.summary_only if b is not None else False))
+        return b
 
     def after(self, profile: Profile, result: Result, comparison: Comparison | None, session_id: str,
               git: Mapping[str, Any] | None = None) -> Decision | None:
