@@ -71,9 +71,8 @@ def cells(row: MetricComparison) -> tuple[Cell, ...]:
 
 def table(c: Comparison) -> SummaryTable:
     if c.rows and all(counts.is_count(r.unit) for r in c.rows):
-        title = (f"{c.candidate} vs {c.baseline}: instruction counts (deterministic; tolerance "
-                 f"{c.settings.tolerance * 100:g} %, unstable when the processes disagree by more than "
-                 f"{c.settings.tolerance * 25:g} %)")
+        title = (f"{c.candidate} vs {c.baseline} (tolerance {c.settings.tolerance * 100:g} %, instruction counts: "
+                 f"deterministic, unstable when the processes disagree by more than {c.settings.tolerance * 25:g} %)")
         return SummaryTable(title, COUNT_COLUMNS, tuple(cells(r)[:6] + cells(r)[7:] for r in c.rows))
     title = (f"{c.candidate} vs {c.baseline} (tolerance {c.settings.tolerance * 100:g} %, "
              f"unstable above {c.settings.max_cv * 100:g} % process CV)")
