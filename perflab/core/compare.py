@@ -134,7 +134,6 @@ class Comparison:
             out.append(Note("not measured this time: " + ", ".join(self.missing), Level.WARNING, "baseline.missing"))
         return out
 
-
     def _inconclusive_note(self) -> Note:
         """Why the gate could not decide, and what would let it: the advice depends on what went wrong."""
         undecided = self.undecided
@@ -145,13 +144,13 @@ class Comparison:
         why = (f"{len(undecided)} of {len(gated)} comparisons could not be judged ({names}): "
                + ("their intervals reach beyond the tolerance" if len(wide) == len(undecided)
                   else "see the unstable lines below"))
-        if any(r.result.unusable == "baseline" for r in undecided):
+        if all(counts.is_count(r.unit) for r in undecided):
+            todo = ("counts that disagree come from code that is not deterministic (threads, subprocesses, "
+                    "time- or address-dependent work): measure it without them, or use measure = \"time\"")
+        elif any(r.result.unusable == "baseline" for r in undecided):
             todo = ("the baseline cannot support a verdict: save it again, with more processes ([gate] "
                     "baseline_processes), a longer test.max_time or on a quieter machine; or count instructions "
                     "(test.measure = \"instructions\"), which noise does not move")
-        elif all(counts.is_count(r.unit) for r in undecided):
-            todo = ("counts that disagree come from code that is not deterministic (threads, subprocesses, "
-                    "time- or address-dependent work): measure it without them, or use measure = \"time\"")
         else:
             todo = ("to decide, give the gate more data: more processes ([gate] max_processes, default "
                     f"{GateSettings().max_processes}), a longer test.max_time, a baseline saved with more processes "
