@@ -94,8 +94,10 @@ class Comparison:
         return self.slower or (self.inconclusive and self.settings.inconclusive == "fail")
 
     def summary(self) -> str:
-        counts = {v: len(self.by_verdict(v)) for v in Verdict}
-        parts = [f"{n} {v.value}" for v, n in counts.items() if n]
+        counts = {v.value: len(self.by_verdict(v)) for v in Verdict}
+        wide = sum(1 for r in self.by_verdict(Verdict.UNSTABLE) if r.result.inconclusive)
+        counts = {**counts, "unstable": counts["unstable"] - wide, "inconclusive": wide}
+        parts = [f"{n} {v}" for v, n in counts.items() if n]
         text = f"vs {self.baseline}: " + (", ".join(parts) if parts else "nothing to compare")
         slower = self.by_verdict(Verdict.SLOWER)
         if slower:

@@ -140,6 +140,7 @@ def test_an_inconclusive_gate_says_why_and_what_to_do_and_passes_by_default() ->
     base, cand = _noisy_pair()
     c = compare(base, cand)
     assert c.inconclusive and not c.failed
+    assert c.summary().endswith(": 1 inconclusive")  # not "unstable": more data can decide it
     first = c.notes()[0]
     assert first.kind == "baseline.inconclusive" and first.level == Level.WARNING
     for advice in ("max_processes", "max_time", 'measure = \\"instructions\\"'.replace("\\", ""),
