@@ -301,3 +301,18 @@ def test_compare_defaults_to_the_count_gates_tolerance_for_counts(tmp_path: Path
     doc = json.loads(capsys.readouterr().out)
     assert doc["settings"]["tolerance"] == pytest.approx(0.01)
     assert cli.main(["compare", str(a), str(b), "--tolerance", "0.05"]) == 0
+
+
+def test_saving_a_baseline_too_noisy_to_judge_against_says_so(tmp_path: Path) -> None:
+    from perflab.lab.baselines import BaselinePolicy, Baselines
+
+    prof = _profile(tmp_path)
+    plan = Baselines.prepare(BaselinePolicy(baseline_dir=str(tmp_path / "bl"), save=True), [prof])
+    metrics = (Metric("median", 1.0, "s", labels(benchmark="b")), Metric("relative", 1.0, "ref", labels(benchmark="b")))
+    noisy = {MED: [[m] * 5 for m in (0.7, 1.0, 1.5)], REL: [[m] * 5 for m in (0.8, 1.0, 1.3)]}
+    d = plan.after(prof, Result(Status.PASSED, "", metrics, raw=noisy), None, "s1", git={})
+    assert d is not None and d.level == Level.WARNING and not d.failed
+    assert d.message.startswith("baseline written: ") and "vary more than [gate] max_cv for b:" in d.message
+    calibrated = {MED: noisy[MED], REL: [[m] * 5 for m in (0.99, 1.0, 1.01)]}  # calibration makes it usable
+    d = plan.after(prof, Result(Status.PASSED, "", metrics, raw=calibrated), None, "s2", git={})
+    assert d is not None and d.level == Level.INFO and d.message.startswith("baseline written: ")
