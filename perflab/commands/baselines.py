@@ -114,7 +114,12 @@ def compare_cmd(a: str, b: str, store_dir: str | None, folder: str | None, toler
     from perflab.core.stats import GateSettings
     from perflab.report import compare as compare_report
 
-    settings = GateSettings(tolerance=tolerance if tolerance is not None else 0.05, max_cv=max_cv)
+    if tolerance is None:  # the gate's default for what is compared: 1 % for instruction counts, else 5 %
+        from perflab.core import counts
+
+        shared = {m.unit for m in (*base.metrics, *cand.metrics) if m.key() in base.raw and m.key() in cand.raw}
+        tolerance = counts.TOLERANCE if shared and all(counts.is_count(u) for u in shared) else 0.05
+    settings = GateSettings(tolerance=tolerance, max_cv=max_cv)
     c: Comparison = compare(base.raw, cand.raw, base_metrics=base.metrics, cand_metrics=cand.metrics,
                             settings=settings, base_machine=base.machine, cand_machine=cand.machine,
                             baseline_label=_name(a, base), candidate_label=_name(b, cand),
@@ -208,4 +213,7 @@ def ci_github(profiles: str, python: str | None, install: str | None, branch: st
     warning = workflow.local_warning(requirement)
     if warning:  # the workflow is still printed: right for this machine, only not for a hosted runner
         print(warning, file=sys.stderr)
+    note = workflow.timed_note(workflow.timed_benchmarks(Path.cwd(), profiles))
+    if note:
+        print(note, file=sys.stderr)
     return 0

@@ -49,6 +49,9 @@ def run_init(a: argparse.Namespace) -> int:
     warning = workflow.local_warning(install)
     if warning:  # after the writing, so a refused init still says one line; the workflow is written regardless
         print(warning, file=sys.stderr)
+    note = workflow.timed_note(workflow.timed_benchmarks(root, "profiles")) if not a.dry_run else ""
+    if note:  # the project's own wall-time benchmark profiles, beside the counted example
+        print(note, file=sys.stderr)
     return code
 
 

@@ -27,6 +27,7 @@ from perflab.core.model import Level, Note
 from perflab.core.stats import GateSettings, SampleComparison, Verdict
 
 COUNT_UNIT = "count"
+TOLERANCE = 0.01  # the default minimum effect for counts: deterministic, so a 1 % rise is a real rise
 # The measuring harness's own work around one call varies by a few hundred instructions from run to run
 # (allocator state; measured: a 29,000-instruction benchmark moved by 361). Differences smaller than this are
 # never a change nor a disagreement, whatever their ratio, so tiny benchmarks cannot fail the gate on noise.
@@ -81,11 +82,13 @@ def compare_counts(base: Sequence[Sequence[float]], cand: Sequence[Sequence[floa
     b_mean = sum(b) / len(b) if b else math.nan
     c_mean = sum(c) / len(c) if c else math.nan
     ratio = c_mean / b_mean if b and b_mean > 0 else math.nan
-    reason = _unstable_reason(b, "baseline", s) or _unstable_reason(c, "candidate", s)
+    b_reason, c_reason = _unstable_reason(b, "baseline", s), _unstable_reason(c, "candidate", s)
+    reason = b_reason or c_reason
     if not reason and not math.isfinite(ratio):
-        reason = "baseline count is zero"
+        b_reason = reason = "baseline count is zero"
     if reason:
-        return SampleComparison(Verdict.UNSTABLE, ratio, math.nan, math.nan, None, b_mean, c_mean, reason)
+        return SampleComparison(Verdict.UNSTABLE, ratio, math.nan, math.nan, None, b_mean, c_mean, reason,
+                                unusable="baseline" if b_reason else "candidate")
     low, high = min(c) / max(b), max(c) / min(b)
     big = abs(c_mean - b_mean) > MIN_COUNT_CHANGE
     if ratio > 1 + s.tolerance and big:

@@ -48,8 +48,10 @@ def judge(profile: Profile, result: Result, base: BaselineLike, candidate_label:
                 baseline_label=base.label(), candidate_label=candidate_label,
                 baseline_summary_only=base.summary_only)
     status, message = result.status, result.message
-    if c.failed:
+    if c.slower:
         status, message = Status.FAILED, "regression: " + c.summary()
+    elif c.failed:  # inconclusive, and the profile's [gate] inconclusive = "fail"
+        status, message = Status.FAILED, 'regression gate inconclusive ([gate] inconclusive = "fail"): ' + c.summary()
     where = counts.where_notes([r.subject for r in c.by_verdict(Verdict.SLOWER) if counts.is_count(r.unit)],
                                result.data)
     gated = replace(result, status=status, message=message, notes=(*result.notes, *c.notes(), *where),
@@ -63,12 +65,15 @@ def comparison_dict(c: Comparison) -> dict[str, Any]:
         "baseline": c.baseline,
         "candidate": c.candidate,
         "failed": c.failed,
+        "inconclusive": c.inconclusive,
+        "inconclusive_policy": c.settings.inconclusive,
         "tolerance": c.settings.tolerance,
         "machine_differences": list(c.machine_differences),
         "rows": [{"key": r.key, "verdict": r.verdict.value, "ratio": _num(r.result.ratio),
                   "ci": [_num(r.result.low), _num(r.result.high)], "p_value": r.result.p_value,
                   "baseline": _num(r.result.baseline), "candidate": _num(r.result.candidate),
-                  "reason": r.result.reason} for r in c.rows],
+                  "reason": r.result.reason, "inconclusive": r.result.inconclusive,
+                  "plain_ratio": _num(r.plain_ratio)} for r in c.rows],
     }
 
 

@@ -261,8 +261,9 @@ class Note:
     * ``threshold.ok``, ``threshold.breach`` (error), ``threshold.unmatched`` (core.thresholds.apply);
     * ``baseline.passed``, ``baseline.slower`` (error: the gate failed), ``baseline.inconclusive``,
       ``baseline.unstable``, ``baseline.machine`` (the baseline is from another machine), ``baseline.missing``
-      (core.compare.Comparison.notes); ``baseline.where`` (the top functions of a slower instruction count,
-      core.counts.where_notes);
+      (core.compare.Comparison.notes); ``baseline.calibration`` (a verdict judged relative to the reference
+      loop whose seconds moved the other way); ``baseline.where`` (the top functions of a slower instruction
+      count, core.counts.where_notes);
     * ``bottleneck`` (one per monitored role) and ``load.limit`` (core.bottleneck.annotate);
     * ``not_comparable`` (timings taken under a memory profiler), ``output.truncated`` (target output beyond
       the profile's log_limit), ``run.store`` (the store could not record the run), ``run.partial`` (a stopped
@@ -272,7 +273,8 @@ class Note:
       ``leak.site``, ``sampling.errors``, ``sampling.garbled``, ``query.full_scan``, ``query.failed``,
       ``concurrency.failed``, ``concurrency.skipped``, ``concurrency.blind_check``, ``concurrency.deadlock``,
       ``concurrency.efficiency`` (an efficiency above 100 % explained),
-      ``instructions.aslr``, ``instructions.spawned``, ``instructions.partial``.
+      ``instructions.aslr``, ``instructions.spawned``, ``instructions.partial``, ``bench.processes`` (how many
+      processes a timed benchmark ran, and why).
     """
 
     text: str

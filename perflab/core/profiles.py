@@ -139,6 +139,15 @@ EXTRA_TABLES["gate"] = {
     "confidence": Param(p.ratio, default=0.95, help="two-sided level of the ratio's confidence interval"),
     "min_processes": Param(p.positive_int, default=2, help="fewer processes on a side: unstable"),
     "min_rounds": Param(p.positive_int, default=5, help="a process with fewer rounds: unstable"),
+    "max_processes": Param(p.positive_int, default=10,
+                           help="timed benchmarks: add processes one at a time, up to this many, while the "
+                                "comparison is inconclusive (test.processes is the first batch)"),
+    "baseline_processes": Param(p.positive_int, default=10,
+                                help="timed benchmarks: processes of a run saved as the baseline "
+                                     "(--save-baseline, --update-baseline), so the reference has less error"),
+    "inconclusive": Param(p.choice("pass", "fail"), default="pass",
+                          help='an inconclusive gate (nothing slower, something not judged): "pass" warns and '
+                               'exits 0, "fail" exits 1'),
 }
 
 

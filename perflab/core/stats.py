@@ -5,6 +5,7 @@ Values are plain floats in SI units; nothing here knows where they came from.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -67,7 +68,10 @@ class GateSettings:
 
     ``tolerance`` is the minimum effect size (ratio, 0.05 = 5 %); ``max_cv`` the largest coefficient of
     variation of the per-process medians before a side is too noisy to judge; ``confidence`` the two-sided
-    level of the ratio's confidence interval.
+    level of the ratio's confidence interval. ``max_processes`` and ``baseline_processes`` are how many
+    processes a timed benchmark run may grow to while its comparison is inconclusive, and runs when it is saved
+    as the baseline (runners/benchmark/adaptive.py); ``inconclusive`` is what an inconclusive gate does to the
+    run: "pass" or "fail" (exit 1).
     """
 
     tolerance: float = 0.05
@@ -77,13 +81,20 @@ class GateSettings:
     confidence: float = 0.95
     resamples: int = 2000
     seed: int = 12345  # fixed: the same data always gets the same verdict
+    max_processes: int = 10
+    baseline_processes: int = 10
+    inconclusive: str = "pass"
 
 
 @dataclass(frozen=True)
 class SampleComparison:
     """Candidate vs baseline. ``ratio`` = candidate / baseline of the mean of per-process medians
     (above 1 is slower for times); ``low``..``high`` its confidence interval; ``p_value`` the two-sided
-    Mann-Whitney U p-value on per-process medians (None when it cannot be computed)."""
+    Mann-Whitney U p-value on per-process medians, None when it cannot be computed or could not reach 0.05 with
+    so few processes (3 against 3 can give no p below 0.1: printing it would only show a non-significant number
+    beside a verdict the interval decided). ``inconclusive``: the verdict is UNSTABLE because the interval is too
+    wide to decide at the tolerance (more processes can settle it), not because a side was unusable;
+    ``unusable`` names the side that was ("baseline" or "candidate"; "" for none)."""
 
     verdict: Verdict
     ratio: float
@@ -93,6 +104,8 @@ class SampleComparison:
     baseline: float  # mean of per-process medians, in the samples' unit
     candidate: float
     reason: str = ""
+    inconclusive: bool = False
+    unusable: str = ""
 
 
 def process_medians(per_process: Sequence[Sequence[float]]) -> list[float]:
@@ -159,6 +172,25 @@ def t_ratio_ci(base: Sequence[Sequence[float]], cand: Sequence[Sequence[float]],
     return math.exp(diff - q * se), math.exp(diff + q * se)
 
 
+ALPHA = 0.05  # the significance a printed p-value must be able to reach
+
+
+def mwu_min_p(n1: int, n2: int) -> float:
+    """The smallest two-sided p the Mann-Whitney U test (as :func:`mann_whitney` computes it) can give for samples
+    of ``n1`` and ``n2`` values: the p of two completely separated samples (exact for small samples: 2 / C(n1+n2,
+    n1), 0.1 for 3 against 3)."""
+    if n1 < 2 or n2 < 2:
+        return 1.0
+    return _min_p(n1, n2)
+
+
+@functools.lru_cache(maxsize=256)
+def _min_p(n1: int, n2: int) -> float:
+    from scipy.stats import mannwhitneyu
+
+    return float(mannwhitneyu(range(n1), range(n1, n1 + n2), alternative="two-sided").pvalue)
+
+
 def mann_whitney(a: Sequence[float], b: Sequence[float]) -> float | None:
     """Two-sided Mann-Whitney U p-value (exact for small samples), or None when undefined."""
     if len(a) < 2 or len(b) < 2:
@@ -203,30 +235,68 @@ def compare_samples(base: Sequence[Sequence[float]], cand: Sequence[Sequence[flo
     s = settings or GateSettings()
     b_center, c_center = center(base), center(cand)
     ratio = c_center / b_center if b_center else math.nan
-    reason = unstable_reason(base, "baseline", s) or unstable_reason(cand, "candidate", s)
-    if reason or not math.isfinite(ratio):
+    b_reason, c_reason = unstable_reason(base, "baseline", s), unstable_reason(cand, "candidate", s)
+    if b_reason or c_reason or not math.isfinite(ratio):
         return SampleComparison(Verdict.UNSTABLE, ratio, math.nan, math.nan, None, b_center, c_center,
-                                reason or "baseline center is zero")
+                                b_reason or c_reason or "baseline center is zero",
+                                unusable="candidate" if c_reason and not b_reason else "baseline")
     # The decision interval is the wider of the two-level bootstrap and the t interval on process medians:
     # the bootstrap sees round-level noise, the t interval the small number of independent processes.
     b_lo, b_hi = bootstrap_ratio_ci(base, cand, confidence=s.confidence, resamples=s.resamples, seed=s.seed)
     t_lo, t_hi = t_ratio_ci(base, cand, confidence=s.confidence)
     lo, hi = min(b_lo, t_lo), max(b_hi, t_hi)
-    p = mann_whitney(process_medians(base), process_medians(cand))
+    nb, nc = len(process_medians(base)), len(process_medians(cand))
+    p = mann_whitney(process_medians(base), process_medians(cand)) if mwu_min_p(nb, nc) <= ALPHA else None
     worse = ratio < 1 - s.tolerance if higher_is_better else ratio > 1 + s.tolerance
     better = ratio > 1 + s.tolerance if higher_is_better else ratio < 1 - s.tolerance
     significant = lo > 1 or hi < 1
+    # "unchanged" is a claim too: it needs the interval to rule out a regression beyond the tolerance
+    reaches = lo < 1 - s.tolerance if higher_is_better else hi > 1 + s.tolerance
     if significant and worse:
-        verdict = Verdict.SLOWER
-    elif significant and better:
-        verdict = Verdict.FASTER
-    else:
-        verdict = Verdict.UNCHANGED
-    why = ""
-    if verdict == Verdict.UNCHANGED:
-        why = ("difference within the tolerance" if significant
-               else "confidence interval includes no change")
-    return SampleComparison(verdict, ratio, lo, hi, p, b_center, c_center, why)
+        return SampleComparison(Verdict.SLOWER, ratio, lo, hi, p, b_center, c_center)
+    if significant and better:
+        return SampleComparison(Verdict.FASTER, ratio, lo, hi, p, b_center, c_center)
+    if reaches:
+        why = (f"inconclusive: the {s.confidence * 100:g} % interval of the change ({(lo - 1) * 100:+.1f} % .. "
+               f"{(hi - 1) * 100:+.1f} %) reaches beyond the {s.tolerance * 100:g} % tolerance, so a regression "
+               "that large is not ruled out")
+        return SampleComparison(Verdict.UNSTABLE, ratio, lo, hi, p, b_center, c_center, why, inconclusive=True)
+    why = "difference within the tolerance" if significant else "confidence interval includes no change"
+    return SampleComparison(Verdict.UNCHANGED, ratio, lo, hi, p, b_center, c_center, why)
+
+
+def calibration_narrows(plain: tuple[Sequence[Sequence[float]], Sequence[Sequence[float]]],
+                        calibrated: tuple[Sequence[Sequence[float]], Sequence[Sequence[float]]],
+                        alpha: float = ALPHA) -> tuple[bool, float]:
+    """Whether the calibrated samples (round / reference loop) of one benchmark measurably narrow its comparison:
+    (decision, spread of the calibrated process medians / spread of the plain ones).
+
+    Each argument is (baseline, candidate) raw samples per process. The spread is the pooled within-side standard
+    deviation of the logs of the process medians, which sets the width of the interval (the t interval is built
+    on it) and does not depend on the difference between the sides, so choosing by it does not bias the verdict.
+    Calibration is kept when an F test finds the calibrated variance smaller at ``alpha`` (one-sided): for code
+    like the pure-Python reference loop it cancels the machine's drift; for code whose time is spent in C it often
+    does not, and then dividing by the reference only adds the reference's own noise."""
+    from scipy.stats import f as fisher
+
+    def pooled(sides: tuple[Sequence[Sequence[float]], Sequence[Sequence[float]]]) -> tuple[float, int]:
+        ss, df = 0.0, 0
+        for side in sides:
+            logs = np.log(np.asarray(process_medians(side), dtype=float))
+            if logs.size >= 2:
+                ss += float(((logs - logs.mean()) ** 2).sum())
+                df += logs.size - 1
+        return (ss / df if df else math.nan), df
+
+    v_plain, df_plain = pooled(plain)
+    v_cal, df_cal = pooled(calibrated)
+    if not (df_plain and df_cal) or not (math.isfinite(v_plain) and math.isfinite(v_cal)) or v_plain <= 0:
+        return False, math.nan
+    if v_cal <= 0:
+        return True, 0.0
+    f_stat = v_plain / v_cal
+    p = float(fisher.sf(f_stat, df_plain, df_cal))
+    return p < alpha, math.sqrt(v_cal / v_plain)
 
 
 # ---------------------------------------------------------------- change points (E-Divisive means)

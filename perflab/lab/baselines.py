@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from perflab.core import machine
+from perflab.core import machine, runplan
 from perflab.core.compare import Comparison
+from perflab.core.judge import settings_for
 from perflab.core.model import Level, PerflabError, Profile, Result, Status
 from perflab.core.stats import Verdict
 from perflab.store import baselines as files
@@ -104,7 +105,13 @@ class Baselines:
         return out
 
     def baseline_for(self, profile: Profile) -> Baseline | None:
-        return self.by_profile.get(profile.name)
+        """The baseline ``profile``'s run is judged against; called right before the run, it also tells the
+        runner (core.runplan) that baseline and whether the run will be saved, so a timed benchmark can choose
+        its number of processes."""
+        b = self.by_profile.get(profile.name)
+        runplan.offer(profile.name, runplan.RunPlan(b.raw if b is not None else None, self.policy.writes,
+                                                    b.summary_only if b is not None else False))
+        return b
 
     def after(self, profile: Profile, result: Result, comparison: Comparison | None, session_id: str,
               git: Mapping[str, Any] | None = None) -> Decision | None:
@@ -127,7 +134,26 @@ class Baselines:
                   git=machine.git_info() if git is None else git)
         except (files.BaselineError, OSError) as e:  # e.g. the disk filled during the run
             return Decision(f"baseline not written: {e}", Level.ERROR, failed=True)
+        noisy = noisy_benchmarks(result, settings_for(profile).max_cv)
+        if noisy:  # written as asked, but every later comparison with it would be unstable: say so now
+            return Decision(f"baseline written: {path}; but its process medians vary more than [gate] max_cv for "
+                            f"{', '.join(noisy)}: comparisons with it will be unstable; save it again on a "
+                            "quieter machine or with a longer test.max_time", Level.WARNING)
         return Decision(f"baseline written: {path}", Level.INFO)
+
+
+def noisy_benchmarks(result: Result, max_cv: float) -> list[str]:
+    """Timed benchmarks of ``result`` whose process medians vary (CV) by more than ``max_cv`` in seconds and, when
+    calibrated, in reference units too: the gate would call every comparison with them unstable."""
+    from perflab.core.stats import cv, process_medians
+
+    spread: dict[str, float] = {}
+    for key, per_process in result.raw.items():
+        name, _, rest = key.partition("{")
+        if name in ("median", "relative") and len(per_process) > 1:
+            value = cv(process_medians(per_process))
+            spread[rest] = min(value, spread.get(rest, value))
+    return [rest.rstrip("}").partition("=")[2] or rest for rest, v in sorted(spread.items()) if v > max_cv]
 
 
 def write(profile: str, test_type: str, result: Result, session_id: str, folder: str | Path | None, *,

@@ -7,6 +7,10 @@ perflab is not published on a package index, so ``pip install perflab`` fails on
 requirement is derived instead from how the running perflab was installed (the PEP 610 ``direct_url.json`` pip
 records): CI installs perflab from the same source as the developer who generated the workflow. A local folder
 is the one source a hosted runner cannot reach; :func:`local_warning` says so, and ``--install`` takes another.
+
+The workflow installs valgrind, so benchmark profiles with ``measure = "instructions"`` (``perflab init``'s example)
+gate on instruction counts, which a shared runner's noise does not move; :func:`timed_note` points wall-time
+benchmark profiles at that mode.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+import tomllib
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -70,6 +75,33 @@ def local_warning(requirement: str) -> str:
     return (f"perflab: warning: the workflow installs {requirement}, a local folder a hosted CI runner cannot "
             "reach; pass --install with a requirement it can reach, e.g. "
             "--install 'perflab @ git+https://github.com/OWNER/perflab@COMMIT'")
+
+
+def timed_benchmarks(root: Path, profiles: str) -> list[str]:
+    """The benchmark profiles among ``profiles`` (a file, or a folder's ``*.toml`` as the gate finds them, relative
+    to ``root``) that time their benchmarks rather than count instructions: the gates a shared runner's noise can
+    trip. Read as plain TOML; a file that does not parse is the gate's to report, not this function's."""
+    path = root / profiles
+    files = sorted(path.glob("*.toml")) if path.is_dir() else [path] if path.is_file() else []
+    timed = []
+    for file in files:
+        try:
+            test = tomllib.loads(file.read_text(encoding="utf-8")).get("test")
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            continue
+        if isinstance(test, dict) and test.get("type") == "benchmark" and test.get("measure") != "instructions":
+            timed.append(str(file.relative_to(root)) if file.is_relative_to(root) else str(file))
+    return timed
+
+
+def timed_note(timed: list[str]) -> str:
+    """One line advising instruction counts for the wall-time benchmark profiles ``timed``, or "" for none."""
+    if not timed:
+        return ""
+    shown = ", ".join(timed[:3]) + (f" and {len(timed) - 3} more" if len(timed) > 3 else "")
+    verb = "times its" if len(timed) == 1 else "time their"
+    return (f"perflab: note: {shown} {verb} benchmarks; on a shared CI runner a wall-time gate gives false alarms: "
+            'set measure = "instructions" in [test] to gate on instruction counts (the workflow installs valgrind)')
 
 
 def default_python() -> str:

@@ -30,6 +30,8 @@ thresholds = ["median < 1s"]
 
 [gate]
 max_cv = 10
+baseline_processes = 4
+max_processes = 4
 
 [target]
 callable = "perflab.demo.sorting:counting_sort"
@@ -69,7 +71,7 @@ def test_save_baseline_writes_a_versioned_file_with_raw_samples(lab) -> None:
     doc = json.loads(lab["saved_bytes"])
     assert doc["format"] == "perflab-baseline" and doc["profile"] == "gatedemo"
     raw = doc["raw"]["median{benchmark=counting_sort[n=10000]}"]
-    assert len(raw) == 3 and all(len(p) >= 5 for p in raw)
+    assert len(raw) == 4 and all(len(p) >= 5 for p in raw)  # [gate] baseline_processes, not test.processes
     # calibrate = true (default): the rounds in reference units too, which the gate judges
     rel = doc["raw"]["relative{benchmark=counting_sort[n=10000]}"]
     assert [len(p) for p in rel] == [len(p) for p in raw]
@@ -79,10 +81,15 @@ def test_save_baseline_writes_a_versioned_file_with_raw_samples(lab) -> None:
 def test_plain_rerun_is_unchanged_and_exits_0(lab) -> None:
     same = lab["same"]
     assert same.returncode == 0, same.stdout + same.stderr
-    assert "unchanged" in same.stdout and "regression gate passed" in same.stdout
     run = json.loads((lab["root"] / "same.json").read_text())["runs"][0]
     rows = run["result"]["data"]["comparison"]["rows"]
-    assert [(r["key"], r["verdict"]) for r in rows] == [("relative{benchmark=counting_sort[n=10000]}", "unchanged")]
+    # seconds or reference units, whichever has the narrower spread on this data (core.compare)
+    assert [r["key"].partition("{")[0] for r in rows] in (["median"], ["relative"])
+    if rows[0]["verdict"] == "unchanged":
+        assert "unchanged" in same.stdout and "regression gate passed" in same.stdout
+    else:  # load so heavy that even a 100 % regression is not ruled out (or too few rounds fit): said, passed
+        assert rows[0]["verdict"] == "unstable" and rows[0]["reason"]
+        assert re.search(r"regression gate inconclusive( \(nothing judged\))?, passed", same.stdout)
 
 
 def test_rerun_reports_parse_and_carry_the_verdicts(lab) -> None:
@@ -93,7 +100,8 @@ def test_rerun_reports_parse_and_carry_the_verdicts(lab) -> None:
     assert "counting_sort[n=10000]" in names and "regression gate" in names
     assert any(n.startswith("median < 1s") for n in names)
     md = (root / "same.md").read_text()
-    assert "| counting_sort[n=10000] | relative |" in md and "unchanged" in md
+    assert re.search(r"\| counting_sort\[n=10000\] \| (relative|median) \|", md)
+    assert "unchanged" in md or "inconclusive" in md
     assert lab["summary"].read_text().strip() == md.strip()  # $GITHUB_STEP_SUMMARY got the same table
 
 

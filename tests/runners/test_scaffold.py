@@ -113,7 +113,8 @@ def test_init_then_new_benchmark_runs_green_under_pytest_and_the_ci_gate(project
     # environment; tests/runners/test_workflow_steps.py runs it too, in a fresh virtualenv)
     workflow = yaml.safe_load((project / ".github/workflows/perflab.yml").read_text())
     steps = workflow["jobs"]["perflab"]["steps"]
-    commands = [s["run"] for s in steps if "run" in s and "pip install" not in s["run"]]
+    commands = [s["run"] for s in steps if "run" in s and "pip install" not in s["run"]
+                and "apt-get install" not in s["run"]]  # valgrind's step runs in test_workflow_steps.py
     assert [s["name"] for s in steps if s.get("run") in commands] == ["Benchmarks as tests", "Performance gate"]
     path = f"{shims(tmp_path)}{os.pathsep}{os.environ.get('PATH', '')}"
     for command in commands:
@@ -124,9 +125,12 @@ def test_init_then_new_benchmark_runs_green_under_pytest_and_the_ci_gate(project
     junit = (project / ".perflab" / "junit.xml").read_text()
     assert "<testsuite" in junit and "bench-dedupe" in junit
     assert (project / ".perflab" / "summary.md").read_text().strip()
-    # what the upload step collects: one folder per session with pytest-benchmark's JSON of each process
+    # what the upload step collects: one folder per session, with the callgrind dumps of the counted example
+    # (2 processes) and pytest-benchmark's JSON of each of the timed profile's 3 processes
     uploaded = [p for p in (project / ".perflab" / "artifacts").iterdir() if p.is_dir()]
-    assert len(uploaded) == 2 and all(len(list(p.glob("pytest-benchmark-*.json"))) == 3 for p in uploaded)
+    assert len(uploaded) == 2
+    assert sorted(len(list(p.glob("pytest-benchmark-*.json"))) for p in uploaded) == [0, 3]
+    assert sum(1 for p in uploaded if list(p.glob("callgrind/p2/cg.*"))) == 1
 
 
 def test_new_leak_runs_green_as_a_test_and_a_profile(project: Path, tmp_path: Path) -> None:

@@ -148,3 +148,52 @@ def test_this_perflab_requirement_installs_from_where_it_was_installed() -> None
 ])
 def test_only_a_local_requirement_is_warned_about(requirement: str, local: bool) -> None:
     assert bool(workflow.local_warning(requirement)) is local
+
+
+# ------------------------------------------------------------------ instruction counts in CI
+
+
+def test_the_workflow_installs_valgrind_before_the_gate_and_says_why(project: Path) -> None:
+    text = workflow.render_workflow(install=GIT, python="3.12", project_root=project)
+    steps = yaml.safe_load(text)["jobs"]["perflab"]["steps"]
+    names = [s.get("name") for s in steps]
+    assert names.index("Install") < names.index("Install valgrind") < names.index("Performance gate")
+    valgrind = next(s["run"] for s in steps if s.get("name") == "Install valgrind")
+    assert "sudo apt-get install -y valgrind" in valgrind
+    head = text[:text.index("- name: Install valgrind")]
+    assert 'measure = "instructions"' in head and "false alarms" in head and "deterministic" in head
+
+
+def test_init_gates_its_example_benchmarks_on_instruction_counts(project: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from perflab.core import profiles
+    from perflab.scaffold import init
+
+    assert cli.main(["init", "--install", GIT]) == 0
+    assert "time its" not in capsys.readouterr().err  # the example counts: no advice about it
+    prof = profiles.load(project / init.EXAMPLE_PROFILE, base=project)
+    assert prof.test.type == "benchmark" and prof.test.params["measure"] == "instructions"
+    assert prof.tolerance == 0.01  # the count gate's default
+    assert workflow.timed_benchmarks(project, "profiles/") == []
+
+
+def test_ci_github_points_wall_time_benchmark_profiles_at_instruction_counts(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = project / "profiles"
+    (folder / "load").mkdir(parents=True)
+    bench = '[target]\npytest = "t.py"\n[test]\ntype = "benchmark"\n'
+    (folder / "timed.toml").write_text(bench)
+    (folder / "counted.toml").write_text(bench + 'measure = "instructions"\n')
+    (folder / "web.toml").write_text('[target]\nurl = "http://x"\n[test]\ntype = "load"\n')
+    (folder / "broken.toml").write_text("[test\n")  # the gate reports it, not this advice
+    (folder / "load" / "deep.toml").write_text(bench)  # not in the folder the gate runs
+    assert workflow.timed_benchmarks(project, "profiles/") == ["profiles/timed.toml"]
+    assert workflow.timed_benchmarks(project, "profiles/counted.toml") == []
+    assert workflow.timed_benchmarks(project, "nowhere/") == []
+    assert cli.main(["ci", "github", "--install", GIT]) == 0
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1 and "profiles/timed.toml times its benchmarks" in err
+    assert 'measure = "instructions"' in err and "false alarms" in err
+    assert yaml.safe_load(out)["jobs"]["perflab"]["steps"]  # the workflow is printed all the same
+    many = workflow.timed_note([f"p{i}.toml" for i in range(5)])
+    assert "p0.toml, p1.toml, p2.toml and 2 more time their benchmarks" in many

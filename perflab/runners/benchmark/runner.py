@@ -10,8 +10,13 @@ p99, ops, rounds; for callables with comparisons, ``ratio`` = median of the targ
 
 ``calibrate = true`` (the default) runs pytest-benchmark with runners/agents/reftimer.py as its timer: a short
 reference loop is timed around every round, and ``relative`` (round / reference, unit "ref") gets raw
-samples per process. The regression gate judges ``relative`` where both sides have it (core.compare): it
-cancels the machine's speed drift (process-median CV 10.6 % in seconds, 2.2 % relative: README).
+samples per process. The regression gate judges ``relative`` where it measurably narrows the spread for that
+benchmark (core.compare): it cancels the machine's speed drift for code like the pure-Python reference loop
+(process-median CV 10.6 % in seconds, 2.2 % relative: README), less so for code whose time is spent in C.
+
+The number of processes adapts (runners/benchmark/adaptive.py): ``processes`` first, then one at a time while
+the comparison with the baseline is inconclusive, up to ``[gate] max_processes``; ``[gate] baseline_processes``
+when the run is saved as the baseline.
 
 ``measure = "instructions"`` counts one call of each benchmark under valgrind instead (runners/benchmark/
 instructions.py): same targets, ``instructions`` per benchmark (unit count), judged by core.counts.
@@ -21,10 +26,11 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from perflab.core import stats
+from perflab.core import runplan, stats
 from perflab.core.model import (
     Cell,
     ExitCode,
@@ -41,6 +47,7 @@ from perflab.core.model import (
 )
 from perflab.runners.agents import wire
 from perflab.runners.agents.callable_bench import test_source
+from perflab.runners.benchmark import adaptive
 from perflab.runners.framework.base import RunContext
 from perflab.runners.framework.child import child_env
 
@@ -62,19 +69,22 @@ class BenchmarkRunner:
         else:
             test_path = Path(target.value)
             extra = []
+        plan = runplan.take(profile.name)  # taken in either mode: an offer belongs to this run only
         if p.get("measure") == "instructions":  # counted under callgrind instead of timed
             from perflab.runners.benchmark import instructions
 
             return await instructions.run(profile, ctx, test_path, extra, workdir, env)
-        processes = int(p["processes"])
+        sched = adaptive.schedule(profile, plan)
+        processes = sched.first  # planned so far: grows one at a time while the comparison is undecided
         runs: dict[str, dict[str, Any]] = {}  # benchmark name -> info and per-process rounds
-        state = {"total": 0, "done": 0, "process": 0}
+        state = {"total": 0, "done": 0, "process": 0, "count": 0}
         failures: list[str] = []
         collect_errors: list[str] = []
 
         def on_record(rec: dict[str, Any]) -> None:
             msg = wire.parse(rec, wire.BENCH)
             if isinstance(msg, wire.BenchCollected):
+                state["count"] = int(msg.count)
                 state["total"] = int(msg.count) * processes
             elif isinstance(msg, wire.BenchStarted):
                 ctx.phase("bench", f"process {state['process'] + 1}/{processes}: {msg.nodeid}",
@@ -101,8 +111,26 @@ class BenchmarkRunner:
                 state["done"] += 1
                 failures.append(f"{msg.nodeid}: {msg.error or _last_line(msg.longrepr)}")
 
-        for i in range(processes):
+        durations: list[float] = []
+        stopped = ""
+        i = 0
+        while True:
+            if i >= sched.first:  # the first batch ran: another process only while the comparison is undecided
+                why = sched.undecided(summarize(profile, runs, i)) if runs else ""
+                if not why:
+                    stopped = "decided" if i > sched.first else ""
+                    break
+                if i >= sched.limit:
+                    stopped = "limit"
+                    break
+                if not adaptive.fits(profile.timeout, ctx.now(), durations):
+                    stopped = "timeout"
+                    break
+                processes = i + 1
+                state["total"] = state["count"] * processes
+                ctx.phase("process", f"{why}: adding process {processes} (at most {sched.limit})", _progress(state))
             state["process"] = i
+            started = ctx.now()
             json_path = ctx.artifacts_dir / f"pytest-benchmark-{i + 1}.json"
             argv = [
                 sys.executable, "-m", "pytest", str(test_path), *extra,
@@ -146,9 +174,15 @@ class BenchmarkRunner:
                                 + (f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""))
             if code != 0:
                 raise ToolError(f"pytest exited with code {code}: {_tail(child.stdout_tail)}")
+            durations.append(ctx.now() - started)
+            i += 1
         if not runs:
             raise PerflabError(f"{test_path}: no benchmarks ran", ExitCode.BAD_INPUT)
-        return summarize(profile, runs, processes)
+        result = summarize(profile, runs, i)
+        said = adaptive.note(sched, i, stopped)
+        data = {**result.data, "adaptive": {"requested": sched.requested, "limit": sched.limit, "ran": i,
+                                            "stopped": stopped, "saving": sched.saving}}
+        return replace(result, data=data, notes=(*result.notes, *((said,) if said else ())))
 
     @staticmethod
     def _generate(profile: Profile, folder: Path) -> Path:
