@@ -255,7 +255,8 @@ def _gate_parsers(sub: argparse._SubParsersAction) -> None:
     c.add_argument("a", help="the reference: session id, baseline name or baseline .json")
     c.add_argument("b", help="the candidate")
     _shared(c, "store", "baseline_dir", "json")
-    c.add_argument("--tolerance", type=float, help="minimum effect size as a ratio (default 0.05)")
+    c.add_argument("--tolerance", type=float, help="minimum effect size as a ratio (default 0.01 when every metric compared is an "
+                   "instruction count, else 0.05)")
     c.add_argument("--max-cv", type=float, default=0.10,
                    help="process medians varying more than this (CV) make a metric unstable (default 0.10)")
     c.set_defaults(run=_run_compare)

@@ -105,13 +105,15 @@ class Baselines:
         return out
 
     def baseline_for(self, profile: Profile) -> Baseline | None:
-        """The baseline ``profile``'s run is judged against; called right before the run, it also tells the
-        runner (core.runplan) that baseline and whether the run will be saved, so a timed benchmark can choose
-        its number of processes."""
+        """The baseline ``profile``'s run is judged against (None without one)."""
+        return self.by_profile.get(profile.name)
+
+    def run_plan(self, profile: Profile) -> runplan.RunPlan:
+        """What ``profile``'s runner is told before it starts: its baseline's samples and whether the run will
+        be saved, so a timed benchmark can choose its number of processes."""
         b = self.by_profile.get(profile.name)
-        runplan.offer(profile.name, runplan.RunPlan(b.raw if b is not None else None, self.policy.writes,
-                                                    b.summary_only if b is not None else False))
-        return b
+        return runplan.RunPlan(b.raw if b is not None else None, self.policy.writes,
+                               b.summary_only if b is not None else False)
 
     def after(self, profile: Profile, result: Result, comparison: Comparison | None, session_id: str,
               git: Mapping[str, Any] | None = None) -> Decision | None:

@@ -7,6 +7,7 @@ wired (session row, recorder sink, engine, final status), whatever front end wat
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import json
 import math
@@ -231,7 +232,8 @@ async def run_session(profile: Profile, root: Path | None, sinks: Iterable[Sink]
 
         measured = partial.Measured()
         engine = Engine(profile, [recorder, measured, *sinks], runner_for=runner_base.runner_for,
-                        context=runner_base.RunContext, session_id=sid, artifacts_dir=st.artifacts_dir(sid),
+                        context=functools.partial(runner_base.RunContext, plan=plan.run_plan(profile)),
+                        session_id=sid, artifacts_dir=st.artifacts_dir(sid),
                         workdir=workdir, finalize=finalize)
         if on_engine is not None:
             on_engine(engine)

@@ -131,11 +131,16 @@ def side(ref: str, label: str, b: Baseline) -> dict[str, Any]:
 
 def comparison_row(r: MetricComparison) -> dict[str, Any]:
     """``ratio`` is candidate / baseline of the mean of per-process medians (above 1 is slower for times),
-    ``ci`` its confidence interval, ``baseline``/``candidate`` those means in ``unit``."""
+    ``ci`` its confidence interval (for instruction counts: the range over processes), ``baseline``/``candidate``
+    those means in ``unit``; ``inconclusive``: unstable because the interval is too wide to decide;
+    ``plain_ratio``: for a row judged relative to the reference loop, the change of the median in seconds
+    (None otherwise)."""
     res = r.result
+    plain = None if math.isnan(r.plain_ratio) else r.plain_ratio
     return {"key": r.key, "name": r.name, "labels": dict(r.labels), "subject": r.subject, "unit": r.unit,
             "verdict": r.verdict.value, "ratio": res.ratio, "ci": [res.low, res.high], "p_value": res.p_value,
-            "baseline": res.baseline, "candidate": res.candidate, "reason": res.reason}
+            "baseline": res.baseline, "candidate": res.candidate, "reason": res.reason,
+            "inconclusive": res.inconclusive, "plain_ratio": plain}
 
 
 def compare_document(c: Comparison, baseline: Mapping[str, Any], candidate: Mapping[str, Any]) -> dict[str, Any]:

@@ -45,10 +45,12 @@ def build(reports: Sequence[ProfileReport]) -> ET.Element:
             if row is None:
                 continue
             c = values.row(compare_report.cells(row))
-            text = (f"{row.key}: baseline {c[2]}, this run {c[3]}, change {c[4]}, 95 % CI {c[5]}, "
+            label = compare_report.interval_label(row)
+            text = (f"{row.key}: baseline {c[2]}, this run {c[3]}, change {c[4]}, {label} {c[5]}, "
                     f"p {c[6]}: {row.verdict.value}")
             if row.verdict == Verdict.SLOWER:
-                ET.SubElement(case, "failure", message=f"slower: {c[4]} (CI {c[5]})", type="regression").text = text
+                ET.SubElement(case, "failure", message=f"slower: {c[4]} ({label} {c[5]})",
+                              type="regression").text = text
                 counts["failures"] += 1
             elif row.verdict == Verdict.UNSTABLE:
                 ET.SubElement(case, "skipped", message=f"unstable: {row.result.reason}")

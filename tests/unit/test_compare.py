@@ -105,3 +105,21 @@ def test_reports_carry_the_numbers_and_junit_parses() -> None:
     assert failures["regression gate"] is not None
     assert any(name.startswith("median < 1ms") and f is not None for name, f in failures.items())
     assert int(xml.get("failures")) == 3 and int(xml.get("tests")) == 5
+
+
+def test_a_slower_instruction_count_says_range_not_ci_in_junit_and_json() -> None:
+    from perflab.report.documents import comparison_row
+
+    count = Metric("instructions", 0, "count", labels(benchmark="b")).key()
+    m = (Metric("instructions", 1e6, "count", labels(benchmark="b")),)
+    c = compare({count: [[1e6], [1e6]]}, {count: [[1.02e6], [1.0201e6]]}, base_metrics=m, cand_metrics=m,
+                settings=GateSettings(tolerance=0.01))
+    assert c.failed
+    rep = ProfileReport("sort", "s1", Result(Status.FAILED, "regression", data={"benchmarks": [{"name": "b"}]}),
+                        1, 1.0, c)
+    xml = ET.fromstring(ET.tostring(junit.build([rep])))
+    failure = next(tc.find("failure") for tc in xml.iter("testcase") if tc.get("name") == "b")
+    assert failure is not None
+    assert "range over processes" in failure.get("message", "") and "CI" not in failure.get("message", "")
+    row = comparison_row(c.rows[0])
+    assert row["inconclusive"] is False and row["plain_ratio"] is None

@@ -250,22 +250,25 @@ def test_the_process_count_is_explained_when_it_is_not_test_processes(tmp_path: 
     assert saved is not None and "baseline_processes" in saved.text
 
 
-def test_an_offer_belongs_to_one_run() -> None:
-    runplan.offer("once", runplan.RunPlan(None, saving=True))
-    runplan.offer("once", runplan.RunPlan({MED: [[1.0]]}))  # a later offer replaces one not taken
-    plan = runplan.take("once")
-    assert plan is not None and plan.reference is not None and not plan.saving
-    assert runplan.take("once") is None
-
-
-def test_the_baseline_policy_offers_the_runner_its_plan(tmp_path: Path) -> None:
+def test_the_baseline_policy_gives_the_runner_its_plan(tmp_path: Path) -> None:
     from perflab.lab.baselines import BaselinePolicy, Baselines
 
     prof = _profile(tmp_path)
     plan = Baselines.prepare(BaselinePolicy(baseline_dir=str(tmp_path / "bl"), save=True), [prof])
     assert plan.baseline_for(prof) is None
-    offered = runplan.take("p")
-    assert offered is not None and offered.saving and offered.reference is None
+    given = plan.run_plan(prof)
+    assert given.saving and given.reference is None
+    judged = Baselines.prepare(BaselinePolicy(baseline_dir=str(tmp_path / "bl")), [prof]).run_plan(prof)
+    assert not judged.saving
+
+
+def test_the_plan_reaches_the_runner_through_its_context(tmp_path: Path) -> None:
+    from perflab.runners.framework.base import RunContext
+
+    plan = runplan.RunPlan({MED: [[1.0]]}, saving=True)
+    ctx = RunContext(session_id="s", emit=lambda e: None, artifacts_dir=tmp_path, plan=plan)
+    assert ctx.plan is plan
+    assert RunContext(session_id="s", emit=lambda e: None, artifacts_dir=tmp_path).plan is None
 
 
 # ------------------------------------------------------------------ counts say counts; compare's default

@@ -61,7 +61,7 @@ class Schedule:
 
 
 def schedule(profile: Profile, plan: RunPlan | None) -> Schedule:
-    """The schedule of a timed run of ``profile`` (``plan``: core.runplan's offer for it, or None)."""
+    """The schedule of a timed run of ``profile`` (``plan``: the run's context's plan, or None)."""
     settings = settings_for(profile)
     requested = int(profile.test.params["processes"])
     if plan is not None and plan.saving:

@@ -30,7 +30,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from perflab.core import runplan, stats
+from perflab.core import stats
 from perflab.core.model import (
     Cell,
     ExitCode,
@@ -69,7 +69,7 @@ class BenchmarkRunner:
         else:
             test_path = Path(target.value)
             extra = []
-        plan = runplan.take(profile.name)  # taken in either mode: an offer belongs to this run only
+        plan = ctx.plan
         if p.get("measure") == "instructions":  # counted under callgrind instead of timed
             from perflab.runners.benchmark import instructions
 

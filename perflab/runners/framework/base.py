@@ -39,6 +39,7 @@ from perflab.core.model import (
     Table,
     labels,
 )
+from perflab.core.runplan import RunPlan
 from perflab.runners.framework import reaper
 from perflab.runners.framework import watchdog as wd
 from perflab.runners.framework.output import DEFAULT_LIMIT, SessionLog
@@ -61,8 +62,10 @@ class RunContext:
         workdir: Path | None = None,
         watch: Callable[[int, str], None] | None = None,
         t0: float | None = None,
+        plan: RunPlan | None = None,
     ) -> None:
         self.session_id = session_id
+        self.plan = plan  # the baseline ahead and whether the run will be saved (core.runplan); None: neither
         self._emit = emit
         self.artifacts_dir = artifacts_dir
         self.workdir = workdir or Path.cwd()
