@@ -67,6 +67,8 @@ def test_memray_capture_writes_are_not_the_servers_io(tmp_path: Path) -> None:
     b = r.data["bottleneck"]["server"]
     counted = b["evidence"]["io_rate"] * mon["wall"]
     assert counted <= mon["read_bytes"] + 0.2 * mon["write_bytes"], (b["text"], mon)  # memray's writes are out
-    assert b["evidence"]["io_rate"] < IO_RATE / 4, b["text"]
+    # what is left of the writes is far below an I/O-bound rate (reads are the server's own: a fresh
+    # virtualenv's first imports read from disk, so they are not bounded here)
+    assert max(counted - mon["read_bytes"], 0) / mon["wall"] < IO_RATE / 4, (b["text"], mon)
     assert b["label"] != Bottleneck.IO.value, b["text"]
     assert "of storage writes not counted: memray's capture, written from the server's process" in b["text"]
