@@ -114,7 +114,7 @@ def compare_cmd(a: str, b: str, store_dir: str | None, folder: str | None, toler
     from perflab.core.stats import GateSettings
     from perflab.report import compare as compare_report
 
-    if tolerance is None:  # the gate's default for what is compared: 1 % for instruction counts, else 5 %
+    if tolerance is None:  # the gate's default for what is compared: 0.5 % for instruction counts, else 5 %
         from perflab.core import counts
 
         shared = {m.unit for m in (*base.metrics, *cand.metrics) if m.key() in base.raw and m.key() in cand.raw}

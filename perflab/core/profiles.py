@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from perflab.core import counts, testtypes
 from perflab.core import params as p
-from perflab.core import testtypes
 from perflab.core.model import TARGET_KINDS, PerflabError, Profile, Target, TestSpec
 from perflab.core.params import Param, ParamError
 
@@ -83,7 +83,7 @@ TOP_LEVEL: dict[str, Param] = {
     "description": Param(p.text, default="", help="what the profile answers; shown beside its name"),
     "timeout": Param(p.duration, help="the whole run is stopped after this long (default: no limit)"),
     "thresholds": Param(_thresholds, default=[], help='gates such as "p95 < 500ms"'),
-    "tolerance": Param(p.ratio, default=0.05, help="minimum effect size for baseline comparison (1 % for a "
+    "tolerance": Param(p.ratio, default=0.05, help="minimum effect size for baseline comparison (0.5 % for a "
                        'benchmark with measure = "instructions")'),
     "monitor_hz": Param(p.positive_number, default=10.0, help="process monitor sampling rate"),
     "secrets": Param(p.string_list, default=[], help="names of environment variables holding secrets"),
@@ -329,9 +329,9 @@ def parse(text: str, file: str = "<profile>", *, base: Path | None = None) -> Pr
         test=TestSpec(type=tt.name, params=test_params),
         thresholds=tuple(top.get("thresholds") or ()),
         timeout=top.get("timeout"),
-        # counts are deterministic: the instructions gate defaults to a 1 % effect (runners/benchmark/instructions.py)
+        # counts are deterministic: the instructions gate defaults to a 0.5 % effect (core/counts.py)
         tolerance=(top.get("tolerance", 0.05) if "tolerance" in data or test_params.get("measure") != "instructions"
-                   else 0.01),
+                   else counts.TOLERANCE),
         monitor_hz=top.get("monitor_hz") or 10.0,
         log_limit=top.get("log_limit") or 4 << 20,
         secrets=tuple(top.get("secrets") or ()) + _option_secrets(target),

@@ -69,7 +69,7 @@ BENCH_PARAMS: dict[str, Param] = {
     "pytest_args": Param(p.string_list, default=[], help="extra pytest arguments (pytest targets)"),
     "measure": Param(p.choice("time", "instructions"), default="time",
                      help='"time": pytest-benchmark rounds; "instructions": one call per benchmark counted under '
-                          "valgrind's callgrind (deterministic; needs valgrind; gate tolerance 1 % by default)"),
+                          "valgrind's callgrind (deterministic; needs valgrind; gate tolerance 0.5 % by default)"),
 }
 
 # Profiling runners (cpu, memory): how long the target runs when perflab starts it.

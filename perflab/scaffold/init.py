@@ -41,7 +41,7 @@ timeout = "10m"
 #   perflab --headless profiles/example-benchmarks.toml --save-baseline
 # Absolute limits go here, e.g. thresholds = ["instructions < 2M"].
 thresholds = []
-# The gate fails a benchmark whose count rises by more than the tolerance (1 % by default for counts).
+# The gate fails a benchmark whose count rises by more than the tolerance (0.5 % by default for counts).
 
 [target]
 pytest = "tests/performance/test_example_benchmarks.py"

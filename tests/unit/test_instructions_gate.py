@@ -153,10 +153,10 @@ type = "benchmark"
 """
 
 
-def test_the_instructions_measure_defaults_to_a_one_percent_tolerance_and_an_explicit_one_wins() -> None:
+def test_the_instructions_measure_defaults_to_a_half_percent_tolerance_and_an_explicit_one_wins() -> None:
     from perflab.core import profiles
 
-    assert profiles.parse(PROFILE.format(top="", test='measure = "instructions"')).tolerance == pytest.approx(0.01)
+    assert profiles.parse(PROFILE.format(top="", test='measure = "instructions"')).tolerance == pytest.approx(0.005)
     assert profiles.parse(PROFILE.format(top='tolerance = "3%"', test='measure = "instructions"')).tolerance \
         == pytest.approx(0.03)
     assert profiles.parse(PROFILE.format(top="", test="")).tolerance == pytest.approx(0.05)

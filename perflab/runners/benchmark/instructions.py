@@ -10,7 +10,9 @@ self cost of every function, so a result says where the instructions go.
 Invariants:
 
 - Counts do not depend on the machine's load or speed. What would make them vary is fixed or refused: the hash
-  seed (``PYTHONHASHSEED=0``); the allocator (``PYTHONMALLOC=malloc``); address-space randomization (off with
+  seed (``PYTHONHASHSEED=0``); the allocator (``PYTHONMALLOC=malloc``, with glibc's per-size caches large enough
+  that a warm call's small allocations never reach its bins, ``GLIBC_TUNABLES``); bytecode caches (none read or written:
+  every module is compiled from source, as in a fresh checkout, whatever .pyc files exist); address-space randomization (off with
   ``setarch -R`` when util-linux is there); the environment and descriptors (agents/fixed_start.py passes only
   ``KEEP_ENV`` and the target's ``env``, and moves the side channel to one descriptor number); garbage
   collection (pytest-codspeed collects before the measured call and disables it during); ``random.seed(0)``
@@ -67,7 +69,14 @@ PLUGIN = "perflab.runners.agents.pytest_plugin"
 FIXED_START = "perflab.runners.agents.fixed_start"
 # What the benchmark sees of the environment (agents/fixed_start.py), besides the target's own ``env``
 KEEP_ENV = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV",
-            "PYTHONHASHSEED", "PYTHONMALLOC")
+            "PYTHONHASHSEED", "PYTHONMALLOC", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX", "GLIBC_TUNABLES")
+# Where the counted processes look for bytecode caches: a path that can never be a directory, so every module is
+# compiled from its source, in every process of every run, and none is written.
+NO_PYCACHE = "/dev/null/pycache"
+# glibc keeps up to this many freed chunks of each small size (up to 1,032 bytes) in its per-thread cache (the
+# maximum glibc accepts): after the warm-up call, the counted call's small allocations come from those caches, a
+# fixed number of instructions each, instead of from bins whose state depends on everything freed before
+TCACHE = "glibc.malloc.tcache_count=65535"
 TOP = 10  # functions kept per benchmark (by self instructions)
 INSTALL = "apt-get install valgrind"
 # Functions whose presence in a benchmark's dump means it started a thread or a process while counted.
@@ -178,8 +187,16 @@ async def run(profile: Profile, ctx: RunContext, test_path: Path, extra: list[st
     # PYTHONMALLOC=malloc: pymalloc's pools and arenas make the cost of an allocation depend on everything
     # allocated before (a +0.5 % code change counted -5 % in 2 of 4 runs); the system allocator's per-size caches
     # do not (the same code gave the same count in every run)
-    env.update(PYTHONHASHSEED="0", CODSPEED_ENV="1", PYTHONMALLOC="malloc",
+    # No bytecode caches, and glibc's per-size caches large enough for a warm call's small allocations: without
+    # them the two processes of one run counted a json round trip up to 1.3 % apart (one compiling a module, the
+    # other reading the .pyc it had just written, leave different heaps) and successive runs up to 3 % apart; with
+    # them the processes gave equal counts and successive runs agreed within 0.03 %
+    env.update(PYTHONHASHSEED="0", CODSPEED_ENV="1", PYTHONMALLOC="malloc", PYTHONDONTWRITEBYTECODE="1",
+               PYTHONPYCACHEPREFIX=NO_PYCACHE,
                PERFLAB_KEEP_ENV=",".join((*KEEP_ENV, *(profile.target.options.get("env") or {}))))
+    tunables = env.get("GLIBC_TUNABLES", "")
+    if "glibc.malloc.tcache_count" not in tunables:
+        env["GLIBC_TUNABLES"] = f"{tunables}:{TCACHE}" if tunables else TCACHE
     # Address-space randomization moves the heap and mmaps: id()-hashed sets and dicts, and the allocators'
     # bookkeeping, then do different work (measured: counts of one benchmark 0.26 % apart with it, 0.003 % without)
     setarch = shutil.which("setarch", path=env.get("PATH"))
