@@ -296,3 +296,37 @@ def test_baseline_folder_locked_during_the_run_is_one_line_and_exit_3(tmp_path: 
         (row,) = s.sessions()
     assert row.status == Status.ERROR and row.exit_code == ExitCode.RUNNER_ERROR
     assert row.message.startswith("baseline not written")
+
+
+KILL_AT_MAIN_HOOK = """
+import os
+import signal
+import sys
+
+
+class _AtMain:
+    def find_spec(self, name, path=None, target=None):
+        if name == "perflab.__main__":  # the perflab package has loaded; its __main__ has not started
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+
+sys.meta_path.insert(0, _AtMain())
+"""
+
+
+def test_ctrl_c_between_the_package_and_its_main_is_not_lost(tmp_path: Path) -> None:
+    # The window the timed test above can only hit by luck on a loaded machine: runpy has imported the perflab
+    # package and looks up perflab.__main__. Raised there, the KeyboardInterrupt ends in a traceback or is
+    # ignored inside the import machinery; it must stay pending until main() reports it.
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(textwrap.dedent(KILL_AT_MAIN_HOOK))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(hook), str(REPO)])}
+    r = subprocess.run([sys.executable, "-m", "perflab", "--headless", str(PROFILES / "sort.toml"), "--store",
+                        str(tmp_path / "store")], cwd=tmp_path, env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 130, r.stderr
+    assert "Traceback" not in r.stderr and r.stderr.strip().splitlines()[-1] == "perflab: interrupted", r.stderr
+    assert not (tmp_path / "store" / "perflab.db").exists()  # nothing started
