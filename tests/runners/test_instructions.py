@@ -47,7 +47,7 @@ def _cli(root: Path, *args: str, extra: str | None = "0.000") -> tuple[int, str]
     if extra is not None:
         (root / "usercode.py").write_text(USERCODE.replace("0.000", extra), encoding="utf-8")
     env = {"PERFLAB_STORE": str(root / "store"), "PYTHONPATH": f"{root}:{os.environ.get('PYTHONPATH', '')}"}
-    proc = run_cli("--headless", "counted.toml", "--baseline-dir", "bl", *args, cwd=root, env=env, timeout=120)
+    proc = run_cli("--headless", "counted.toml", "--baseline-dir", "bl", *args, cwd=root, env=env, timeout=300)
     return proc.returncode, proc.stdout + proc.stderr
 
 
@@ -145,7 +145,7 @@ def test_a_pytest_folder_is_counted_per_benchmark(tmp_path: Path) -> None:
         measure = "instructions"
         """), encoding="utf-8")
     proc = run_cli("--headless", "p.toml", "--json", "out.json", "--store", str(tmp_path / "store"), cwd=tmp_path,
-                   timeout=120)
+                   timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     import json
 
