@@ -10,11 +10,11 @@ self cost of every function, so a result says where the instructions go.
 Invariants:
 
 - Counts do not depend on the machine's load or speed. What would make them vary is fixed or refused: the hash
-  seed (``PYTHONHASHSEED=0``); the allocator (``PYTHONMALLOC=malloc``, with glibc's per-size caches large enough
-  that a warm call's small allocations never reach its bins, ``GLIBC_TUNABLES``); bytecode caches (none read or written:
-  every module is compiled from source, as in a fresh checkout, whatever .pyc files exist); address-space randomization (off with
-  ``setarch -R`` when util-linux is there); the environment and descriptors (agents/fixed_start.py passes only
-  ``KEEP_ENV`` and the target's ``env``, and moves the side channel to one descriptor number); garbage
+  seed (``PYTHONHASHSEED=0``); the allocator (``PYTHONMALLOC=malloc``, with glibc's per-size caches large
+  enough that a warm call's small allocations never reach its bins, ``GLIBC_TUNABLES``); bytecode caches (none
+  read or written: every module is compiled from source, as in a fresh checkout, whatever .pyc files exist);
+  address-space randomization (off with ``setarch -R`` when util-linux is there); the environment and
+  descriptors (agents/fixed_start.py passes only ``KEEP_ENV`` and the target's ``env``, and moves the side channel to one descriptor number); garbage
   collection (pytest-codspeed collects before the measured call and disables it during); ``random.seed(0)``
   (pytest-codspeed); tracemalloc (``PYTHONTRACEMALLOC`` removed; memray options refused).
   Valgrind runs the guest's threads one at a time, so threads make counts depend on scheduling, and it does not
