@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -46,6 +47,7 @@ def test_head_and_tail_are_kept_and_the_middle_counted() -> None:
     assert len(kept) - head == 5_000 // 40  # the tail fills its half, in whole lines
     assert log.dropped_lines == 10_000 - len(kept) and log.dropped_bytes == 40 * log.dropped_lines
     assert note is not None and f"{log.dropped_lines:,} log lines" in note and f"first {head:,}" in note
+    assert log.dropped_by == {"target": log.dropped_lines} and f"; {log.dropped_lines:,} of target)" in note
     assert kept == sorted(kept), "order is kept"
 
 
@@ -54,6 +56,19 @@ def test_many_tiny_lines_hit_the_line_budget() -> None:
     log.feed("t", "stdout", b"\n".join(b"x" for _ in range(10_000)))
     log.flush()
     assert len(got) == 100 and log.dropped_lines == 9_900
+
+
+def test_dropped_lines_are_counted_per_source() -> None:
+    log, got = _log(32 * 100)  # 50 lines of head, 50 of tail
+    for i in range(300):
+        log.feed("target" if i % 3 else "py-spy", "stdout", f"{i}".encode())
+    note = log.flush()
+    kept = [src for src, _, _ in got]
+    assert len(kept) == 100 and sum(log.dropped_by.values()) == log.dropped_lines == 200
+    # each source's stored and dropped lines add up to what it wrote
+    assert kept.count("py-spy") + log.dropped_by["py-spy"] == 100
+    assert kept.count("target") + log.dropped_by["target"] == 200
+    assert note is not None and f"{log.dropped_by['target']:,} of target, {log.dropped_by['py-spy']:,} of py-spy" in note
 
 
 def test_a_huge_line_is_stored_in_pieces() -> None:
@@ -109,14 +124,14 @@ def test_chatty_target_is_stored_up_to_the_limit(tmp_path: Path) -> None:
     assert "the end" in [x.line for x in logs if x.stream == "stderr"]
     stored = sum(len(x.line) + 1 for x in logs)
     assert stored <= 4 << 20 and len(logs) < 50_000
-    dropped = int(notes[0].split(" log lines")[0].replace(",", ""))
+    dropped = int(re.search(r"; ([\d,]+) of target", notes[0]).group(1).replace(",", ""))  # type: ignore[union-attr]
     # the stored target lines are a head and a tail of the sequence, in order, with nothing made up
     numbers = [int(x.split()[1]) for x in stdout]
     gap = next(i for i in range(1, len(numbers)) if numbers[i] != numbers[i - 1] + 1)
     assert numbers[:gap] == list(range(gap)) and numbers[gap:] == list(range(n - len(numbers) + gap, n))
-    # every target line is stored or counted; the count may also hold a few lines of the tools (py-spy's own
-    # messages) that fell in the same dropped middle
-    assert n <= dropped + len(stdout) <= n + 10
+    # every target line is stored or counted (the tools' own lines that fell in the dropped middle, such as
+    # py-spy's messages, are counted apart)
+    assert dropped + len(stdout) == n
     size = sum(p.stat().st_size for p in (tmp_path / "store").glob("perflab.db*"))
     assert size < 16 << 20, f"store of {size / 1e6:.1f} MB for 4 MiB of logs"
 

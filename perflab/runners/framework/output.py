@@ -4,7 +4,7 @@ A target may print without limit; a session stores at most ``limit`` bytes of it
 :data:`DEFAULT_LIMIT`) and at most ``limit // BYTES_PER_LINE`` lines, whichever comes first: the first half of
 that budget as the lines arrive, the last half when the session's output ends (:meth:`SessionLog.flush`).
 Lines in between never become events, so no sink, the store included, ever sees them; they are only counted
-(lines and bytes) and the count becomes a note. A line counts as its bytes plus one (the newline).
+(lines and bytes, and lines per source) and the count becomes a note. A line counts as its bytes plus one (the newline).
 
 Cost: past the head, a block of output (many lines, as read from the pipe) costs one ``bytes.count`` and a
 deque append: a chatty child is drained as fast as the pipe delivers.
@@ -52,6 +52,7 @@ class SessionLog:
         self.tail: deque[tuple[str, str, bytes, int, int]] = deque()  # (source, stream, block, bytes, lines)
         self.tail_bytes = self.tail_lines = 0
         self.dropped_bytes = self.dropped_lines = 0
+        self.dropped_by: dict[str, int] = {}  # lines left out, per source (the target, each tool)
         self.kept_tail_bytes = self.kept_tail_lines = 0
 
     def set_limit(self, limit: int) -> None:
@@ -88,11 +89,10 @@ class SessionLog:
             _, _, _, b, n = self.tail[0]
             if self.tail_bytes - b < self.tail_budget and self.tail_lines - n < self.tail_line_budget:
                 break
-            self.tail.popleft()
+            src = self.tail.popleft()[0]
             self.tail_bytes -= b
             self.tail_lines -= n
-            self.dropped_bytes += b
-            self.dropped_lines += n
+            self._drop(src, b, n)
 
     def flush(self) -> str | None:
         """Emit the kept tail; returns the note about what was left out (None when nothing was)."""
@@ -109,8 +109,7 @@ class SessionLog:
         while cut < len(lines) - 1 and (over_b > 0 or over_n > 0):
             over_b -= len(lines[cut]) + 1
             over_n -= 1
-            self.dropped_bytes += len(lines[cut]) + 1
-            self.dropped_lines += 1
+            self._drop(source, len(lines[cut]) + 1, 1)
             cut += 1
         groups = [(source, stream, lines[cut:])] + [(s, st, b.split(b"\n")) for s, st, b, _, _ in entries[1:]]
         for src, strm, group in groups:
@@ -121,9 +120,15 @@ class SessionLog:
                     self.sink(src, strm, decode(piece))
         return self.note()
 
+    def _drop(self, source: str, size: int, lines: int) -> None:
+        self.dropped_bytes += size
+        self.dropped_lines += lines
+        self.dropped_by[source] = self.dropped_by.get(source, 0) + lines
+
     def note(self) -> str | None:
         if not self.dropped_lines:
             return None
-        return (f"{self.dropped_lines:,} log lines ({_mib(self.dropped_bytes)}) not stored: kept the first "
+        by = ", ".join(f"{n:,} of {src}" for src, n in sorted(self.dropped_by.items(), key=lambda x: -x[1]))
+        return (f"{self.dropped_lines:,} log lines ({_mib(self.dropped_bytes)}; {by}) not stored: kept the first "
                 f"{self.head_lines:,} ({_mib(self.head_bytes)}) and the last {self.kept_tail_lines:,} "
                 f"({_mib(self.kept_tail_bytes)}) of the session's output (limit {_mib(self.limit)})")
