@@ -50,9 +50,10 @@ def percentile(values: Sequence[float], q: float) -> float:
 # placement and frequency, so they are not independent draws. The independent unit is the process (pyperf's
 # approach). Each side is therefore summarised by its per-process medians. The confidence interval of the
 # ratio is the wider of a two-level (hierarchical) bootstrap (resample processes, then rounds within each
-# resampled process) and a Welch t interval on the logs of the per-process medians: a simulation
-# (tests/performance/aa_analysis.py simulate) showed the bootstrap alone calls 8 % of A/A pairs "slower" with
-# 3 processes at 4 % process CV. A Mann-Whitney U test on the per-process medians is reported alongside.
+# resampled process) and a t interval on the logs of the per-process medians (the wider of Welch's and the pooled
+# one): a simulation (tests/performance/aa_analysis.py simulate) showed the bootstrap alone calls 8 % of A/A pairs
+# "slower" with 3 processes at 4 % process CV. A Mann-Whitney U test on the per-process medians is reported
+# alongside.
 
 
 class Verdict(StrEnum):
@@ -153,23 +154,35 @@ def bootstrap_ratio_ci(base: Sequence[Sequence[float]], cand: Sequence[Sequence[
 
 def t_ratio_ci(base: Sequence[Sequence[float]], cand: Sequence[Sequence[float]], *,
                confidence: float = 0.95) -> tuple[float, float]:
-    """Welch t confidence interval of the ratio, on the logs of per-process medians (one value per process).
+    """Student t confidence interval of the ratio, on the logs of per-process medians (one value per process): the
+    wider of Welch's interval (each side's own spread) and the pooled one (one spread for both sides).
 
     With 3 to 5 processes the bootstrap above cannot see how uncertain a between-process spread estimated
-    from so few values is (3 processes give 10 distinct resamples); Student's t does.
+    from so few values is (3 processes give 10 distinct resamples); Student's t does. Welch's interval alone
+    trusts a side's own spread however few processes estimate it: 3 processes that happen to agree within 0.5 %
+    (the chance is a few in a hundred when processes really vary by 5 %) give a narrow interval around a run whose
+    conditions moved it as a whole. The spread between processes is the benchmark's on this machine, and the
+    baseline's 10 processes estimate it better; the pooled interval uses them for both sides. The wider of the two
+    is kept, so a side that really became noisier still widens the interval (Welch).
     """
     from scipy.stats import t as student
 
     lb = np.log(np.asarray(process_medians(base)))
     lc = np.log(np.asarray(process_medians(cand)))
     diff = float(lc.mean() - lb.mean())
-    va, vc = float(lb.var(ddof=1)) / lb.size, float(lc.var(ddof=1)) / lc.size
-    se = math.sqrt(va + vc)
-    if se == 0:
-        return math.exp(diff), math.exp(diff)
-    df = (va + vc) ** 2 / ((va**2 / (lb.size - 1) if va else 0.0) + (vc**2 / (lc.size - 1) if vc else 0.0))
-    q = float(student.ppf(1 - (1 - confidence) / 2, df))
-    return math.exp(diff - q * se), math.exp(diff + q * se)
+    q_level = 1 - (1 - confidence) / 2
+    vb, vc = float(lb.var(ddof=1)), float(lc.var(ddof=1))
+    # Welch
+    wa, wc = vb / lb.size, vc / lc.size
+    half = 0.0
+    if wa + wc > 0:
+        df = (wa + wc) ** 2 / ((wa**2 / (lb.size - 1) if wa else 0.0) + (wc**2 / (lc.size - 1) if wc else 0.0))
+        half = float(student.ppf(q_level, df)) * math.sqrt(wa + wc)
+    # pooled
+    dof = lb.size + lc.size - 2
+    pooled = (vb * (lb.size - 1) + vc * (lc.size - 1)) / dof
+    half = max(half, float(student.ppf(q_level, dof)) * math.sqrt(pooled * (1 / lb.size + 1 / lc.size)))
+    return math.exp(diff - half), math.exp(diff + half)
 
 
 ALPHA = 0.05  # the significance a printed p-value must be able to reach

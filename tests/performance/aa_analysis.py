@@ -70,7 +70,7 @@ def analyze(folder: Path, processes: tuple[int, ...] = (3, 5), settings: GateSet
     lines = [f"{len(data)} complete repetitions (A, A', B = +10 % knob) from {folder}; perflab judges "
              + ("relative time (round / reference loop, calibrate = true)" if calibrated else "seconds"),
              f"gate: tolerance {s.tolerance:.0%}, max process CV {s.max_cv:.0%}, {s.confidence:.0%} interval (wider of "
-             "two-level bootstrap and Welch t) of the ratio of mean process medians", ""]
+             "two-level bootstrap and t, Welch or pooled) of the ratio of mean process medians", ""]
     header = ("| comparison | processes | perflab slower | perflab unchanged | perflab faster | perflab unstable "
               "| pytest-benchmark mean:5% fail (1st process) | (all processes pooled) | median ratio |")
     lines += [header, "|" + "---|" * 9]
