@@ -5,6 +5,7 @@ repetition mean nothing; figures come from `walltime_truth.py --reps 30` on a qu
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -30,3 +31,9 @@ def test_walltime_truth_smoke(tmp_path: Path) -> None:
     again = subprocess.run([sys.executable, str(REPO / "tests/performance/walltime_truth.py"), "--analyze", "--out",
                             str(tmp_path)], capture_output=True, text=True, timeout=60, cwd=REPO)
     assert again.returncode == 0 and "loop" in again.stdout and "B+10%" in again.stdout
+    replayed = subprocess.run([sys.executable, str(REPO / "tests/performance/walltime_truth.py"), "--replay", "--out",
+                               str(tmp_path)], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert replayed.returncode == 0, replayed.stderr[-2000:]
+    judged = {line.split()[1]: line for line in replayed.stdout.splitlines() if line.startswith("  loop ")}
+    assert sorted(judged) == ["A'", "B"]  # each arm's one run, judged again
+    assert all(sum(int(x) for x in re.findall(r": (\d+)", line)) == 1 for line in judged.values()), judged

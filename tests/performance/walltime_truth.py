@@ -17,7 +17,8 @@ Judged on the same runs: perflab's verdict (the run's exit code and comparison) 
 to the first process of the run against the first process of the baseline, the single run a pytest-benchmark
 user compares. Printed per target: A' false "slower" rate, B caught rate, inconclusive rate, processes used,
 pytest-benchmark's false / caught rates. Every run is appended to ``OUT/runs.jsonl``; ``--analyze`` reprints the
-summary from it. The load average is recorded with each run: the study's conditions are part of its figures.
+summary from it; ``--replay`` judges the stored runs again with the current gate. The load average is recorded
+with each run: the study's conditions are part of its figures.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import subprocess
 import sys
 import time
 import timeit
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +170,62 @@ def summarize(records: list[dict[str, Any]], measured: dict[str, float] | None) 
     return "\n".join(lines)
 
 
+def replay(out: Path) -> str:
+    """Every stored A'/B run of ``out`` judged again by this checkout's gate (core.compare with the default
+    settings), the adaptive stop replayed on the run's processes in their order (from 3 processes on, one more
+    while undecided, up to 10); and the spread of the process medians of the judged measure, within a run and
+    between the centers of the runs (what the processes' spread predicts for the centers is beside it: a larger
+    figure means the processes of one run moved together)."""
+    import numpy as np
+
+    from perflab.core.compare import compare
+    from perflab.core.stats import GateSettings, process_medians
+    from perflab.store.sessions import SessionStore
+
+    records = [json.loads(x) for x in (out / "runs.jsonl").read_text().splitlines()]
+    settings = GateSettings()
+    verdicts: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    spreads: dict[tuple[str, str, str], list[tuple[float, float, int]]] = defaultdict(list)
+    with SessionStore(out / "store", readonly=True) as store:
+        base = {r["target"]: store.get(r["session"]).result.raw for r in records if r.get("arm") == "baseline"}
+        for r in records:
+            if r.get("arm") not in ("A'", "B"):
+                continue
+            raw = store.get(r["session"]).result.raw
+            n = max(len(v) for v in raw.values())
+            verdict = "had too few processes to decide"
+            for k in range(min(3, n), n + 1):
+                c = compare(base[r["target"]], {key: v[:k] for key, v in raw.items()}, settings=settings)
+                if c.slower:
+                    verdict = "slower"
+                    break
+                if not [x for x in c.undecided if x.result.unusable != "baseline"]:
+                    verdict = "unchanged or faster"
+                    break
+                if k >= settings.max_processes:
+                    verdict = "inconclusive"
+                    break
+            verdicts[(r["target"], r["arm"])][verdict] += 1
+            for row in c.rows:
+                logs = np.log(process_medians(raw[row.key][:k]))
+                if logs.size >= 2:
+                    spreads[(r["target"], r["arm"], row.name)].append((float(logs.mean()), float(logs.var(ddof=1)),
+                                                                       int(logs.size)))
+    lines = ["judged again by this checkout's gate:"]
+    lines += [f"  {t:15s} {arm:2s} {dict(c)}" for (t, arm), c in sorted(verdicts.items())]
+    lines.append("spread of the process medians (log standard deviation) of the judged measure:")
+    for (t, arm, name), xs in sorted(spreads.items()):
+        if len(xs) < 2:
+            continue
+        centers = np.array([x[0] for x in xs])
+        within = float(np.mean([x[1] for x in xs]))
+        predicted = float(np.mean([x[1] / x[2] for x in xs]))
+        lines.append(f"  {t:15s} {arm:2s} {name:8s} within a run {within ** 0.5 * 100:.2f} %; centers of "
+                     f"{len(xs)} runs {float(centers.std(ddof=1)) * 100:.2f} % (independent processes would give "
+                     f"{predicted ** 0.5 * 100:.2f} %)")
+    return "\n".join(lines)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True)
@@ -181,9 +238,14 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--timeit-repeats", type=int, default=9, help="alternations measuring the extra work's cost")
     ap.add_argument("--analyze", action="store_true", help="only reprint the summary of OUT/runs.jsonl")
+    ap.add_argument("--replay", action="store_true",
+                    help="judge the stored runs of OUT again with this checkout's gate, and print their spreads")
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     log_path = a.out / "runs.jsonl"
+    if a.replay:
+        print(replay(a.out))
+        return 0
     if a.analyze:
         records = [json.loads(x) for x in log_path.read_text().splitlines()]
         measured = next((r["measured"] for r in records if r.get("arm") == "measured"), None)
