@@ -160,7 +160,7 @@ def t_ratio_ci(base: Sequence[Sequence[float]], cand: Sequence[Sequence[float]],
     With 3 to 5 processes the bootstrap above cannot see how uncertain a between-process spread estimated
     from so few values is (3 processes give 10 distinct resamples); Student's t does. Welch's interval alone
     trusts a side's own spread however few processes estimate it: 3 processes that happen to agree within 0.5 %
-    (the chance is a few in a hundred when processes really vary by 5 %) give a narrow interval around a run whose
+    (about one run in a hundred when processes really vary by 5 %) give a narrow interval around a run whose
     conditions moved it as a whole. The spread between processes is the benchmark's on this machine, and the
     baseline's 10 processes estimate it better; the pooled interval uses them for both sides. The wider of the two
     is kept, so a side that really became noisier still widens the interval (Welch).

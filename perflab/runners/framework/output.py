@@ -4,7 +4,8 @@ A target may print without limit; a session stores at most ``limit`` bytes of it
 :data:`DEFAULT_LIMIT`) and at most ``limit // BYTES_PER_LINE`` lines, whichever comes first: the first half of
 that budget as the lines arrive, the last half when the session's output ends (:meth:`SessionLog.flush`).
 Lines in between never become events, so no sink, the store included, ever sees them; they are only counted
-(lines and bytes, and lines per source) and the count becomes a note. A line counts as its bytes plus one (the newline).
+(lines and bytes, and lines per source) and the count becomes a note. A line counts as its bytes plus one (the
+newline).
 
 Cost: past the head, a block of output (many lines, as read from the pipe) costs one ``bytes.count`` and a
 deque append: a chatty child is drained as fast as the pipe delivers.
