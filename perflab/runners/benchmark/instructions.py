@@ -14,8 +14,8 @@ Invariants:
   enough that a warm call's small allocations never reach its bins, ``GLIBC_TUNABLES``); bytecode caches (none
   read or written: every module is compiled from source, as in a fresh checkout, whatever .pyc files exist);
   address-space randomization (off with ``setarch -R`` when util-linux is there); the environment and
-  descriptors (agents/fixed_start.py passes only ``KEEP_ENV`` and the target's ``env``, and moves the side channel to one descriptor number); garbage
-  collection (pytest-codspeed collects before the measured call and disables it during); ``random.seed(0)``
+  descriptors (agents/fixed_start.py passes only ``KEEP_ENV`` and the target's ``env``, and moves the side
+  channel to one descriptor number); garbage collection (pytest-codspeed collects before the measured call and disables it during); ``random.seed(0)``
   (pytest-codspeed); tracemalloc (``PYTHONTRACEMALLOC`` removed; memray options refused).
   Valgrind runs the guest's threads one at a time, so threads make counts depend on scheduling, and it does not
   follow subprocesses, so their work is not counted: a benchmark whose dump shows thread or process creation

@@ -52,7 +52,7 @@ class SessionLog:
         self.head_open = True  # closed for good at the first line that does not fit: order is kept
         self.tail: deque[tuple[str, str, bytes, int, int]] = deque()  # (source, stream, block, bytes, lines)
         self.tail_bytes = self.tail_lines = 0
-        self.dropped_bytes = self.dropped_lines = 0
+        self.dropped_bytes = 0
         self.dropped_by: dict[str, int] = {}  # lines left out, per source (the target, each tool)
         self.kept_tail_bytes = self.kept_tail_lines = 0
 
@@ -121,13 +121,16 @@ class SessionLog:
                     self.sink(src, strm, decode(piece))
         return self.note()
 
+    @property
+    def dropped_lines(self) -> int:
+        return sum(self.dropped_by.values())
+
     def _drop(self, source: str, size: int, lines: int) -> None:
         self.dropped_bytes += size
-        self.dropped_lines += lines
         self.dropped_by[source] = self.dropped_by.get(source, 0) + lines
 
     def note(self) -> str | None:
-        if not self.dropped_lines:
+        if not self.dropped_by:
             return None
         by = ", ".join(f"{n:,} of {src}" for src, n in sorted(self.dropped_by.items(), key=lambda x: -x[1]))
         return (f"{self.dropped_lines:,} log lines ({_mib(self.dropped_bytes)}; {by}) not stored: kept the first "
