@@ -171,3 +171,26 @@ def test_without_valgrind_one_line_with_the_install_command_and_exit_2(tmp_path:
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "apt-get install valgrind" in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_the_processes_of_the_sort_profile_count_code_that_grows_large_lists_alike(tmp_path: Path) -> None:
+    """The shipped sort profile, counted: ``counting_sort`` grows a list of up to 100,000 elements, and how often
+    glibc's realloc moves it depends on everything allocated before the call. When pytest-benchmark asked git, hg
+    and ``file`` at pytest's start (valgrind runs vfork as fork, so those children's replies arrived in pieces
+    that depended on timing), the two processes of each of 3 runs counted counting_sort[n=10000] 0.13 to 0.25 %
+    apart; with agents/counted.py they count alike."""
+    import json
+
+    repo = Path(__file__).resolve().parents[2]
+    text = (repo / "profiles" / "sort.toml").read_text(encoding="utf-8")
+    assert 'max_time = "0.3s"' in text
+    (tmp_path / "sort.toml").write_text(text.replace('max_time = "0.3s"', 'measure = "instructions"'),
+                                        encoding="utf-8")
+    proc = run_cli("--headless", "sort.toml", "--no-baseline", "--json", "out.json", "--store",
+                   str(tmp_path / "store"), cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads((tmp_path / "out.json").read_text())["runs"][0]["result"]
+    spreads = {b["name"]: b["spread"] for b in result["data"]["instructions"]["benchmarks"]}
+    assert len(spreads) == 6 and "counting_sort[n=10000]" in spreads
+    # a hundredth of the "unstable" line (a quarter of the 0.5 % tolerance); measured: equal counts
+    assert max(spreads.values()) < 0.0000125, spreads

@@ -66,6 +66,7 @@ from perflab.runners.agents import callable_bench, wire
 from perflab.runners.framework.base import RunContext
 
 PLUGIN = "perflab.runners.agents.pytest_plugin"
+COUNTED = "perflab.runners.agents.counted"  # first: no subprocess before the benchmarks (its docstring says why)
 FIXED_START = "perflab.runners.agents.fixed_start"
 # What the benchmark sees of the environment (agents/fixed_start.py), besides the target's own ``env``
 KEEP_ENV = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV",
@@ -228,7 +229,7 @@ async def run(profile: Profile, ctx: RunContext, test_path: Path, extra: list[st
             sys.executable, "-m", FIXED_START, *no_aslr,
             valgrind, "--tool=callgrind", "--instr-atstart=no", "-q", f"--callgrind-out-file={out}/cg.%p.out",
             sys.executable, "-m", "pytest", str(test_path), *extra,
-            "-p", PLUGIN, "-p", "no:cacheprovider", "-q", "--no-header",
+            "-p", COUNTED, "-p", PLUGIN, "-p", "no:cacheprovider", "-q", "--no-header",
             "--codspeed", "--codspeed-mode=simulation", f"--benchmark-storage=file://{out}/benchmarks",
             *[str(a) for a in p.get("pytest_args") or []],
         ]
