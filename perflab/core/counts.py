@@ -29,9 +29,9 @@ from perflab.core.stats import GateSettings, SampleComparison, Verdict
 COUNT_UNIT = "count"
 # The default minimum effect for counts. A count is deterministic, but it is not the work: 1 % more iterations of a
 # json round trip rose its count by 0.9 % (calls do not all cost the same), so a 1 % tolerance would let a +1 %
-# regression through; at 0.5 % it is caught. Its quarter (0.125 %, the "unstable" line) holds the processes of most
-# code (0.053 % at most for that round trip), but not code growing large lists (the sort profile's
-# counting_sort[n=10000]: 0.13 to 0.25 % in each of 3 runs, glibc's realloc moving the list more in one process).
+# regression through; at 0.5 % it is caught. Its quarter (0.125 %, the "unstable" line) is far above what the two
+# processes of a run differ by (equal counts for every benchmark of the sort profile, whose counting_sort grows
+# large lists; runners/benchmark/instructions.py says what is fixed to get there).
 TOLERANCE = 0.005
 # The measuring harness's own work around one call varies by a few hundred instructions from run to run
 # (allocator state; measured: a 29,000-instruction benchmark moved by 361). Differences smaller than this are

@@ -16,7 +16,11 @@ Invariants:
   address-space randomization (off with ``setarch -R`` when util-linux is there); the environment and
   descriptors (agents/fixed_start.py passes only ``KEEP_ENV`` and the target's ``env``, and moves the side
   channel to one descriptor number); garbage collection (pytest-codspeed collects before the measured call and disables it during); ``random.seed(0)``
-  (pytest-codspeed); tracemalloc (``PYTHONTRACEMALLOC`` removed; memray options refused).
+  (pytest-codspeed); tracemalloc (``PYTHONTRACEMALLOC`` removed; memray options refused); subprocesses at
+  pytest's start (none: agents/counted.py gives pytest-benchmark's git, hg and ``file`` lookups without one;
+  valgrind runs ``vfork`` as ``fork``, so a child's reply reaches the parent in pieces that depend on timing,
+  and the heaps of two processes part there). With all that, two processes, and two runs whose working folder
+  lists the same names, count alike; a folder on ``sys.path`` that gained or lost an entry shifts the heap too.
   Valgrind runs the guest's threads one at a time, so threads make counts depend on scheduling, and it does not
   follow subprocesses, so their work is not counted: a benchmark whose dump shows thread or process creation
   gets a note.
