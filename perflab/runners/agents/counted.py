@@ -2,10 +2,11 @@
 ``measure = "instructions"``): pytest starts no subprocess before the benchmarks.
 
 Why. Valgrind runs ``vfork`` as ``fork``, so a child that reports a failed ``exec`` over Python's error pipe
-writes its message in pieces while the parent is already reading: the parent reads it in one, two or three
-reads depending on timing, allocates differently, and every allocation after that lands elsewhere in the heap.
-Code that grows large lists then pays for a different number of ``realloc`` moves in each process (the shipped
-sort profile's ``counting_sort[n=10000]`` counted 0.13 to 0.25 % apart between the two processes of a run).
+writes its message in pieces while the parent is already reading: the parent reads it in one read or in more
+depending on timing, allocates differently, and every allocation after that lands elsewhere in the heap. Code
+that grows large lists then pays for a different number of ``realloc`` moves in each process (without this
+plugin the shipped sort profile's ``counting_sort[n=10000]`` counted 0.13 to 0.25 % apart between the two
+processes of a run; with it, equal).
 Natively ``vfork`` suspends the parent until the child has written everything, and two runs allocate the same
 blocks at the same addresses.
 
