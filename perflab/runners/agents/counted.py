@@ -29,8 +29,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-# pytest_benchmark.utils functions that start a subprocess, and the modules that import them by name
-REPLACED = ("get_commit_info", "get_project_name", "get_tag", "get_machine_id")
+# Modules of pytest-benchmark that import the replaced functions by name
 IMPORTERS = ("pytest_benchmark.plugin", "pytest_benchmark.session")
 
 
@@ -55,24 +54,26 @@ def machine_id() -> str:
                      ".".join(platform.python_version_tuple()[:2]), f"{struct.calcsize('P') * 8}bit"))
 
 
-def install() -> list[str]:
-    """Replace the subprocess-starting lookups in pytest-benchmark; the names replaced (none without it)."""
+# pytest_benchmark.utils functions that start a subprocess, and what this plugin puts in their place
+REPLACEMENTS = {"get_commit_info": commit_info, "get_project_name": cwd_name, "get_tag": tag,
+                "get_machine_id": machine_id}
+REPLACED = tuple(REPLACEMENTS)
+
+
+def install() -> None:
+    """Replace the subprocess-starting lookups in pytest-benchmark (nothing to do without it)."""
     try:
         import pytest_benchmark.utils as utils
     except ImportError:
-        return []
-    values = {"get_commit_info": commit_info, "get_project_name": cwd_name, "get_tag": tag,
-              "get_machine_id": machine_id}
-    done = []
-    for name in REPLACED:
-        if hasattr(utils, name):
-            setattr(utils, name, values[name])
-            done.append(name)
-            for module in IMPORTERS:  # imported already (by a conftest, say): rebind the name it holds too
-                m = sys.modules.get(module)
-                if m is not None and hasattr(m, name):
-                    setattr(m, name, values[name])
-    return done
+        return
+    for name, value in REPLACEMENTS.items():
+        if not hasattr(utils, name):
+            continue
+        setattr(utils, name, value)
+        for module in IMPORTERS:  # imported already (by a conftest, say): rebind the name it holds too
+            m = sys.modules.get(module)
+            if m is not None and hasattr(m, name):
+                setattr(m, name, value)
 
 
 def pytest_addoption(parser: Any, pluginmanager: Any) -> None:
